@@ -5,6 +5,7 @@
     dip inpaint image.png --mask mask.png -o out.png      (or --missing 0.5 for a seeded Bernoulli mask)
     dip jpeg photo.jpg -o out.png
     dip flash noflash.png --flash flash.png -o out.png
+    dip denoise noisy.png -o out.png --early-stop        (ES-WMV: stop at the detected step; --early-stop-record)
     dip degrade noise|lr|mask ...                        (make test inputs as the paper did)
     dip presets                                          (list the authors' settings)
 
@@ -45,6 +46,17 @@ def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (needs --checkpoint)")
     p.add_argument("--no-crop", action="store_true", help="refuse sizes the network cannot take instead of cropping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    es = p.add_mutually_exclusive_group()
+    es.add_argument("--early-stop", action="store_true",
+                    help="ES-WMV early stopping: stop once the output variance has not improved for --es-patience "
+                         "steps; OUTPUT is the output at the detected step")
+    es.add_argument("--early-stop-record", action="store_true",
+                    help="run all steps (OUTPUT as without early stopping) but detect the ES-WMV step and write its "
+                         "output to --early-output")
+    p.add_argument("--es-window", type=int, default=100, help="ES-WMV variance window (default 100)")
+    p.add_argument("--es-patience", type=int, default=1000, help="ES-WMV patience in steps (default 1000)")
+    p.add_argument("--early-output", type=Path, help="with --early-stop-record: the detected step's output "
+                                                     "(default: OUTPUT with .early.png)")
     if task == "sr":
         p.add_argument("--factor", type=int, required=True, help="upsampling factor (4 or 8 in the paper)")
     if task == "inpaint":
@@ -135,17 +147,37 @@ def _fit_command(args: argparse.Namespace) -> int:
         guide = read_image(args.flash, mode="rgb")
         observation = read_image(args.input, mode="rgb")
 
+    early_stopping = None
+    if args.early_stop or args.early_stop_record:
+        early_stopping = {"window": args.es_window, "patience": args.es_patience, "stop": args.early_stop}
+    elif args.early_output is not None:
+        raise DipInputError("--early-output needs --early-stop-record")
     result = restore(
         task, observation, config=config, factor=getattr(args, "factor", None), mask=mask,
         ground_truth=ground_truth, guide=guide, checkpoint_path=args.checkpoint, progress=not args.quiet,
-        crop=not args.no_crop,
+        crop=not args.no_crop, early_stopping=early_stopping,
     )
     for note in result.notes:
         log.warning(note)
-    record = save_result(
-        result, args.output, args.sidecar,
-        extra={"task": task, "input": str(args.input), "preset": args.preset or presets.DEFAULT_PRESET[task]},
-    )
+    extra = {"task": task, "input": str(args.input), "preset": args.preset or presets.DEFAULT_PRESET[task]}
+    if early_stopping is not None:
+        es = result.early_stopping
+        if result.output_early is None:
+            log.warning("early stopping: the fit ended before the variance window (%d steps) filled", args.es_window)
+        elif args.early_stop:
+            result.output = result.output_early  # the image to keep is the one at the detected step
+            extra["output_step"] = es["detected_step"]
+        else:
+            early_png = args.early_output or args.output.with_suffix(".early.png")
+            from dip.imageio import write_image
+
+            write_image(early_png, result.output_early)
+            es["output"] = str(early_png)
+        log.info("early stopping: detected step %s%s", es["detected_step"],
+                 "" if es.get("psnr_detected") is None else
+                 f" (PSNR {es['psnr_detected']:.2f} dB there, {es['psnr_final']:.2f} dB at step "
+                 f"{es['iterations_done']})")
+    record = save_result(result, args.output, args.sidecar, extra=extra)
     final = record["summary"]["final"]
     shown = ", ".join(f"{k} {final[k]:.2f}" for k in ("psnr_obs", "psnr_gt", "psnr_gt_avg") if final.get(k) is not None)
     log.info("wrote %s (%d steps in %.1f s on %s%s)", args.output, result.iterations_done, result.seconds,

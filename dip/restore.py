@@ -146,8 +146,27 @@ def restore(
     progress: bool = False,
     hooks: Iterable[Hook] = (),
     crop: bool = True,
+    early_stopping: Any = None,
 ) -> FitResult:
-    """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask."""
+    """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask.
+
+    early_stopping: an :class:`~dip.early_stopping.EarlyStopping` hook or its settings as a dict (``window``,
+        ``patience``, ``stop``, ``check_every``); then the result carries ``result.early_stopping`` (the record of
+        :func:`~dip.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
+        ``result.output_early`` (the output at the detected step, or None if the window never filled).
+    """
+    es_hook = None
+    if early_stopping is not None:
+        from dip.early_stopping import EarlyStopping
+
+        if isinstance(early_stopping, EarlyStopping):
+            es_hook = early_stopping
+        else:
+            try:
+                es_hook = EarlyStopping(**dict(early_stopping))
+            except (TypeError, ValueError) as err:
+                raise DipInputError(f"bad early-stopping settings {early_stopping!r}: {err}") from None
+        hooks = [*hooks, es_hook]
     prepared = prepare_inputs(
         task, observation, config=config, factor=factor, mask=mask, ground_truth=ground_truth, guide=guide, crop=crop
     )
@@ -165,6 +184,10 @@ def restore(
     )
     result.crop_box = prepared.crop_box
     result.notes = prepared.notes
+    if es_hook is not None:
+        from dip.early_stopping import early_stopping_report
+
+        result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
     return result
 
 
@@ -240,6 +263,7 @@ def result_record(result: FitResult, *, extra: dict | None = None) -> dict[str, 
         "notes": getattr(result, "notes", []),
         "environment": environment_info(),
         "history": result.history,
+        **({"early_stopping": result.early_stopping} if getattr(result, "early_stopping", None) else {}),
         **(extra or {}),
     }
 
