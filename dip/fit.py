@@ -237,6 +237,24 @@ def set_threads(n: int | None) -> int:
     return torch.get_num_threads()
 
 
+def bf16_is_fast(device: str | torch.device = "auto") -> bool:
+    """Whether ``precision="bf16"`` speeds a fit up on ``device`` (a hint for choosing; results differ from fp32).
+
+    CUDA: GPUs with bf16 (Ampere and newer). CPU: only processors with native bf16 dot products (AVX512-BF16 or AMX:
+    AMD Zen 4, Intel Sapphire Rapids and newer), where bf16 + channels_last ran 1.7-2.1x faster than fp32 at
+    256-512 px. Without them (e.g. Intel Ice Lake) oneDNN emulates bf16 and a step ran over 2x *slower*
+    (BENCHMARKS.md).
+    """
+    dev = resolve_device(str(device)) if not isinstance(device, torch.device) else device
+    if dev.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    if dev.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(cpu, name, lambda: False)()) for name in checks)
+    return False
+
+
 def _compiled(net: torch.nn.Module, config: FitConfig) -> torch.nn.Module:
     """The module the training steps call: ``net`` itself, or a compiled wrapper sharing its parameters.
 

@@ -134,3 +134,32 @@ def test_grey_inpainting_fit_output_is_grey(grey64):
     mask = degrade.bernoulli_mask(grey64.shape[:2], 0.5, seed=0)
     result = restore("inpaint", grey64, config=tiny_config(iterations=3), mask=mask)
     assert result.output.shape == (64, 64, 1)
+
+
+@pytest.mark.slow
+def test_compiled_fit_matches_eager_fit(photo64):
+    # torch.compile changes how the network is executed, not what it computes: a few steps stay within float noise.
+    config = tiny_config(iterations=3, channels_last=False)
+    eager = fit(photo64, physics.Identity(), config)
+    compiled = fit(photo64, physics.Identity(), config.replace(compile=True))
+    assert np.abs(compiled.output - eager.output).max() < 1e-3
+    assert compiled.config.compile and eager.history[0]["loss"] == pytest.approx(compiled.history[0]["loss"], rel=1e-4)
+
+
+def test_set_threads_and_compile_settings_are_checked():
+    from dip.errors import DipInputError
+    from dip.fit import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(1) == 1
+        assert set_threads(None) == 1  # None leaves it alone
+    finally:
+        torch.set_num_threads(before)
+    from dip.fit import bf16_is_fast
+
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else None
+    if flags is not None and "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        assert bf16_is_fast("cpu") is False  # emulated bf16 is slower than fp32
+    with pytest.raises(DipInputError, match="compile_mode"):
+        fit(np.zeros((32, 32, 3), np.float32), physics.Identity(), tiny_config(compile_mode="fastest"))

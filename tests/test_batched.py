@@ -1,0 +1,95 @@
+"""Several fits at once (dip.batched): each batched fit is the lone fit of its seed, up to float rounding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from dip import degrade, metrics, physics
+from dip.batched import StackedAdam, fit_many
+from dip.errors import DipInputError
+from dip.fit import fit
+from tests.conftest import crop_photo, tiny_config
+
+
+@pytest.fixture(scope="module")
+def pair():
+    a = crop_photo("astronaut", 64, top=60, left=180)
+    b = crop_photo("coffee", 64, top=100, left=200)
+    return (a, degrade.add_gaussian_noise(a, 25, seed=0)), (b, degrade.add_gaussian_noise(b, 25, seed=1))
+
+
+def test_stacked_adam_is_torch_adam_per_slice():
+    gen = torch.Generator().manual_seed(0)
+    shapes = [(3, 4, 5), (3, 7)]
+    stacked = [torch.randn(s, generator=gen).requires_grad_(True) for s in shapes]
+    lone = [[p[k].detach().clone().requires_grad_(True) for p in stacked] for k in range(3)]
+    opt = StackedAdam(stacked, 3, lr=0.01)
+    lone_opts = [torch.optim.Adam(ps, lr=0.01) for ps in lone]
+    for _ in range(5):
+        grads = [torch.randn(s, generator=gen) for s in shapes]
+        for p, g in zip(stacked, grads):
+            p.grad = g.clone()
+        opt.step()
+        for k in range(3):
+            for p, g in zip(lone[k], grads):
+                p.grad = g[k].clone()
+            lone_opts[k].step()
+    for k in range(3):
+        for p, q in zip(stacked, lone[k]):
+            np.testing.assert_allclose(p[k].detach().numpy(), q.detach().numpy(), rtol=0, atol=1e-7)
+
+
+def test_first_step_is_the_lone_fit_of_each_seed(pair):
+    # One step: same initial weights, input and input noise per seed; only the convolution's summation order differs.
+    (a, na), (b, nb) = pair
+    config = tiny_config(iterations=1, channels_last=False)
+    batch = fit_many([na, nb, na], physics.Identity(), config, seeds=[0, 0, 3])
+    lone = [fit(na, physics.Identity(), config), fit(nb, physics.Identity(), config),
+            fit(na, physics.Identity(), config.replace(seed=3))]  # fmt: skip
+    for got, want in zip(batch, lone):
+        assert np.abs(got.output_raw - want.output_raw).max() < 1e-4
+        assert np.abs(got.output - want.output).max() < 1e-5
+    assert np.abs(batch[0].output_raw - batch[2].output_raw).max() > 1e-3  # the seed matters
+    assert batch[2].config.seed == 3
+
+
+def test_batched_fits_reach_the_lone_fits_psnr(pair):
+    (a, na), (b, nb) = pair
+    config = tiny_config(iterations=30, log_every=10, exp_weight=0.99)
+    batch = fit_many([na, nb], [physics.Identity(), physics.Identity()], config, ground_truths=[a, b])
+    for (gt, noisy), got in zip(pair, batch):
+        want = fit(noisy, physics.Identity(), config, ground_truth=gt)
+        diff = abs(metrics.psnr(gt, got.output) - metrics.psnr(gt, want.output))
+        assert diff < 0.1, diff
+        assert [r["step"] for r in got.history] == [r["step"] for r in want.history]
+        assert got.history[-1]["psnr_gt_avg"] == pytest.approx(metrics.psnr(gt, got.output), abs=0.05)
+        assert got.output.shape == gt.shape
+
+
+def test_a_diverging_fit_is_rolled_back_alone(pair):
+    (a, na), _ = pair
+    config = tiny_config(iterations=12, log_every=5)
+    clean = fit_many([na], physics.Identity(), config, seeds=[0, 1])
+
+    def poison(step, params):
+        if step == 7:
+            with torch.no_grad():
+                for p in params.values():
+                    p[1].fill_(float("nan"))
+
+    hit = fit_many([na], physics.Identity(), config, seeds=[0, 1], on_step=poison)
+    assert hit[1].backtracks == 1 and hit[0].backtracks == 0
+    assert any(r.get("backtracked") for r in hit[1].history)
+    assert np.isfinite(hit[1].output).all()
+    # The other fit of the batch carried on as if nothing happened (up to the kernels' float rounding).
+    np.testing.assert_allclose(hit[0].output, clean[0].output, rtol=0, atol=1e-3)
+
+
+def test_inputs_of_other_shapes_are_refused(pair):
+    (a, na), _ = pair
+    with pytest.raises(DipInputError, match="one shape"):
+        fit_many([na, na[:32, :32]], physics.Identity(), tiny_config(iterations=1))
+    with pytest.raises(DipInputError, match="1 or 3"):
+        fit_many([na, na, na], physics.Identity(), tiny_config(iterations=1), seeds=[0, 1])
