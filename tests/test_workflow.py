@@ -1,0 +1,165 @@
+"""The Snakemake workflow: formatting, lint, config validation and the job graphs of both configurations (dry runs).
+
+Each test runs snakemake in a subprocess from a scratch folder that links the repository's config/ (so nothing is
+written into the checkout) with `--workflow-profile none`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+BIN = Path(sys.executable).parent
+
+
+def _exe(name):
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def scratch(tmp_path: Path) -> Path:
+    """A working directory with config/ linked from the repository."""
+    (tmp_path / "config").symlink_to(REPO / "config", target_is_directory=True)
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--workflow-profile", "none", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    block = output.split("Job stats:")[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+def test_snakefmt_check():
+    proc = subprocess.run([_exe("snakefmt"), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    # From the repository root with no arguments, as the workflow catalog runs it (default config).
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_lint_paper_config():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", "config/paper.yaml"], cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_default_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2").stdout
+    counts = job_counts(out)
+    assert counts["fit_dip"] == 9  # 3 photos x 3 tasks, one seed
+    assert counts["degrade_denoise"] == counts["degrade_sr"] == counts["degrade_inpaint"] == 3
+    assert counts["baseline"] == 3 * 5  # cbm3d, nlm | bicubic, tv_prior | biharmonic
+    assert counts["learning_curve"] == 4
+    assert counts["table"] == 3 and counts["figure_grid"] == 3
+    assert not any(rule.startswith("download") for rule in counts), "the default config must need no network"
+    assert "score_published" not in counts
+
+
+def test_paper_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
+    counts = job_counts(out)
+    # one fit per image x task x level: Set5 (5) and Set14 (14) at x4 and x8, 9 colour images at sigma 25 and 50,
+    # 11 grey images at 50% missing
+    assert counts["fit_dip"] == (5 + 14) * 2 + 9 * 2 + 11 == 67
+    assert counts["degrade_sr"] == 38 and counts["degrade_denoise"] == 18 and counts["degrade_inpaint"] == 11
+    assert counts["score_published"] == 7 and counts["published_check"] == 1
+    assert sorted(r for r in counts if r.startswith("download_")) == sorted([
+        "download_color9_sigma25", "download_color9_sigma50", "download_gray11_missing50", "download_set14_x4",
+        "download_experiment_data", "download_set14_x8", "download_set5_x4", "download_set5_x8",
+    ])
+    # the paper's other experiments (workflow/rules/experiments.smk) and the early-stopping rows
+    assert counts["fit_dip_es"] == counts["fit_dip"]
+    for rule in ("experiment_jpeg", "experiment_inpaint_text", "experiment_inpaint_hole", "experiment_flash",
+                 "experiment_sr_prior", "early_stop_table"):
+        assert counts[rule] >= 1, rule
+    assert counts["table"] == 7
+    assert "results/paper/metrics.csv" in out
+    # the fits of the paper config ask for a GPU
+    assert re.search(r"rule fit_dip:.*?resources:[^\n]*gpu=1", out, re.S)
+
+
+def test_published_target_needs_no_fit(tmp_path):
+    # (the target goes first: --configfile takes several values)
+    out = snakemake(scratch(tmp_path), "published", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
+    counts = job_counts(out)
+    assert "fit_dip" not in counts and "baseline" not in counts and "degrade_sr" not in counts
+    assert counts["score_published"] == 7 and counts["published"] == 1
+
+
+def test_test_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", str(REPO / ".test/config/config.yaml"))
+    counts = job_counts(out.stdout)
+    assert counts["fit_dip"] == 2 * (2 + 1 + 1)  # 2 images; denoising with two seeds
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("experiments: [{dataset: photos, task: deblur, levels: [1]}]", "deblur"),
+        ("download_base_url: ftp://example.org/", "download_base_url"),
+        ("experiments: [{dataset: nowhere, task: sr, levels: [4]}]", "nowhere"),
+        ("experiments: [{dataset: photos, task: sr, levels: [3.5]}]", "SR level"),
+        ("experiments: [{dataset: photos, task: sr, levels: [4], baselines: [cbm3d]}]", "cbm3d"),
+        ("published: {set5: [3]}", "no level"),
+        ("fit_resources: {threads: 0}", "threads"),
+    ],
+)
+def test_bad_config_is_refused(tmp_path, override, message):
+    work = scratch(tmp_path)
+    (work / "bad.yaml").write_text(override + "\n")
+    proc = snakemake(work, "-n", "--cores", "1", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_default_profile_is_portable():
+    lines = (REPO / "workflow/profiles/default/profile.yaml").read_text().splitlines()
+    settings = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    assert "executor" not in settings and "slurm" not in settings.lower()
+    assert not (REPO / "workflow/profiles/default/config.yaml").exists()
+
+
+def test_rules_have_log_and_env():
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        text = smk.read_text()
+        if smk.name != "common.smk":
+            assert "\ndef " not in text, f"{smk.name}: functions belong in common.smk"
+        for block in re.split(r"\n(?=\s*rule\b)", text)[1:]:
+            if "script:" in block or "shell:" in block:
+                assert "log:" in block and "conda:" in block, block[:200]

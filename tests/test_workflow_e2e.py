@@ -1,0 +1,125 @@
+"""End-to-end runs of the workflow (slow): the tiny test config through every stage and the report, and the paper
+config's download + `published` against the benchmark mirror served on 127.0.0.1 (checksums, the paper's numbers
+from the released outputs, a wrong checksum and an unreachable URL)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.httpmirror import MIRROR, closed_port_url, serve
+from tests.test_workflow import REPO, job_counts, scratch, snakemake
+
+pytestmark = pytest.mark.slow
+
+TEST_CONFIG = str(REPO / ".test" / "config" / "config.yaml")
+
+
+@pytest.fixture(scope="module")
+def mirror_url():
+    if not MIRROR.is_dir():
+        pytest.skip(f"benchmark mirror not found at {MIRROR}")
+    with serve(MIRROR) as url:
+        yield url
+
+
+def test_tiny_end_to_end(tmp_path):
+    work = scratch(tmp_path)
+    snakemake(work, "--cores", "2", "--configfile", TEST_CONFIG, timeout=1200)
+    res = work / "results"
+    metrics = pd.read_csv(res / "metrics.csv")
+    for column in ("dataset", "image", "task", "level", "method", "source", "psnr", "ssim", "seed", "iterations",
+                   "seconds"):
+        assert column in metrics.columns
+    assert set(metrics.task) == {"denoise", "sr", "inpaint"}
+    assert set(metrics.source) == {"ours"}
+    dip = metrics[metrics.method == "dip"]
+    assert len(dip) == 2 * (2 + 1 + 1) and dip.psnr.notna().all() and (dip.iterations == 20).all()
+    assert {"input", "nlm", "cbm3d", "dip_ensemble", "bicubic", "biharmonic", "tv_prior"} <= set(metrics.method)
+    for stem in ("photos/denoise_sigma25", "photos/sr_x4", "photos/inpaint_missing50"):
+        for ext in ("md", "tex", "csv"):
+            assert (res / "tables" / f"{stem}.{ext}").stat().st_size > 100
+        for kind in ("grid", "psnr"):
+            assert (res / "figures" / f"{stem}_{kind}.png").is_file()
+            assert (res / "figures" / f"{stem}_{kind}.pdf").is_file()
+    assert (res / "figures/learning_curves.pdf").is_file()
+    assert (res / "figures/photos/denoise_sigma25_psnr_curves.png").is_file()
+    record = json.loads((res / "restored/photos/sr/x4/dip/coffee_seed0.json").read_text())
+    assert record["config"]["seed"] == 0 and record["history"] and "environment" in record
+    assert (res / "benchmarks/fit/photos/sr/x4/dip/coffee_seed0.tsv").is_file()
+    assert (res / "logs/fit/photos/sr/x4/dip/coffee_seed0.log").stat().st_size > 0
+
+    # the report holds every table and figure
+    snakemake(work, "--configfile", TEST_CONFIG, "--report", "results/report.html")
+    assert (res / "report.html").stat().st_size > 100_000
+
+    # tables and figures regenerate from existing results without refitting
+    (res / "tables/photos/sr_x4.md").unlink()
+    (res / "figures/photos/sr_x4_grid.png").unlink()
+    out = snakemake(work, "--cores", "2", "--configfile", TEST_CONFIG).stdout
+    assert "fit_dip" not in out and "baseline" not in out and "degrade" not in out
+    assert (res / "tables/photos/sr_x4.md").is_file() and (res / "figures/photos/sr_x4_grid.png").is_file()
+    # rerun triggers: nothing to do when nothing changed; a changed DIP setting re-runs only those fits (params)
+    assert "Nothing to be done" in snakemake(work, "-n", "--configfile", TEST_CONFIG).stdout
+    changed = (REPO / ".test/config/config.yaml").read_text().replace("settings: {iterations: 20, log_every: 5",
+                                                                      "settings: {iterations: 21, log_every: 5", 1)
+    (work / "changed.yaml").write_text(changed)
+    dry = snakemake(work, "-n", "--configfile", "changed.yaml").stdout
+    counts = job_counts(dry)
+    assert counts["fit_dip"] == 4  # the denoising fits (2 images x 2 seeds), nothing else refits
+    assert "baseline" not in counts and "degrade_sr" not in counts and "learning_curve" not in counts
+    assert "Params have changed" in dry
+
+
+def test_paper_published_from_the_mirror(tmp_path, mirror_url):
+    work = scratch(tmp_path)
+    snakemake(work, "published", "--cores", "2", "--configfile", "config/paper.yaml", "--config",
+              f"download_base_url={mirror_url}", timeout=1800)
+    res = work / "results" / "paper"
+    check = pd.read_csv(res / "tables/published_check.csv")
+    assert len(check) == 10
+    assert (check.ok == "yes").all(), check.to_string()
+    assert check.difference.abs().max() <= 0.02
+    scores = pd.concat(pd.read_csv(p) for p in (res / "scores/published").glob("*/*.csv"))
+    means = scores.groupby(["dataset", "level", "method"]).psnr.mean().round(2)
+    assert means[("set5", 4.0, "dip")] == 29.90 and means[("set14", 4.0, "srresnet_mse")] == 28.53
+    assert means[("gray11", 0.5, "dip")] == 33.44 and means[("color9", 25.0, "cbm3d")] == 31.42
+    # every downloaded file is there, with its checksum
+    from dip.datasets import read_manifest, sha256sum
+
+    manifest = read_manifest(REPO / "config/manifest/benchmarks.tsv")
+    downloaded = [p for p in (work / "resources").rglob("*.png")]
+    assert len(downloaded) == 40 * 2 + 112 * 2 + 45 * 2 + 55
+    for path in downloaded[::25]:
+        assert sha256sum(path) == manifest[str(path.relative_to(work / "resources"))]
+
+
+def test_wrong_checksum_fails_and_leaves_no_file(tmp_path, mirror_url):
+    work = scratch(tmp_path)
+    manifest = (REPO / "config/manifest/benchmarks.tsv").read_text()
+    victim = "SR/Set5/x4/baby_GT.png"
+    lines = [
+        line.split("\t")[0] + "\t" + "0" * 64 if line.split("\t")[0].endswith(victim) else line
+        for line in manifest.splitlines()
+    ]
+    (work / "bad_manifest.tsv").write_text("\n".join(lines) + "\n")
+    proc = snakemake(work, "download_set5_x4", "--cores", "1", "--configfile", "config/paper.yaml", "--config",
+                     f"download_base_url={mirror_url}", "manifest=bad_manifest.tsv", check=False)
+    assert proc.returncode != 0
+    log = (work / "results/paper/logs/download/set5_x4.log").read_text()
+    assert "checksum mismatch" in log and victim in log
+    assert not list((work / "resources").rglob("baby_GT.png"))
+
+
+def test_unreachable_url_fails_clearly(tmp_path):
+    work = scratch(tmp_path)
+    url = closed_port_url()
+    proc = snakemake(work, "download_set5_x4", "--cores", "1", "--configfile", "config/paper.yaml", "--config",
+                     f"download_base_url={url}", "download_retries=1", check=False)
+    assert proc.returncode != 0
+    log = (work / "results/paper/logs/download/set5_x4.log").read_text()
+    assert f"cannot download {url}" in log
+    assert "download_base_url=http://127.0.0.1:8000/" in log
+    assert not list((work / "resources").rglob("*.png"))

@@ -1,0 +1,28 @@
+# Stage 4: the non-DIP methods (dip.baselines): bicubic, no prior, TV prior, CBM3D, NLM, biharmonic.
+# Same inputs and output layout as the DIP fits, one job per (dataset, image, task, level, method, seed).
+
+
+rule baseline:
+    input:
+        unpack(task_inputs),
+    output:
+        png=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.png"),
+        json=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.json"),
+    log:
+        res("logs/baseline/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.log"),
+    benchmark:
+        res(
+            "benchmarks/baseline/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.tsv"
+        )
+    wildcard_constraints:
+        method="|".join(BASELINE_NAMES),
+    conda:
+        "../envs/dip.yaml"
+    threads: BASE_RES["threads"]
+    resources:
+        mem_mb=BASE_RES["mem_mb"],
+        runtime=BASE_RES["runtime"],
+    params:
+        spec=baseline_spec,
+    script:
+        "../scripts/baseline.py"

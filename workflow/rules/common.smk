@@ -1,0 +1,506 @@
+# Shared helpers: config validation, the experiment plan (which jobs exist), input functions and targets.
+# Only this file defines functions (snakemake --lint); the stage files hold rules only.
+
+import math
+import sys
+
+from snakemake.utils import validate
+
+try:  # the installed package (pip install -e .) or, in a plain checkout, the one next to the Snakefile
+    import dip
+except ImportError:
+    sys.path.insert(0, workflow.basedir)
+
+from dip.datasets import BENCHMARKS, level_label, parse_level, read_manifest
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+R = config.get("results_dir", "results").rstrip("/")
+RES = config.get("resources_dir", "resources").rstrip("/")
+TASKS = ("denoise", "sr", "inpaint")
+BASELINE_NAMES = ("bicubic", "no_prior", "tv_prior", "cbm3d", "nlm", "biharmonic")
+BASELINE_TASKS = {
+    "bicubic": ("sr",),
+    "no_prior": ("sr", "inpaint", "denoise"),
+    "tv_prior": ("sr", "inpaint", "denoise"),
+    "cbm3d": ("denoise",),
+    "nlm": ("denoise",),
+    "biharmonic": ("inpaint",),
+}
+
+
+def res(path):
+    """A path under the configured results folder."""
+    return f"{R}/{path}"
+
+
+def res_resource(rel):
+    """A downloaded benchmark file, laid out under resources_dir as under the download base URL."""
+    return f"{RES}/{rel}"
+
+
+# --- datasets and experiments ---------------------------------------------------------------------------------------
+
+
+def _dataset_spec(name):
+    if name not in config["datasets"]:
+        raise ValueError(
+            f"config: dataset {name!r} is not defined under `datasets:` (defined: {', '.join(config['datasets'])})"
+        )
+    return config["datasets"][name]
+
+
+def benchmark_of(dataset):
+    """The dip.datasets.Benchmark of a benchmark dataset, None for embedded photos."""
+    spec = _dataset_spec(dataset)
+    if spec["source"] != "benchmark":
+        return None
+    if dataset not in BENCHMARKS:
+        raise ValueError(
+            f"config: a benchmark dataset is named after its benchmark; {dataset!r} is none of {', '.join(BENCHMARKS)}"
+        )
+    return BENCHMARKS[dataset]
+
+
+def images_of(dataset):
+    spec = _dataset_spec(dataset)
+    bench = benchmark_of(dataset)
+    if bench is None:
+        if not spec.get("images"):
+            raise ValueError(
+                f"config: embedded dataset {dataset!r} needs a list of `images`"
+            )
+        return list(spec["images"])
+    images = list(spec.get("images") or bench.images)
+    unknown = [i for i in images if i not in bench.images]
+    if unknown:
+        raise ValueError(
+            f"config: dataset {dataset!r}: unknown image(s) {unknown} (known: {', '.join(bench.images)})"
+        )
+    return images
+
+
+def _check_experiments():
+    seen = set()
+    for exp in config["experiments"]:
+        key = (exp["dataset"], exp["task"])
+        if key in seen:
+            raise ValueError(
+                f"config: two experiments for dataset {key[0]!r} and task {key[1]!r}; merge them"
+            )
+        seen.add(key)
+        bench = benchmark_of(exp["dataset"])
+        images_of(exp["dataset"])
+        if bench is not None and bench.task != exp["task"]:
+            raise ValueError(
+                f"config: benchmark {bench.name!r} is a {bench.task} benchmark, not {exp['task']}"
+            )
+        for level in exp["levels"]:
+            level_label(exp["task"], level)  # raises on a bad level
+            if bench is not None:
+                bench.folder(level)
+        for name in exp.get("baselines", []):
+            if exp["task"] not in BASELINE_TASKS[name]:
+                raise ValueError(
+                    f"config: baseline {name!r} does not apply to {exp['task']!r}"
+                )
+
+
+_check_experiments()
+EXPERIMENTS = {(e["dataset"], e["task"]): e for e in config["experiments"]}
+PUBLISHED = {
+    name: list(levels) for name, levels in (config.get("published") or {}).items()
+}
+for _name, _levels in PUBLISHED.items():
+    if _name not in BENCHMARKS:
+        raise ValueError(
+            f"config: published: unknown benchmark {_name!r} (known: {', '.join(BENCHMARKS)})"
+        )
+    for _level in _levels:
+        BENCHMARKS[_name].folder(_level)
+LEARNING = config.get("learning_curves") or None
+FIT_RES = {
+    "threads": 1,
+    "mem_mb": 2000,
+    "runtime": 60,
+    "gpu": 0,
+    **config.get("fit_resources", {}),
+}
+BASE_RES = {
+    "threads": 1,
+    "mem_mb": 2000,
+    "runtime": 30,
+    "gpu": 0,
+    **config.get("baseline_resources", {}),
+}
+
+
+def experiment(wildcards):
+    return EXPERIMENTS[(wildcards.dataset, wildcards.task)]
+
+
+def task_of(wildcards):
+    """The task of a job: its `task` wildcard, or what its level label says (x4: sr, sigma25: denoise, ...)."""
+    if "task" in wildcards.keys():
+        return wildcards.task
+    label = wildcards.level
+    return (
+        "sr"
+        if label.startswith("x")
+        else "denoise" if label.startswith("sigma") else "inpaint"
+    )
+
+
+def level_value(wildcards):
+    """The numeric level (factor, sigma or missing fraction) of the `level` wildcard (x4, sigma25, missing50)."""
+    return parse_level(task_of(wildcards), wildcards.level)
+
+
+def seeds_of(exp):
+    return list(exp.get("seeds") or [0])
+
+
+def methods_of(exp):
+    """(method, seed) pairs of an experiment: DIP for every seed, baselines with the first seed."""
+    seeds = seeds_of(exp)
+    pairs = [("dip", s) for s in seeds] if exp.get("run_dip", True) else []
+    pairs += [(b, seeds[0]) for b in exp.get("baselines", [])]
+    return pairs
+
+
+def experiment_keys():
+    """(dataset, task, level label) of every experiment level."""
+    return [
+        (e["dataset"], e["task"], level_label(e["task"], lv))
+        for e in config["experiments"]
+        for lv in e["levels"]
+    ]
+
+
+# --- downloads ------------------------------------------------------------------------------------------------------
+
+
+def _download_groups():
+    """One download job per benchmark folder the config needs: {key: [relative paths]}."""
+    needed = {}
+    for exp in config["experiments"]:
+        bench = benchmark_of(exp["dataset"])
+        if bench is not None:
+            for lv in exp["levels"]:
+                needed[(bench.name, level_label(bench.task, lv))] = (bench, lv)
+    if LEARNING:
+        bench = benchmark_of(LEARNING["dataset"])
+        if bench is not None:
+            lv = bench.levels[0]
+            needed[(bench.name, level_label(bench.task, lv))] = (bench, lv)
+    for name, levels in PUBLISHED.items():
+        bench = BENCHMARKS[name]
+        for lv in levels:
+            needed[(name, level_label(bench.task, lv))] = (bench, lv)
+    return {
+        f"{name}_{label}": bench.all_files(lv)
+        for (name, label), (bench, lv) in sorted(needed.items())
+    }
+
+
+DOWNLOAD_GROUPS = _download_groups()
+MANIFEST = {}
+if DOWNLOAD_GROUPS:
+    import pandas as pd
+
+    _manifest_path = config.get("manifest", "config/manifest/benchmarks.tsv")
+    validate(
+        pd.read_csv(_manifest_path, sep="\t", comment="#", dtype=str),
+        schema="../schemas/manifest.schema.yaml",
+    )
+    MANIFEST = read_manifest(_manifest_path)
+for _files in DOWNLOAD_GROUPS.values():
+    _missing = [f for f in _files if f not in MANIFEST]
+    if _missing:
+        raise ValueError(
+            f"manifest {config.get('manifest')}: no checksum for {_missing[:3]} ..."
+        )
+
+
+def checksums(files):
+    return {f: MANIFEST[f] for f in files}
+
+
+# --- input functions ------------------------------------------------------------------------------------------------
+
+
+def degrade_inputs(wildcards):
+    """The benchmark files a degrade job reads: the ground truth and, if released, the degraded input."""
+    bench = benchmark_of(wildcards.dataset)
+    if bench is None:
+        return {}
+    level = level_value(wildcards)
+    files = {"gt": res_resource(bench.gt_file(level, wildcards.image))}
+    released = bench.input_file(level, wildcards.image)
+    if released:
+        files["released"] = res_resource(released)
+    return files
+
+
+def degrade_params(wildcards):
+    """What the degrade script needs besides files (source of the image, level, seed)."""
+    spec = _dataset_spec(wildcards.dataset)
+    return {
+        "source": spec["source"],
+        "dataset": wildcards.dataset,
+        "benchmark": getattr(benchmark_of(wildcards.dataset), "name", None),
+        "image": wildcards.image,
+        "size": spec.get("size"),
+        "task": task_of(wildcards),
+        "level": level_value(wildcards),
+        "seed": config.get("degrade_seed", 0),
+    }
+
+
+def _input_dir(wildcards):
+    return res(
+        f"inputs/{wildcards.dataset}/{task_of(wildcards)}/{wildcards.level}/{wildcards.image}"
+    )
+
+
+def task_inputs(wildcards):
+    """What a fit or a baseline reads: observation, the target to log PSNR against, the mask (inpainting)."""
+    d = _input_dir(wildcards)
+    files = {"observation": f"{d}/observation.png", "target": f"{d}/gt.png"}
+    if wildcards.task == "sr":
+        files["target"] = f"{d}/hr.png"
+    if wildcards.task == "inpaint":
+        files["mask"] = f"{d}/mask.png"
+    return files
+
+
+def _resolve_preset(spec, task, level):
+    from dip.datasets import default_preset
+
+    preset = (spec or {}).get("preset")
+    if isinstance(preset, dict):
+        for key, name in preset.items():
+            if math.isclose(float(key), float(level)):
+                return name
+        return default_preset(task, level)
+    return preset or default_preset(task, level)
+
+
+def fit_spec(wildcards):
+    """The DIP settings of a fit job (preset, width, FitConfig overrides); a change re-runs the fit (params)."""
+    exp = experiment(wildcards)
+    spec = exp.get("dip") or {}
+    level = level_value(wildcards)
+    return {
+        "task": wildcards.task,
+        "level": level,
+        "preset": _resolve_preset(spec, wildcards.task, level),
+        "width": spec.get("width"),
+        "settings": dict(spec.get("settings") or {}),
+        "seed": int(wildcards.seed),
+    }
+
+
+def baseline_spec(wildcards):
+    return {
+        "name": wildcards.method,
+        "task": wildcards.task,
+        "level": level_value(wildcards),
+        "seed": int(wildcards.seed),
+        "options": dict(
+            (config.get("baseline_settings") or {}).get(wildcards.method) or {}
+        ),
+    }
+
+
+def restored(dataset, task, level, method, image, seed, suffix=".png"):
+    return res(f"restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}{suffix}")
+
+
+def score_plan(wildcards):
+    """Every output of one (dataset, task, level) to score: a list of dicts (image, method, seed, png, json)."""
+    exp = experiment(wildcards)
+    d, t, lv = wildcards.dataset, wildcards.task, wildcards.level
+    plan = []
+    for image in images_of(d):
+        for method, seed in methods_of(exp):
+            plan.append(
+                {
+                    "image": image,
+                    "method": method,
+                    "seed": seed,
+                    "png": restored(d, t, lv, method, image, seed),
+                    "json": restored(d, t, lv, method, image, seed, ".json"),
+                }
+            )
+            if method == "dip":
+                plan.append(
+                    {
+                        "image": image,
+                        "method": "dip_raw",
+                        "seed": seed,
+                        "png": restored(d, t, lv, method, image, seed, "_raw.png"),
+                        "json": restored(d, t, lv, method, image, seed, ".json"),
+                        "only_if_averaged": True,
+                    }
+                )
+    return plan
+
+
+def score_images(wildcards):
+    return images_of(wildcards.dataset)
+
+
+def score_inputs(wildcards):
+    d, t, lv = wildcards.dataset, wildcards.task, wildcards.level
+    gts = [res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in images_of(d)]
+    obs = [res(f"inputs/{d}/{t}/{lv}/{i}/observation.png") for i in images_of(d)]
+    plan = score_plan(wildcards)
+    outputs = sorted({p["png"] for p in plan} | {p["json"] for p in plan})
+    return {"gt": gts, "observation": obs, "outputs": outputs}
+
+
+def published_inputs(wildcards):
+    bench = BENCHMARKS[wildcards.dataset]
+    return [res_resource(f) for f in bench.all_files(level_value(wildcards))]
+
+
+def published_keys():
+    return [
+        (name, BENCHMARKS[name].task, level_label(BENCHMARKS[name].task, lv))
+        for name, levels in PUBLISHED.items()
+        for lv in levels
+    ]
+
+
+def published_scores():
+    return [res(f"scores/published/{d}/{t}_{lv}.csv") for d, t, lv in published_keys()]
+
+
+def our_scores():
+    ours = [res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in experiment_keys()]
+    return ours + XP.es_score_files(config["experiments"], images_of)
+
+
+def table_keys():
+    """Tables for every experiment level, and for published-only levels too."""
+    return sorted(set(experiment_keys()) | set(published_keys()))
+
+
+def learning_curve_inputs(wildcards):
+    bench = benchmark_of(wildcards.dataset)
+    if bench is None:
+        return {}
+    return {"image": res_resource(bench.gt_file(bench.levels[0], wildcards.image))}
+
+
+def learning_curve_params(wildcards):
+    spec = dict((LEARNING or {}).get("dip") or {})
+    ds = _dataset_spec(wildcards.dataset)
+    return {
+        "source": ds["source"],
+        "benchmark": getattr(benchmark_of(wildcards.dataset), "name", None),
+        "image": wildcards.image,
+        "size": ds.get("size"),
+        "kind": wildcards.kind,
+        "seed": int((LEARNING or {}).get("seed", 0)),
+        "preset": _resolve_preset(spec, "denoise", 25),
+        "width": spec.get("width"),
+        "settings": dict(spec.get("settings") or {}),
+    }
+
+
+def learning_curve_files():
+    if not LEARNING:
+        return []
+    kinds = LEARNING.get("kinds") or ["image", "image_noise", "shuffled", "noise"]
+    return [
+        res(f"curves/{LEARNING['dataset']}/{LEARNING['image']}/{k}.json") for k in kinds
+    ]
+
+
+def psnr_curve_inputs(wildcards):
+    exp = EXPERIMENTS[(wildcards.dataset, "denoise")]
+    seed = seeds_of(exp)[0]
+    return {
+        "traces": [
+            restored(
+                wildcards.dataset, "denoise", wildcards.level, "dip", i, seed, ".json"
+            )
+            for i in images_of(wildcards.dataset)
+        ],
+        "scores": res(f"scores/ours/{wildcards.dataset}/denoise_{wildcards.level}.csv"),
+    }
+
+
+def grid_images(dataset):
+    n = (config.get("figures") or {}).get("grid_max_images", 4)
+    return images_of(dataset)[:n]
+
+
+def grid_plan(wildcards):
+    """Panels of an image grid: per image the GT, the degraded input, each method's output (first seed)."""
+    d, t, lv = wildcards.dataset, wildcards.task, wildcards.level
+    exp = experiment(wildcards)
+    rows = []
+    for image in grid_images(d):
+        base = res(f"inputs/{d}/{t}/{lv}/{image}")
+        panels = [("gt", f"{base}/gt.png"), ("input", f"{base}/observation.png")]
+        seen = set()
+        for method, seed in methods_of(exp):
+            if method not in seen:
+                seen.add(method)
+                panels.append((method, restored(d, t, lv, method, image, seed)))
+        rows.append({"image": image, "panels": panels})
+    return rows
+
+
+def grid_inputs(wildcards):
+    files = [p for row in grid_plan(wildcards) for _, p in row["panels"]]
+    return {"metrics": res("metrics.csv"), "images": files}
+
+
+def figure_targets():
+    out = []
+    for d, t, lv in experiment_keys():
+        out += [
+            res(f"figures/{d}/{t}_{lv}_grid.png"),
+            res(f"figures/{d}/{t}_{lv}_psnr.png"),
+        ]
+        if t == "denoise" and EXPERIMENTS[(d, t)].get("run_dip", True):
+            out.append(res(f"figures/{d}/{t}_{lv}_psnr_curves.png"))
+    for d, t, lv in published_keys():
+        if (d, t) not in EXPERIMENTS:
+            out.append(res(f"figures/{d}/{t}_{lv}_psnr.png"))
+    if LEARNING:
+        out.append(res("figures/learning_curves.png"))
+    return sorted(set(out))
+
+
+def table_targets():
+    return [
+        res(f"tables/{d}/{t}_{lv}.{ext}")
+        for d, t, lv in table_keys()
+        for ext in ("md", "tex", "csv")
+    ]
+
+
+def final_targets():
+    targets = [res("metrics.csv")] + table_targets() + figure_targets()
+    if PUBLISHED:
+        targets += [res("tables/published_check.md"), res("tables/published_check.csv")]
+    targets += XP.targets(config["experiments"], images_of)
+    return targets
+
+
+def _alternatives(values):
+    return "|".join(sorted(set(values), key=len, reverse=True))
+
+
+wildcard_constraints:
+    dataset=_alternatives(list(config["datasets"]) + list(PUBLISHED)),
+    task="denoise|sr|inpaint",
+    level=r"x\d+|sigma\d+|missing\d+",
+    seed=r"\d+",
+    image=r"[^/]+",
+    kind="image|image_noise|shuffled|noise",

@@ -1,0 +1,47 @@
+# Stage 5: the authors' released outputs (SRResNet-MSE, LapSRN, Glasner, SelfExSR, Papyan et al., their own DIP, ...)
+# scored with the same metric code as ours, without any fit. Target: `snakemake published`.
+
+
+rule score_published:
+    input:
+        published_inputs,
+    output:
+        res("scores/published/{dataset}/{task}_{level}.csv"),
+    log:
+        res("logs/score_published/{dataset}/{task}_{level}.log"),
+    conda:
+        "../envs/dip.yaml"
+    params:
+        dataset="{dataset}",
+        level=level_value,
+    script:
+        "../scripts/score_published.py"
+
+
+rule published_check:
+    input:
+        scores=published_scores(),
+        paper=config["paper_numbers"],
+    output:
+        md=res("tables/published_check.md"),
+        csv=report(
+            res("tables/published_check.csv"),
+            caption="../report/published_check.rst",
+            category="Tables",
+            labels={"table": "released outputs vs. expected"},
+        ),
+    log:
+        res("logs/published_check.log"),
+    conda:
+        "../envs/dip.yaml"
+    params:
+        datasets=list(PUBLISHED),
+    script:
+        "../scripts/published_check.py"
+
+
+rule published:
+    input:
+        published_scores(),
+        res("tables/published_check.md"),
+    localrule: True

@@ -1,0 +1,45 @@
+"""Plumbing shared by the workflow's script shims: find the `dip` package, send output to the job's log.
+
+Not restoration logic: every shim calls the `dip` library for the actual work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+try:  # an installed (pip install -e .) package wins; a plain checkout works too
+    import dip  # noqa: F401
+except ImportError:  # pragma: no cover - depends on the environment
+    sys.path.insert(0, str(REPO))
+
+
+@contextlib.contextmanager
+def logged(snakemake):
+    """Redirect stdout/stderr to the job's log file and write the traceback there if the job fails."""
+    log = snakemake.log[0] if len(snakemake.log) else None
+    if log is None:
+        yield
+        return
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()
+            raise
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, int(n)))
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1, default=str)

@@ -1,0 +1,21 @@
+"""Shim: download one benchmark folder (dip.datasets.fetch) from config `download_base_url`, checking sha256."""
+
+from _shim import logged
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.datasets import fetch
+
+    cfg = snakemake.config  # noqa: F821
+    base_url = cfg.get("download_base_url", "https://raw.githubusercontent.com/")
+    print(f"base URL: {base_url}")
+    for out, (rel, digest) in zip(snakemake.output, snakemake.params.checksums.items()):  # noqa: F821
+        dest_root = out[: -len(rel)]  # the output is <resources_dir>/<rel>
+        path = fetch(
+            rel,
+            digest,
+            dest_root,
+            base_url=base_url,
+            retries=int(cfg.get("download_retries", 3)),
+            timeout=float(cfg.get("download_timeout", 60)),
+        )
+        print(f"ok {path} sha256={digest}")

@@ -1,0 +1,21 @@
+"""Shim: PSNR per method for one (dataset, task, level), ours and published (dip.figures.plot_psnr_per_method)."""
+
+import numpy as np
+import pandas as pd
+
+from _shim import logged
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.figures import plot_psnr_per_method
+    from dip.tables import METHOD_LABELS
+
+    wc, out = snakemake.wildcards, snakemake.output  # noqa: F821
+    metrics = pd.read_csv(snakemake.input[0])  # noqa: F821
+    sel = metrics[
+        (metrics["dataset"] == wc.dataset)
+        & (metrics["task"] == wc.task)
+        & np.isclose(metrics["level"].astype(float), float(snakemake.params.level))  # noqa: F821
+    ]
+    sel = sel.groupby(["method", "source", "image"], as_index=False)["psnr"].mean()  # mean over seeds
+    plot_psnr_per_method(sel, out.png, out.pdf, title=f"{wc.dataset}: {wc.task} {wc.level}",
+                         method_labels=METHOD_LABELS)

@@ -1,0 +1,21 @@
+"""Shim: PSNR vs iteration of the denoising fits, raw and averaged output (dip.figures.plot_psnr_curves)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from _shim import logged
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.datasets import display_name
+    from dip.figures import plot_psnr_curves
+
+    wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
+    curves = {}
+    for image, path in zip(snakemake.params.images, inp.traces):  # noqa: F821
+        curves[display_name(wc.dataset, image)] = json.loads(Path(path).read_text())["history"]
+    scores = pd.read_csv(inp.scores)
+    noisy = scores[scores["method"] == "input"]
+    reference = {display_name(wc.dataset, r.image): r.psnr for r in noisy.itertuples()}
+    plot_psnr_curves(curves, out.png, out.pdf, reference=reference)

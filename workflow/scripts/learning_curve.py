@@ -1,0 +1,25 @@
+"""Shim: one learning curve of Fig. 2 (dip.figures.run_learning_curve) -> JSON history."""
+
+import json
+
+from _shim import dump, logged, set_threads
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.datasets import load_benchmark_image, load_embedded
+    from dip.figures import run_learning_curve
+    from dip.presets import get_preset
+
+    set_threads(snakemake.threads)  # noqa: F821
+    spec = snakemake.params.spec  # noqa: F821
+    inp = snakemake.input  # noqa: F821
+    if spec["source"] == "embedded":
+        img = load_embedded(spec["image"], spec.get("size"))
+    else:
+        img = load_benchmark_image(inp.image, spec["benchmark"])
+    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"]).replace(seed=spec["seed"])
+    print(dump({"spec": spec, "config": config.to_dict()}))
+    history, result = run_learning_curve(img, spec["kind"], config, seed=spec["seed"])
+    record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": history}
+    with open(snakemake.output[0], "w") as fh:  # noqa: F821
+        json.dump(record, fh)
+    print(dump(result.summary()))

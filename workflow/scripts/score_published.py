@@ -1,0 +1,16 @@
+"""Shim: score the authors' released outputs of one benchmark level (dip.scoring.score_published) -> tidy CSV."""
+
+import pandas as pd
+
+from _shim import logged
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.datasets import BENCHMARKS
+    from dip.scoring import COLUMNS, score_published
+
+    params = snakemake.params  # noqa: F821
+    first = BENCHMARKS[params.dataset].all_files(params.level)[0]
+    root = snakemake.input[0][: -len(first)]  # noqa: F821 -- inputs are <resources_dir>/<relative path>
+    frame = pd.DataFrame(score_published(params.dataset, params.level, root), columns=COLUMNS)
+    frame.to_csv(snakemake.output[0], index=False)  # noqa: F821
+    print(frame.groupby("method")["psnr"].mean().round(3).to_string())
