@@ -19,6 +19,7 @@ rule table:
         ),
     log:
         res("logs/table/{dataset}/{task}_{level}.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     params:
@@ -63,6 +64,7 @@ rule figure_learning_curves:
         pdf=res("figures/learning_curves.pdf"),
     log:
         res("logs/figures/learning_curves.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     script:
@@ -83,6 +85,7 @@ rule figure_psnr_curves:
         pdf=res("figures/{dataset}/denoise_{level}_psnr_curves.pdf"),
     log:
         res("logs/figures/{dataset}/denoise_{level}_psnr_curves.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     params:
@@ -105,6 +108,7 @@ rule figure_grid:
         pdf=res("figures/{dataset}/{task}_{level}_grid.pdf"),
     log:
         res("logs/figures/{dataset}/{task}_{level}_grid.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     params:
@@ -128,6 +132,7 @@ rule figure_psnr:
         pdf=res("figures/{dataset}/{task}_{level}_psnr.pdf"),
     log:
         res("logs/figures/{dataset}/{task}_{level}_psnr.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     params:

@@ -32,6 +32,7 @@ rule metrics:
         ),
     log:
         res("logs/metrics.log"),
+    localrule: True
     conda:
         "../envs/dip.yaml"
     script:
