@@ -33,7 +33,7 @@ import torch
 
 from dip import models, physics
 from dip.errors import DipInputError
-from dip.fit import FitConfig, FitResult, _as_tensor, _psnr_t, output_shape_for, resolve_device
+from dip.fit import FitConfig, FitResult, _as_tensor, _psnr_t, ema_update, output_shape_for, resolve_device
 from dip.imageio import to_numpy
 
 __all__ = ["fit_many", "StackedAdam"]
@@ -242,9 +242,7 @@ def fit_many(
         losses_d = losses.detach()
         nonfinite |= ~torch.isfinite(losses_d)
         if config.exp_weight is not None:
-            out_avg = out_d.clone() if out_avg is None else out_avg.mul_(config.exp_weight).add_(
-                out_d, alpha=1 - config.exp_weight
-            )
+            out_avg = ema_update(out_avg, out_d, config.exp_weight)
 
         is_last = step == config.iterations - 1
         if step % config.log_every == 0 or is_last:

@@ -135,8 +135,7 @@ def save_restarts(
     extra: dict | None = None,
 ) -> dict[str, Any]:
     """Write the averaged image and a JSON record (each member's summary and seed, the ensemble's PSNRs)."""
-    from dip.imageio import write_image
-    from dip.restore import environment_info, write_json_atomic
+    from dip.restore import environment_info, write_image_and_record
 
     output_png = Path(output_png)
     sidecar = Path(sidecar_json) if sidecar_json is not None else output_png.with_suffix(".json")
@@ -153,12 +152,7 @@ def save_restarts(
         "environment": environment_info(),
         **(extra or {}),
     }
-    write_image(output_png, result.output)
-    try:
-        write_json_atomic(sidecar, record)
-    except BaseException:
-        output_png.unlink(missing_ok=True)
-        raise
+    write_image_and_record(output_png, result.output, sidecar, record)
     return record
 
 

@@ -265,6 +265,13 @@ def _compiled(net: torch.nn.Module, config: FitConfig) -> torch.nn.Module:
     return torch.compile(net, mode=None if config.compile_mode == "default" else config.compile_mode, dynamic=False)
 
 
+def ema_update(average: torch.Tensor | None, output: torch.Tensor, weight: float) -> torch.Tensor:
+    """The exponential moving average of outputs, updated in place on the device (the first output starts it)."""
+    if average is None:
+        return output.clone()
+    return average.mul_(weight).add_(output, alpha=1 - weight)
+
+
 def _psnr_t(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """PSNR on [0, 1] computed on the device (no sync)."""
     mse = torch.mean((a.float() - b.float()) ** 2)
@@ -469,9 +476,7 @@ def fit(
             loss_d = loss.detach()
             nonfinite |= ~torch.isfinite(loss_d)
             if config.exp_weight is not None:
-                out_avg = out_d.clone() if out_avg is None else out_avg.mul_(config.exp_weight).add_(
-                    out_d, alpha=1 - config.exp_weight
-                )
+                out_avg = ema_update(out_avg, out_d, config.exp_weight)
 
             is_last = step == config.iterations - 1
             if step % config.log_every == 0 or is_last:

@@ -23,7 +23,7 @@ import numpy as np
 from dip import models, physics
 from dip.errors import DipInputError
 from dip.fit import FitConfig, FitResult, Hook, fit
-from dip.imageio import write_image
+from dip.imageio import centre_crop_box, write_image
 
 TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
 
@@ -31,11 +31,6 @@ TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
 def net_size_multiple(config: FitConfig) -> int:
     """Spatial multiple the network's input must have (each level halves the size)."""
     return models.size_multiple(config.net, **config.net_kwargs)
-
-
-def _centre_crop_box(h: int, w: int, mh: int, mw: int) -> tuple[int, int, int, int]:
-    nh, nw = h - h % mh, w - w % mw
-    return (h - nh) // 2, (w - nw) // 2, nh, nw
 
 
 def _crop(img: np.ndarray | None, box: tuple[int, int, int, int], scale: int = 1) -> np.ndarray | None:
@@ -108,7 +103,7 @@ def prepare_inputs(
             f"{w * scale}x{h * scale} for this {task} input"
         )
 
-    box = _centre_crop_box(h, w, lr_multiple, lr_multiple)
+    box = centre_crop_box(h, w, lr_multiple)
     if box[2] < lr_multiple or box[3] < lr_multiple:
         raise DipInputError(
             f"the image ({w}x{h}) is smaller than the network's minimum size ({lr_multiple * scale}px output)"
@@ -279,10 +274,15 @@ def save_result(
     output_png = Path(output_png)
     sidecar = Path(sidecar_json) if sidecar_json is not None else output_png.with_suffix(".json")
     record = result_record(result, extra=extra)
-    write_image(output_png, result.output)
+    write_image_and_record(output_png, result.output, sidecar, record)
+    return record
+
+
+def write_image_and_record(output_png: Path, image: np.ndarray, sidecar: Path, record: dict) -> None:
+    """Write an image and its JSON record, each atomically; never leave the image without its record."""
+    write_image(output_png, image)
     try:
         write_json_atomic(sidecar, record)
     except BaseException:
-        output_png.unlink(missing_ok=True)  # never leave an image without its record
+        output_png.unlink(missing_ok=True)
         raise
-    return record
