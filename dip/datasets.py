@@ -46,11 +46,13 @@ __all__ = [
     "default_preset",
     "read_manifest",
     "manifest_from_sha256sums",
+    "read_manifest_sizes",
     "write_manifest",
     "sha256sum",
     "fetch",
     "fetch_many",
     "load_embedded",
+    "embedded_channels",
     "load_benchmark_image",
     "TaskInputs",
     "make_task_inputs",
@@ -251,6 +253,12 @@ BENCHMARKS: dict[str, Benchmark] = {
 
 # scikit-image's bundled photos that need no download (cpu-calibration.md section 4).
 EMBEDDED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "camera", "immunohistochemistry")
+EMBEDDED_GREY = ("camera",)  # the others are RGB
+
+
+def embedded_channels(name: str) -> int:
+    """Channels of an embedded photo as :func:`load_embedded` returns it (1 grey, 3 colour)."""
+    return 1 if name in EMBEDDED_GREY else 3
 
 
 def display_name(dataset: str, image: str) -> str:
@@ -282,6 +290,33 @@ def read_manifest(path: str | os.PathLike) -> dict[str, str]:
             if rel.startswith("/") or ".." in Path(rel).parts:
                 raise DipInputError(f"{path}:{i}: manifest paths must be relative and stay inside, got {rel!r}")
             out[rel] = digest
+    return out
+
+
+def read_manifest_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int, int]]:
+    """The optional ``size`` (``WxH``) and ``channels`` (1 or 3) columns of a manifest: ``{path: (w, h, channels)}``.
+
+    Used to plan jobs before anything is downloaded (fits of one shape can share a job); files without a size are
+    left out. These are facts about checksummed files: they cannot go stale without the hashes changing too.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DipInputError(f"manifest {path} not found")
+    out: dict[str, tuple[int, int, int]] = {}
+    with path.open(newline="") as fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        if "size" not in (reader.fieldnames or []):
+            return out
+        for i, row in enumerate(reader, start=2):
+            size = (row.get("size") or "").strip()
+            if not size:
+                continue
+            try:
+                w, h = (int(v) for v in size.lower().split("x"))
+                channels = int((row.get("channels") or "3").strip() or 3)
+            except ValueError:
+                raise DipInputError(f"{path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3") from None
+            out[row["path"].strip()] = (w, h, channels)
     return out
 
 

@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -165,14 +165,7 @@ def restore(
     prepared = prepare_inputs(
         task, observation, config=config, factor=factor, mask=mask, ground_truth=ground_truth, guide=guide, crop=crop
     )
-    obs = prepared.observation.astype(np.float32)
-    channels = obs.shape[2]
-    if task == "inpaint":
-        obs = obs * prepared.mask
-    operator = physics.build_operator(
-        "sr" if task == "sr" else ("inpaint" if task == "inpaint" else "denoise"),
-        channels=channels, factor=factor, mask=prepared.mask,
-    )
+    obs, operator = _observation_and_operator(task, prepared, factor)
     result = fit(
         obs, operator, config, ground_truth=prepared.ground_truth, guide=prepared.guide,
         checkpoint_path=checkpoint_path, hooks=hooks, progress=progress,
@@ -184,6 +177,67 @@ def restore(
 
         result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
     return result
+
+
+def _observation_and_operator(task: str, prepared: PreparedInputs, factor: int | None):
+    """The fit's target (masked for inpainting) and the task's observation operator A (x -> observation)."""
+    obs = prepared.observation.astype(np.float32)
+    if task == "inpaint":
+        obs = obs * prepared.mask
+    operator = physics.build_operator(
+        "sr" if task == "sr" else ("inpaint" if task == "inpaint" else "denoise"),
+        channels=obs.shape[2], factor=factor, mask=prepared.mask,
+    )
+    return obs, operator
+
+
+def restore_many(
+    task: str,
+    observations: Sequence[np.ndarray],
+    *,
+    config: FitConfig,
+    seeds: Sequence[int],
+    factor: int | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    ground_truths: Sequence[np.ndarray | None] | None = None,
+    crop: bool = True,
+) -> list[FitResult]:
+    """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.batched.fit_many`).
+
+    Fit ``k`` is ``restore(task, observations[k], config=config.replace(seed=seeds[k]), ...)`` run alongside the
+    others: same inputs, cropping, operator and seed, equal up to float rounding. This is how the workflow packs
+    small fits into one (GPU) job. The inputs must crop to one size; checkpoints, hooks and early stopping are not
+    available in a batch (use :func:`restore`).
+    """
+    from dip.batched import fit_many
+
+    count = len(observations)
+    if count == 0:
+        raise DipInputError("restore_many needs at least one observation")
+    masks = list(masks) if masks is not None else [None] * count
+    ground_truths = list(ground_truths) if ground_truths is not None else [None] * count
+    if not (len(seeds) == len(masks) == len(ground_truths) == count):
+        raise DipInputError(
+            f"restore_many: {count} observations but {len(seeds)} seeds, {len(masks)} masks and "
+            f"{len(ground_truths)} ground truths; give one of each per fit"
+        )
+    prepared = [
+        prepare_inputs(task, obs, config=config, factor=factor, mask=m, ground_truth=gt, crop=crop)
+        for obs, m, gt in zip(observations, masks, ground_truths)
+    ]
+    shapes = [p.observation.shape for p in prepared]
+    if len(set(shapes)) != 1:
+        listed = ", ".join(f"{s[1]}x{s[0]}x{s[2]}" for s in shapes)
+        raise DipInputError(f"restore_many needs inputs of one size after cropping, got {listed}; fit them apart")
+    pairs = [_observation_and_operator(task, p, factor) for p in prepared]
+    results = fit_many(
+        [obs for obs, _ in pairs], [op for _, op in pairs], config,
+        seeds=[int(s) for s in seeds], ground_truths=[p.ground_truth for p in prepared],
+    )  # fmt: skip
+    for result, p in zip(results, prepared):
+        result.crop_box = p.crop_box
+        result.notes = p.notes + result.notes
+    return results
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:

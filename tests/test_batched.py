@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from dip import degrade, metrics, physics
-from dip.batched import StackedAdam, fit_many
+from dip.batched import StackedAdam, fit_many, plan_packs
 from dip.errors import DipInputError
 from dip.fit import fit
+from dip.restore import restore, restore_many
 from tests.conftest import crop_photo, tiny_config
 
 
@@ -93,3 +94,35 @@ def test_inputs_of_other_shapes_are_refused(pair):
         fit_many([na, na[:32, :32]], physics.Identity(), tiny_config(iterations=1))
     with pytest.raises(DipInputError, match="1 or 3"):
         fit_many([na, na, na], physics.Identity(), tiny_config(iterations=1), seeds=[0, 1])
+
+
+def test_plan_packs_groups_one_size_and_balances():
+    fits = [(("a", 0), (64, 64, 3)), (("b", 0), (64, 64, 3)), (("c", 0), (32, 32, 3)), (("d", 0), (64, 64, 3)),
+            (("e", 0), None), (("f", 0), (64, 64, 3)), (("g", 0), (64, 64, 3)), (("h", 0), (64, 64, 1))]  # fmt: skip
+    packs = plan_packs(fits, 4)
+    # five 64x64x3 fits -> 3 + 2 (not 4 + 1); the lone 32 px, grey and unknown-size fits stay lone fits
+    assert packs == [[("a", 0), ("b", 0), ("d", 0)], [("f", 0), ("g", 0)]]
+    assert plan_packs(fits, 1) == []
+    assert [len(p) for p in plan_packs([(i, "s") for i in range(9)], 4)] == [3, 3, 3]
+    with pytest.raises(DipInputError, match="max_fits"):
+        plan_packs(fits, 0)
+
+
+def test_restore_many_is_restore_per_fit():
+    # Inpainting, one mask per image, images that need cropping (70 px -> 64): each batched fit gets the same crop,
+    # masked observation and operator as its lone restore(), and the same result up to float rounding.
+    imgs = [crop_photo("astronaut", 70, top=60, left=180), crop_photo("coffee", 70, top=100, left=200)]
+    masks = [degrade.bernoulli_mask(img.shape[:2], 0.5, seed=k) for k, img in enumerate(imgs)]
+    config = tiny_config(iterations=15, log_every=5, channels_last=False)
+    batch = restore_many("inpaint", imgs, config=config, seeds=[0, 4], masks=masks, ground_truths=imgs)
+    for k, got in enumerate(batch):
+        want = restore("inpaint", imgs[k], config=config.replace(seed=[0, 4][k]), mask=masks[k], ground_truth=imgs[k])
+        assert got.crop_box == want.crop_box == (3, 3, 64, 64)
+        assert got.output.shape == want.output.shape == (64, 64, 3)
+        assert got.config.seed == [0, 4][k]
+        assert abs(got.history[-1]["psnr_gt"] - want.history[-1]["psnr_gt"]) < 0.02
+        assert any("cropped" in n for n in got.notes) and any("batch of 2" in n for n in got.notes)
+    with pytest.raises(DipInputError, match="one size"):
+        restore_many("denoise", [imgs[0], imgs[0][:40, :40]], config=config, seeds=[0, 1])
+    with pytest.raises(DipInputError, match="one of each per fit"):
+        restore_many("denoise", imgs, config=config, seeds=[0])

@@ -87,6 +87,33 @@ def test_committed_manifest_matches_the_mirror_checksums():
     assert datasets.read_manifest(MANIFEST) == datasets.manifest_from_sha256sums(sums)
 
 
+def test_manifest_sizes_are_the_mirror_images_as_read(tmp_path):
+    # The size/channels columns plan packed fits before anything is downloaded: they must be what read_image gives.
+    from dip.imageio import read_image
+
+    if not MIRROR.is_dir():
+        pytest.skip("benchmark mirror not present")
+    sizes = datasets.read_manifest_sizes(MANIFEST)
+    assert set(sizes) == set(datasets.read_manifest(MANIFEST))
+    for rel, (w, h, c) in sizes.items():
+        from PIL import Image
+
+        with Image.open(MIRROR / rel) as im:
+            assert im.size == (w, h), rel
+    for rel in (SET5_GT, f"{datasets.PROJECT_PAGE}/SR/Set14/x4/bridge_glasner.png"):
+        img = read_image(MIRROR / rel, alpha="ignore")
+        assert sizes[rel] == (img.shape[1], img.shape[0], img.shape[2]), rel
+    assert sizes[f"{datasets.PROJECT_PAGE}/SR/Set14/x4/bridge_glasner.png"][2] == 1
+
+    plain = tmp_path / "plain.tsv"
+    plain.write_text("path\tsha256\na/b.png\t" + "0" * 64 + "\n")
+    assert datasets.read_manifest_sizes(plain) == {}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("path\tsha256\tsize\tchannels\na/b.png\t" + "0" * 64 + "\t512by512\t3\n")
+    with pytest.raises(DipInputError, match="WIDTHxHEIGHT"):
+        datasets.read_manifest_sizes(bad)
+
+
 def test_read_manifest_refuses_bad_rows(tmp_path):
     bad = tmp_path / "m.tsv"
     bad.write_text("path\tsha256\na/b.png\tnothex\n")

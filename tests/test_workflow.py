@@ -114,6 +114,22 @@ def test_paper_config_dry_run(tmp_path):
     assert re.search(r"rule fit_dip:.*?resources:[^\n]*gpu=1", out, re.S)
 
 
+def test_paper_config_packs_fits_of_one_shape(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", "config/paper.yaml",
+                    "--config", "pack_fits=4").stdout  # fmt: skip
+    counts = job_counts(out)
+    # Sizes from the manifest: e.g. colour sigma 25 has four 512x512 and four 768x512 images (2 packs, 1 lone fit);
+    # Set5's five sizes all differ (5 lone fits). Every fit is made once, by fit_dip or by a pack + unpack_fit.
+    assert counts["fit_dip"] + counts["unpack_fit"] == 67
+    assert counts["fit_dip_pack"] == 11 and counts["unpack_fit"] == 39
+    packs = re.findall(r"rule fit_dip_pack:\n(?:.*\n)*?\s+output: (\S+)", out)
+    assert "results/paper/restored/color9/denoise/sigma25/dip_packs/pack1" in packs
+    assert not any("/set5/" in p for p in packs)
+    # a pack asks for one GPU and what its fits would ask for one after another
+    assert re.search(r"rule fit_dip_pack:.*?resources:[^\n]*gpu=1", out, re.S)
+    assert "Exception" not in out  # lone fits are routed to fit_dip without noise
+
+
 def test_published_target_needs_no_fit(tmp_path):
     # (the target goes first: --configfile takes several values)
     out = snakemake(scratch(tmp_path), "published", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout

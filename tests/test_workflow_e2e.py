@@ -123,3 +123,29 @@ def test_unreachable_url_fails_clearly(tmp_path):
     assert f"cannot download {url}" in log
     assert "download_base_url=http://127.0.0.1:8000/" in log
     assert not list((work / "resources").rglob("*.png"))
+
+
+def test_packed_fits_equal_lone_fits(tmp_path):
+    # pack_fits: the 4 denoising fits of the test config (2 images x 2 seeds, one size) run as one fit_dip_pack job;
+    # unpack_fit puts each fit's files where a lone fit_dip job writes them, with the same result up to float rounding.
+    targets = [f"results/restored/photos/denoise/sigma25/dip/{image}_seed{seed}.json"
+               for image in ("astronaut", "coffee") for seed in (0, 1)]  # fmt: skip
+    lone_dir, packed_dir = tmp_path / "lone", tmp_path / "packed"
+    lone_dir.mkdir(), packed_dir.mkdir()
+    # (targets first: --configfile and --config take several values)
+    snakemake(scratch(lone_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, timeout=600)
+    snakemake(scratch(packed_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, "--config", "pack_fits=4",
+              timeout=600)  # fmt: skip
+    pack = packed_dir / "results/restored/photos/denoise/sigma25/dip_packs/pack0"
+    assert sorted(p.name for p in pack.glob("*.png")) == sorted(
+        f"{i}_seed{s}{suffix}.png" for i in ("astronaut", "coffee") for s in (0, 1) for suffix in ("", "_raw"))
+    for target in targets:
+        lone = json.loads((lone_dir / target).read_text())
+        packed = json.loads((packed_dir / target).read_text())
+        assert packed["pack"]["size"] == 4 and "pack" not in lone
+        assert packed["seed"] == lone["seed"] and packed["spec"] == lone["spec"]
+        assert [r["step"] for r in packed["history"]] == [r["step"] for r in lone["history"]]
+        assert abs(packed["summary"]["final"]["psnr_gt_avg"] - lone["summary"]["final"]["psnr_gt_avg"]) < 0.05, target
+        assert (packed_dir / target).with_suffix(".png").is_file()
+        assert (packed_dir / target.replace(".json", "_raw.png")).is_file()
+    assert (packed_dir / "results/logs/fit/photos/denoise/sigma25/dip_packs/pack0.log").stat().st_size > 0

@@ -4,6 +4,7 @@
 import math
 import sys
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 try:  # the installed package (pip install -e .) or, in a plain checkout, the one next to the Snakefile
@@ -11,7 +12,15 @@ try:  # the installed package (pip install -e .) or, in a plain checkout, the on
 except ImportError:
     sys.path.insert(0, workflow.basedir)
 
-from dip.datasets import BENCHMARKS, level_label, parse_level, read_manifest
+from dip.batched import plan_packs
+from dip.datasets import (
+    BENCHMARKS,
+    level_label,
+    parse_level,
+    read_manifest,
+    embedded_channels,
+    read_manifest_sizes,
+)
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -226,6 +235,113 @@ def checksums(files):
     return {f: MANIFEST[f] for f in files}
 
 
+# --- packing fits (pack_fits > 1) -----------------------------------------------------------------------------------
+# Fits of one (dataset, task, level) whose images have one size run together in one job and one process
+# (dip.restore.restore_many -> dip.batched.fit_many), written to restored/.../dip_packs/packN/; `unpack_fit` then
+# copies each fit's files to the place a lone fit writes them, so nothing downstream knows the difference. Sizes
+# come from the config (embedded photos) or the manifest's size column (benchmarks): the DAG is known before any
+# download.
+
+MANIFEST_SIZES = (
+    read_manifest_sizes(config.get("manifest", "config/manifest/benchmarks.tsv"))
+    if DOWNLOAD_GROUPS
+    else {}
+)
+
+
+def _source_size(dataset, task, level, image):
+    """(width, height[, channels]) of the image a fit restores, None if not known before downloading it."""
+    bench = benchmark_of(dataset)
+    if bench is None:  # scikit-image photos, resized to squares: colour or grey by name
+        size = _dataset_spec(dataset).get("size")
+        return (size, size, embedded_channels(image)) if size else None
+    size = MANIFEST_SIZES.get(bench.gt_file(parse_level(task, level), image))
+    if (
+        size is not None and bench.read_mode == "rgb"
+    ):  # read as RGB whatever the file holds
+        size = (*size[:2], 3)
+    return size
+
+
+def _plan_fit_packs():
+    """{(dataset, task, level label, pack name): [(image, seed), ...]} for every pack of two or more fits."""
+    max_fits = int(config.get("pack_fits", 1))
+    packs = {}
+    if max_fits < 2:
+        return packs
+    for exp in config["experiments"]:
+        if not exp.get("run_dip", True):
+            continue
+        d, t = exp["dataset"], exp["task"]
+        for lv in exp["levels"]:
+            label = level_label(t, lv)
+            fits = [
+                ((image, seed), _source_size(d, t, label, image))
+                for image in images_of(d)
+                for seed in seeds_of(exp)
+            ]
+            for n, members in enumerate(plan_packs(fits, max_fits)):
+                packs[(d, t, label, f"pack{n}")] = members
+    return packs
+
+
+FIT_PACKS = _plan_fit_packs()
+PACK_OF = {
+    (d, t, lv, image, seed): name
+    for (d, t, lv, name), members in FIT_PACKS.items()
+    for image, seed in members
+}
+
+
+def _pack_members(wildcards):
+    key = (wildcards.dataset, wildcards.task, wildcards.level, wildcards.pack)
+    if key not in FIT_PACKS:
+        raise WorkflowError(f"no fit pack {'/'.join(key)} in this configuration")
+    return FIT_PACKS[key]
+
+
+def pack_inputs(wildcards):
+    """The task inputs of every fit of a pack, role by role: {observation: [...], target: [...], mask: [...]}."""
+    files = {}
+    for image, _seed in _pack_members(wildcards):
+        one = _task_inputs(wildcards.dataset, wildcards.task, wildcards.level, image)
+        for role, path in one.items():
+            files.setdefault(role, []).append(path)
+    return files
+
+
+def pack_spec(wildcards):
+    """fit_spec of the pack's fits (seed aside) and its members, in order."""
+    members = _pack_members(wildcards)
+    spec = _fit_spec(wildcards.dataset, wildcards.task, wildcards.level, seed=None)
+    spec["members"] = [{"image": i, "seed": s} for i, s in members]
+    return spec
+
+
+def pack_resource(name):
+    """A pack asks for what its fits would ask for one after another (time, memory): an upper bound."""
+
+    def scaled(wildcards):
+        return FIT_RES[name] * len(_pack_members(wildcards))
+
+    return scaled
+
+
+def packed_fit(wildcards):
+    """The pack folder a fit was fitted in. A lone fit gets dip_packs/none, which nothing makes (pack is packN), so
+    its unpack_fit job is discarded and fit_dip, next in the ruleorder, makes the fit: no error is raised or shown.
+    """
+    key = (
+        wildcards.dataset,
+        wildcards.task,
+        wildcards.level,
+        wildcards.image,
+        int(wildcards.seed),
+    )
+    d, t, lv = key[:3]
+    return res(f"restored/{d}/{t}/{lv}/dip_packs/{PACK_OF.get(key, 'none')}")
+
+
 # --- input functions ------------------------------------------------------------------------------------------------
 
 
@@ -257,21 +373,21 @@ def degrade_params(wildcards):
     }
 
 
-def _input_dir(wildcards):
-    return res(
-        f"inputs/{wildcards.dataset}/{task_of(wildcards)}/{wildcards.level}/{wildcards.image}"
-    )
+def _task_inputs(dataset, task, level, image):
+    d = res(f"inputs/{dataset}/{task}/{level}/{image}")
+    files = {"observation": f"{d}/observation.png", "target": f"{d}/gt.png"}
+    if task == "sr":
+        files["target"] = f"{d}/hr.png"
+    if task == "inpaint":
+        files["mask"] = f"{d}/mask.png"
+    return files
 
 
 def task_inputs(wildcards):
     """What a fit or a baseline reads: observation, the target to log PSNR against, the mask (inpainting)."""
-    d = _input_dir(wildcards)
-    files = {"observation": f"{d}/observation.png", "target": f"{d}/gt.png"}
-    if wildcards.task == "sr":
-        files["target"] = f"{d}/hr.png"
-    if wildcards.task == "inpaint":
-        files["mask"] = f"{d}/mask.png"
-    return files
+    return _task_inputs(
+        wildcards.dataset, wildcards.task, wildcards.level, wildcards.image
+    )
 
 
 def _resolve_preset(spec, task, level):
@@ -286,19 +402,25 @@ def _resolve_preset(spec, task, level):
     return preset or default_preset(task, level)
 
 
-def fit_spec(wildcards):
-    """The DIP settings of a fit job (preset, width, FitConfig overrides); a change re-runs the fit (params)."""
-    exp = experiment(wildcards)
+def _fit_spec(dataset, task, level, seed):
+    exp = EXPERIMENTS[(dataset, task)]
     spec = exp.get("dip") or {}
-    level = level_value(wildcards)
-    return {
-        "task": wildcards.task,
-        "level": level,
-        "preset": _resolve_preset(spec, wildcards.task, level),
+    value = parse_level(task, level)
+    out = {
+        "task": task,
+        "level": value,
+        "preset": _resolve_preset(spec, task, value),
         "width": spec.get("width"),
         "settings": dict(spec.get("settings") or {}),
-        "seed": int(wildcards.seed),
     }
+    if seed is not None:
+        out["seed"] = int(seed)
+    return out
+
+
+def fit_spec(wildcards):
+    """The DIP settings of a fit job (preset, width, FitConfig overrides); a change re-runs the fit (params)."""
+    return _fit_spec(wildcards.dataset, wildcards.task, wildcards.level, wildcards.seed)
 
 
 def baseline_spec(wildcards):
@@ -503,4 +625,5 @@ wildcard_constraints:
     level=r"x\d+|sigma\d+|missing\d+",
     seed=r"\d+",
     image=r"[^/]+",
+    pack=r"pack\d+",
     kind="image|image_noise|shuffled|noise",

@@ -1,5 +1,7 @@
 # Stage 3: one DIP fit per (dataset, image, task, level, seed): the restored PNG (averaged output when the preset
 # averages), the raw output, and a JSON record (config, seed, versions, device, time, PSNR history).
+# With pack_fits > 1 (config), fits of one size are fitted together in one job (fit_dip_pack) and unpack_fit copies
+# each fit's files to the paths below; the other fits stay lone fit_dip jobs. Same files either way.
 # Rerun triggers: a change of the DIP settings in the config (params) or of workflow/scripts/fit.py (code) re-runs
 # fits; a change in the dip package does not (see README: --rerun-triggers, --list-changes, --touch).
 
@@ -26,3 +28,45 @@ rule fit_dip:
         spec=fit_spec,
     script:
         "../scripts/fit.py"
+
+
+rule fit_dip_pack:
+    input:
+        unpack(pack_inputs),
+    output:
+        directory(res("restored/{dataset}/{task}/{level}/dip_packs/{pack}")),
+    log:
+        res("logs/fit/{dataset}/{task}/{level}/dip_packs/{pack}.log"),
+    benchmark:
+        res("benchmarks/fit/{dataset}/{task}/{level}/dip_packs/{pack}.tsv")
+    conda:
+        "../envs/dip.yaml"
+    threads: FIT_RES["threads"]
+    resources:
+        mem_mb=pack_resource("mem_mb"),
+        runtime=pack_resource("runtime"),
+        gpu=FIT_RES["gpu"],
+    params:
+        spec=pack_spec,
+    script:
+        "../scripts/fit_pack.py"
+
+
+rule unpack_fit:
+    input:
+        pack=packed_fit,
+    output:
+        png=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.png"),
+        raw=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}_raw.png"),
+        json=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.json"),
+    log:
+        res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.unpack.log"),
+    localrule: True
+    conda:
+        "../envs/dip.yaml"
+    script:
+        "../scripts/unpack_fit.py"
+
+
+# A packed fit's files come from its pack; packed_fit() raises for a lone fit, which fit_dip then makes.
+ruleorder: unpack_fit > fit_dip

@@ -1,0 +1,37 @@
+"""Shim: several DIP fits of one size in one process (dip.restore.restore_many) -> a pack folder holding, per fit,
+the restored PNG, the raw PNG and the JSON record that a lone fit (fit.py) writes; unpack_fit.py copies them out.
+
+No checkpoints in a pack: a pack stopped mid-way (SLURM preemption, time limit) starts again from step 0.
+"""
+
+from pathlib import Path
+
+from _shim import dump, logged, set_threads
+
+with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+    from dip.degrade import mask_from_file
+    from dip.imageio import read_image, write_image
+    from dip.presets import get_preset
+    from dip.restore import restore_many, save_result
+
+    set_threads(snakemake.threads)  # noqa: F821
+    spec = snakemake.params.spec  # noqa: F821
+    inp = snakemake.input  # noqa: F821
+    members = spec["members"]
+    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"])
+    print(dump({"spec": spec, "config": config.to_dict()}))
+    observations = [read_image(f) for f in inp.observation]
+    targets = [read_image(f) for f in inp.target]
+    masks = [mask_from_file(f) for f in inp.mask] if "mask" in inp.keys() else None
+    factor = int(spec["level"]) if spec["task"] == "sr" else None
+    results = restore_many(spec["task"], observations, config=config, seeds=[m["seed"] for m in members],
+                           factor=factor, masks=masks, ground_truths=targets)  # fmt: skip
+    folder = Path(snakemake.output[0])  # noqa: F821
+    folder.mkdir(parents=True, exist_ok=True)
+    for member, result in zip(members, results):
+        stem = folder / f"{member['image']}_seed{member['seed']}"
+        one_spec = {**{k: v for k, v in spec.items() if k != "members"}, "seed": member["seed"]}
+        pack = {"size": len(members), "members": members}
+        save_result(result, f"{stem}.png", f"{stem}.json", extra={"spec": one_spec, "method": "dip", "pack": pack})
+        write_image(f"{stem}_raw.png", result.output_raw)
+        print(dump({"fit": member, **result.summary()}))
