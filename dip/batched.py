@@ -33,7 +33,16 @@ import torch
 
 from dip import models, physics
 from dip.errors import DipInputError
-from dip.fit import FitConfig, FitResult, _as_tensor, _psnr_t, ema_update, output_shape_for, resolve_device
+from dip.fit import (
+    FitConfig,
+    FitResult,
+    _as_tensor,
+    _psnr_t,
+    ema_update,
+    output_shape_for,
+    resolve_device,
+    resolve_precision,
+)
 from dip.imageio import to_numpy
 
 __all__ = ["fit_many", "plan_packs", "StackedAdam"]
@@ -159,6 +168,7 @@ def fit_many(
     ops = _broadcast("operators", operators if isinstance(operators, (list, tuple)) else [operators], count)
     gts = _broadcast("ground_truths", ground_truths, count) if ground_truths is not None else [None] * count
     device = resolve_device(config.device)
+    config = resolve_precision(config, device)
     started = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)

@@ -20,8 +20,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from dip.errors import DipInputError
 
 log = logging.getLogger("dip")
@@ -40,7 +38,8 @@ def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--width", type=int, help="cap the channels of the skip network (e.g. 32 for quick CPU runs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocasts the forward pass")
+    p.add_argument("--precision", choices=["fp32", "bf16", "auto"],
+                   help="bf16 autocasts the forward pass; auto = bf16 where the CPU/GPU has native bf16, else fp32")
     p.add_argument("--log-every", type=int, help="steps between logged loss/PSNR values")
     p.add_argument("--checkpoint", type=Path, help="checkpoint file: saved periodically and on SIGTERM, resumed from")
     p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (needs --checkpoint)")

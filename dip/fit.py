@@ -39,6 +39,7 @@ from dip.errors import DipInputError
 from dip.imageio import to_numpy, to_tensor
 
 CHECKPOINT_FORMAT = 1
+PRECISIONS = ("fp32", "bf16", "auto")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -60,7 +61,9 @@ class FitConfig:
     checkpoint_every: int = 0  # 0 = only on SIGTERM (if a checkpoint path is given)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; the loss stays fp32)
+    # fp32 | bf16 (autocast of the forward pass; the loss stays fp32) | auto (bf16 where the device has native bf16
+    # arithmetic, see bf16_is_fast; else fp32). A fit's record holds what "auto" chose.
+    precision: str = "fp32"
     channels_last: bool = True
     deterministic: bool = False  # on CUDA: deterministic algorithms instead of cuDNN autotuning
     # torch.compile the network's forward (DIP's shapes never change, so it compiles once). Off by default: on CPU it
@@ -91,8 +94,8 @@ class FitConfig:
             raise DipInputError(f"log_every must be >= 1, got {self.log_every}")
         if self.exp_weight is not None and not 0.0 <= self.exp_weight < 1.0:
             raise DipInputError(f"exp_weight must be in [0, 1) or None, got {self.exp_weight}")
-        if self.precision not in ("fp32", "bf16"):
-            raise DipInputError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise DipInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.reg_noise_std < 0:
             raise DipInputError(f"reg_noise_std must be >= 0, got {self.reg_noise_std}")
         if self.compile_mode not in COMPILE_MODES:
@@ -255,6 +258,13 @@ def bf16_is_fast(device: str | torch.device = "auto") -> bool:
     return False
 
 
+def resolve_precision(config: FitConfig, device: torch.device) -> FitConfig:
+    """``config`` with ``precision="auto"`` replaced by what it means on ``device``: bf16 where fast, else fp32."""
+    if config.precision != "auto":
+        return config
+    return config.replace(precision="bf16" if bf16_is_fast(device) else "fp32")
+
+
 def _compiled(net: torch.nn.Module, config: FitConfig) -> torch.nn.Module:
     """The module the training steps call: ``net`` itself, or a compiled wrapper sharing its parameters.
 
@@ -342,6 +352,7 @@ def fit(
     """
     config.validate()
     device = resolve_device(config.device)
+    config = resolve_precision(config, device)
     hooks = list(hooks)
     if progress:
         hooks.append(ProgressBar())

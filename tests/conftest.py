@@ -43,6 +43,15 @@ def mirror() -> Path:
     return MIRROR
 
 
+@pytest.fixture(scope="module")
+def mirror_url(mirror):
+    """The benchmark mirror served over HTTP on 127.0.0.1: the real download code runs against it."""
+    from tests.httpmirror import serve
+
+    with serve(mirror) as url:
+        yield url
+
+
 def tiny_config(**overrides):
     """A 3-level, 16-channel skip net: fits a 64 px image in a few seconds on 2 cores."""
     from dip.fit import FitConfig

@@ -10,19 +10,11 @@ import pytest
 
 from dip import datasets
 from dip.errors import DipInputError
-from tests.httpmirror import MIRROR, closed_port_url, serve
+from tests.httpmirror import MIRROR, closed_port_url
 
 REPO = Path(__file__).resolve().parents[1]
 MANIFEST = REPO / "config" / "manifest" / "benchmarks.tsv"
 SET5_GT = f"{datasets.PROJECT_PAGE}/SR/Set5/x4/baby_GT.png"
-
-
-@pytest.fixture(scope="module")
-def mirror_url():
-    if not MIRROR.is_dir():
-        pytest.skip(f"benchmark mirror not found at {MIRROR}")
-    with serve(MIRROR) as url:
-        yield url
 
 
 # --- levels and presets -------------------------------------------------------------------------------------------

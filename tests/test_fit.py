@@ -161,5 +161,12 @@ def test_set_threads_and_compile_settings_are_checked():
     flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else None
     if flags is not None and "avx512_bf16" not in flags and "amx_bf16" not in flags:
         assert bf16_is_fast("cpu") is False  # emulated bf16 is slower than fp32
+    if flags is not None and "avx512_bf16" in flags:
+        assert bf16_is_fast("cpu") is True  # AMD Zen 4 / Intel Cooper Lake and newer
+    # precision="auto" is resolved on the device, and the record says what it chose
+    auto = fit(np.full((32, 32, 3), 0.5, np.float32), physics.Identity(), tiny_config(iterations=2, precision="auto"))
+    assert auto.config.precision == ("bf16" if bf16_is_fast("cpu") else "fp32")
+    with pytest.raises(DipInputError, match="precision must be one of fp32, bf16, auto"):
+        fit(np.zeros((32, 32, 3), np.float32), physics.Identity(), tiny_config(precision="fp16"))
     with pytest.raises(DipInputError, match="compile_mode"):
         fit(np.zeros((32, 32, 3), np.float32), physics.Identity(), tiny_config(compile_mode="fastest"))

@@ -9,20 +9,12 @@ import json
 import pandas as pd
 import pytest
 
-from tests.httpmirror import MIRROR, closed_port_url, serve
+from tests.httpmirror import closed_port_url
 from tests.test_workflow import REPO, job_counts, scratch, snakemake
 
 pytestmark = pytest.mark.slow
 
 TEST_CONFIG = str(REPO / ".test" / "config" / "config.yaml")
-
-
-@pytest.fixture(scope="module")
-def mirror_url():
-    if not MIRROR.is_dir():
-        pytest.skip(f"benchmark mirror not found at {MIRROR}")
-    with serve(MIRROR) as url:
-        yield url
 
 
 def test_tiny_end_to_end(tmp_path):
