@@ -256,9 +256,8 @@ def _source_size(dataset, task, level, image):
         size = _dataset_spec(dataset).get("size")
         return (size, size, embedded_channels(image)) if size else None
     size = MANIFEST_SIZES.get(bench.gt_file(parse_level(task, level), image))
-    if (
-        size is not None and bench.read_mode == "rgb"
-    ):  # read as RGB whatever the file holds
+    # SR benchmarks are read as RGB whatever the file holds (a grey GT becomes 3 channels)
+    if size is not None and bench.read_mode == "rgb":
         size = (*size[:2], 3)
     return size
 

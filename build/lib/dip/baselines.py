@@ -1,0 +1,299 @@
+"""The non-DIP methods the paper compares with, runnable on a CPU in seconds.
+
+* ``bicubic`` -- Pillow bicubic upsampling of the 8-bit LR image (the authors' ``get_baselines``);
+* ``no_prior`` / ``tv_prior`` -- the supplementary "prior effect" experiment (``sr_prior_effect.ipynb``): optimise the
+  pixels of ``x`` directly under the same observation operator as DIP, without / with a TV term;
+* ``cbm3d`` -- ``bm3d.bm3d_rgb`` (colour; ``bm3d.bm3d`` for grey) at the true noise level;
+* ``nlm`` -- scikit-image non-local means at the true noise level;
+* ``biharmonic`` -- scikit-image biharmonic inpainting (a cheap stand-in for the paper's Papyan et al. CSC, whose
+  code is not public; the released Papyan outputs are scored from the benchmark files instead).
+
+All take and return library images: float32 ``(H, W, C)`` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from dip import physics
+from dip.errors import DipInputError
+
+__all__ = [
+    "bicubic",
+    "cbm3d",
+    "nlm",
+    "biharmonic",
+    "tv_loss",
+    "no_prior",
+    "tv_prior",
+    "run_baseline",
+    "BASELINES",
+]
+
+# Which baseline applies to which task (the paper's comparisons).
+BASELINES: dict[str, tuple[str, ...]] = {
+    "bicubic": ("sr",),
+    "no_prior": ("sr", "inpaint", "denoise"),
+    "tv_prior": ("sr", "inpaint", "denoise"),
+    "cbm3d": ("denoise",),
+    "nlm": ("denoise",),
+    "biharmonic": ("inpaint",),
+}
+
+# The authors' prior-effect notebook: Adam, LR 0.01, 2000 steps, TV weight 1e-7 (on a *sum* over pixels).
+PRIOR_EFFECT_ITERATIONS = 2000
+PRIOR_EFFECT_TV_WEIGHT = 1e-7
+
+
+def _check_image(img: np.ndarray, what: str = "image") -> np.ndarray:
+    arr = np.asarray(img, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise DipInputError(f"expected an (H, W, 1|3) {what}, got shape {arr.shape}")
+    return arr
+
+
+def _check_sigma(sigma) -> float:
+    if sigma is None or not np.isfinite(sigma) or sigma <= 0:
+        raise DipInputError(f"this denoiser needs the noise level sigma > 0 (0-255 scale, e.g. 25), got {sigma!r}")
+    return float(sigma)
+
+
+def _to_pil(img: np.ndarray) -> Image.Image:
+    u8 = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return Image.fromarray(u8[..., 0], mode="L") if u8.shape[2] == 1 else Image.fromarray(u8, mode="RGB")
+
+
+def _from_pil(pil: Image.Image) -> np.ndarray:
+    arr = np.asarray(pil, dtype=np.float32) / np.float32(255.0)
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def bicubic(lr: np.ndarray, factor: int) -> np.ndarray:
+    """Pillow bicubic upsampling of the uint8-quantised LR image by ``factor`` (the authors' ``get_baselines``)."""
+    arr = _check_image(lr, "LR image")
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
+        raise DipInputError(f"the SR factor must be a positive integer, got {factor!r}")
+    pil = _to_pil(arr)
+    return _from_pil(pil.resize((pil.width * int(factor), pil.height * int(factor)), Image.BICUBIC))
+
+
+def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    """BM3D at the true noise level ``sigma`` (0-255 scale): CBM3D (``bm3d_rgb``, 'np' profile) for colour.
+
+    The default profile on purpose: ``profile='refilter'`` crashes with a scalar sigma in bm3d 4.0.3
+    (cpu-calibration.md section 5).
+    """
+    import bm3d as bm3d_lib  # imported here: it is slow to import and only the denoising baselines need it
+
+    arr = _check_image(noisy, "noisy image").astype(np.float64)
+    s = _check_sigma(sigma) / 255.0
+    if arr.shape[2] == 3:
+        out = bm3d_lib.bm3d_rgb(arr, s)
+    else:
+        out = np.asarray(bm3d_lib.bm3d(arr[..., 0], s))[..., None]
+    return np.clip(np.asarray(out, dtype=np.float32).reshape(arr.shape), 0.0, 1.0)
+
+
+def nlm(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    """Non-local means (skimage ``denoise_nl_means``) with the true ``sigma``: fast mode, 5x5 patches, distance 6,
+    ``h = 0.8 sigma`` (the calibrated setting, cpu-calibration.md section 5)."""
+    from skimage.restoration import denoise_nl_means
+
+    arr = _check_image(noisy, "noisy image").astype(np.float64)
+    s = _check_sigma(sigma) / 255.0
+    out = denoise_nl_means(
+        arr, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1
+    )
+    return np.clip(np.asarray(out, dtype=np.float32).reshape(arr.shape), 0.0, 1.0)
+
+
+def biharmonic(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Biharmonic inpainting (skimage ``inpaint_biharmonic``) of the pixels where ``mask`` is 0.
+
+    A per-channel mask is reduced to "missing in any channel" (skimage takes one mask for all channels); known
+    pixels keep their observed values.
+    """
+    from skimage.restoration import inpaint_biharmonic
+
+    from dip.degrade import validate_mask
+
+    arr = _check_image(img).astype(np.float64)
+    m = validate_mask(mask, arr.shape[:2], channels=arr.shape[2])
+    missing = np.any(m <= 0.5, axis=2)
+    if not missing.any():
+        return arr.astype(np.float32)
+    out = inpaint_biharmonic(arr, missing, channel_axis=-1)
+    return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
+
+
+def tv_loss(x: torch.Tensor, beta: float = 0.5, eps: float = 1e-12) -> torch.Tensor:
+    """The authors' total variation (``utils/sr_utils.tv_loss``): ``sum((dx^2 + dy^2 + eps)^beta)``.
+
+    ``dx`` and ``dy`` are forward differences on the common ``(H-1) x (W-1)`` grid. With the default ``beta=0.5`` this
+    is ordinary isotropic TV, ``sum sqrt(dx^2 + dy^2)`` -- i.e. Mahendran & Vedaldi's ``TV^beta'`` with
+    ``beta' = 2 beta = 1``. ``eps`` keeps the gradient finite where the image is flat (the authors' version returns
+    NaN gradients there; their noise initialisation made exact zeros unlikely, a bicubic start does not).
+    """
+    dh = (x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2
+    dw = (x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2
+    return torch.sum((dh[:, :, :-1] + dw[:, :, :, :-1] + eps) ** beta)
+
+
+def _initial_pixels(init, shape_hw_c, y, operator, seed) -> torch.Tensor:
+    h, w, c = shape_hw_c
+    gen = torch.Generator().manual_seed(int(seed))
+    if isinstance(init, np.ndarray):
+        start = _check_image(init, "initial image")
+        if start.shape != (h, w, c):
+            raise DipInputError(f"the initial image has shape {start.shape}, expected {(h, w, c)}")
+        return torch.from_numpy(start.transpose(2, 0, 1).copy())[None]
+    if init == "noise":  # the notebook: get_noise(3, 'noise', HR size) = U(0, 0.1)
+        return torch.rand((1, c, h, w), generator=gen) * 0.1
+    if init == "zero":
+        return torch.zeros((1, c, h, w))
+    if init == "bicubic":
+        factor = getattr(operator, "factor", 1)
+        if factor == 1:
+            return y.detach().clone()  # same size as x: start from the observation itself
+        lr = y[0].permute(1, 2, 0).numpy()
+        return torch.from_numpy(bicubic(lr, factor).transpose(2, 0, 1).copy())[None]
+    raise DipInputError(f"unknown initialisation {init!r}; use 'noise', 'zero', 'bicubic' or an image array")
+
+
+def _optimise_pixels(
+    y: np.ndarray,
+    operator: nn.Module,
+    shape,
+    *,
+    iterations: int,
+    lr: float,
+    seed: int,
+    init,
+    tv_weight: float,
+    beta: float,
+) -> np.ndarray:
+    obs = _check_image(y, "observation")
+    if iterations < 1:
+        raise DipInputError(f"iterations must be >= 1, got {iterations}")
+    if len(shape) == 2:
+        shape = (shape[0], shape[1], obs.shape[2])
+    h, w, c = (int(v) for v in shape)
+    y_t = torch.from_numpy(obs.transpose(2, 0, 1).copy())[None]
+    x = _initial_pixels(init, (h, w, c), y_t, operator, seed).to(torch.float32).requires_grad_(True)
+    with torch.no_grad():
+        probe = operator(x)
+    if probe.shape != y_t.shape:
+        raise DipInputError(
+            f"an image of shape {(h, w, c)} maps to {tuple(probe.shape)} under the operator, "
+            f"but the observation is {tuple(y_t.shape)}"
+        )
+    # The notebook optimises the identity network's input ("OPT_OVER = 'input'"): plain Adam on the pixels, no sigmoid
+    # or clipping during the fit, clipped to [0, 1] at the end.
+    optimiser = torch.optim.Adam([x], lr=lr)
+    for _ in range(iterations):
+        optimiser.zero_grad(set_to_none=True)
+        loss = physics.data_term(operator, x, y_t)
+        if tv_weight:
+            loss = loss + tv_weight * tv_loss(x, beta)
+        loss.backward()
+        optimiser.step()
+    out = x.detach()[0].permute(1, 2, 0).numpy()
+    return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def no_prior(
+    y: np.ndarray,
+    operator: nn.Module,
+    shape,
+    *,
+    iterations: int = PRIOR_EFFECT_ITERATIONS,
+    lr: float = 0.01,
+    seed: int = 0,
+    init="noise",
+) -> np.ndarray:
+    """Fit the pixels of ``x`` (shape ``(H, W[, C])``) to ``y`` under ``operator`` with no prior at all.
+
+    The supplementary "no prior" baseline: the data term alone leaves everything ``A`` cannot see (high frequencies
+    for SR, missing pixels for inpainting) at its initial value. ``init``: ``"noise"`` (U(0, 0.1), the notebook's),
+    ``"zero"``, ``"bicubic"`` (the bicubic upsampling of ``y``, or ``y`` itself when ``A`` keeps the size), or an image.
+    """
+    return _optimise_pixels(
+        y, operator, shape, iterations=iterations, lr=lr, seed=seed, init=init, tv_weight=0.0, beta=0.5
+    )
+
+
+def tv_prior(
+    y: np.ndarray,
+    operator: nn.Module,
+    shape,
+    *,
+    tv_weight: float = PRIOR_EFFECT_TV_WEIGHT,
+    beta: float = 0.5,
+    iterations: int = PRIOR_EFFECT_ITERATIONS,
+    lr: float = 0.01,
+    seed: int = 0,
+    init="noise",
+) -> np.ndarray:
+    """:func:`no_prior` plus ``tv_weight * tv_loss(x, beta)`` (notebook: weight 1e-7 on the pixel *sum*, beta 0.5)."""
+    if tv_weight < 0:
+        raise DipInputError(f"the TV weight must be >= 0, got {tv_weight}")
+    return _optimise_pixels(
+        y, operator, shape, iterations=iterations, lr=lr, seed=seed, init=init, tv_weight=tv_weight, beta=beta
+    )
+
+
+def run_baseline(
+    name: str,
+    task: str,
+    observation: np.ndarray,
+    *,
+    sigma: float | None = None,
+    factor: int | None = None,
+    mask: np.ndarray | None = None,
+    seed: int = 0,
+    iterations: int = PRIOR_EFFECT_ITERATIONS,
+    **options,
+) -> np.ndarray:
+    """Run baseline ``name`` on ``observation`` for ``task``; DipInputError if it does not apply to that task.
+
+    ``observation`` is what DIP would get: the noisy image (denoise), the LR image (sr), the image with missing pixels
+    (inpaint, with ``mask``). ``options`` go to :func:`tv_prior` (``tv_weight``, ``beta``, ``lr``, ``init``).
+    """
+    if name not in BASELINES:
+        raise DipInputError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
+    if task not in BASELINES[name]:
+        raise DipInputError(
+            f"the {name} baseline does not apply to {task!r}; it is for: {', '.join(BASELINES[name])}"
+        )
+    obs = _check_image(observation, "observation")
+    if name == "bicubic":
+        if factor is None:
+            raise DipInputError("the bicubic baseline needs the SR factor")
+        return bicubic(obs, factor)
+    if name == "cbm3d":
+        return cbm3d(obs, sigma)
+    if name == "nlm":
+        return nlm(obs, sigma)
+    if name == "biharmonic":
+        if mask is None:
+            raise DipInputError("the biharmonic baseline needs the inpainting mask")
+        return biharmonic(obs, mask)
+
+    # no_prior / tv_prior: pixel optimisation under the task's own observation operator.
+    operator = physics.build_operator(task, channels=obs.shape[2], factor=factor, mask=mask)
+    scale = operator.factor
+    shape = (obs.shape[0] * scale, obs.shape[1] * scale, obs.shape[2])
+    y = obs if task != "inpaint" else obs * np.asarray(operator.mask[0].permute(1, 2, 0))
+    if name == "no_prior":
+        allowed = {"lr", "init"}
+        unknown = set(options) - allowed
+        if unknown:
+            raise DipInputError(f"unknown option(s) for no_prior: {', '.join(sorted(unknown))}")
+        return no_prior(y, operator, shape, iterations=iterations, seed=seed, **options)
+    unknown = set(options) - {"lr", "init", "tv_weight", "beta"}
+    if unknown:
+        raise DipInputError(f"unknown option(s) for tv_prior: {', '.join(sorted(unknown))}")
+    return tv_prior(y, operator, shape, iterations=iterations, seed=seed, **options)

@@ -1,0 +1,113 @@
+"""The authors' per-task settings, as :class:`~dip.fit.FitConfig` presets.
+
+Source: the notebooks of the reference repository (DmitryUlyanov/deep-image-prior, HEAD 042e0d4), summarised in the
+project's reference notes. All use Adam and reflection padding; the network input is U(0, 0.1) noise unless a preset
+says otherwise. Override anything with ``get_preset(name, iterations=..., ...)``; ``width=`` rescales the channel counts
+of a skip network (useful for quick CPU runs).
+"""
+
+from __future__ import annotations
+
+from dip.errors import DipInputError
+from dip.fit import FitConfig
+
+# The default "hourglass with skips": 5 levels of 128 channels, 4-channel skips, 3x3, bilinear upsampling.
+_DEFAULT_SKIP = dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[4] * 5, upsample="bilinear")
+
+PRESETS: dict[str, tuple[str, FitConfig]] = {
+    "denoise": (
+        "Denoising, sigma 25 (denoising.ipynb, F16): 3000 it, reg 1/30, EMA 0.99, backtracking",
+        FitConfig(net_kwargs=_DEFAULT_SKIP, iterations=3000, reg_noise_std=1 / 30, exp_weight=0.99, backtrack_db=5.0),
+    ),
+    "denoise-sigma50": (
+        "Denoising, sigma 50: as 'denoise' with reg 1/20 (the notebook's comment for sigma 50)",
+        FitConfig(net_kwargs=_DEFAULT_SKIP, iterations=3000, reg_noise_std=1 / 20, exp_weight=0.99, backtrack_db=5.0),
+    ),
+    "sr4": (
+        "Super-resolution x4 (super-resolution.ipynb): 2000 it, reg 0.03, Lanczos2 downsampler in the loss",
+        FitConfig(net_kwargs=_DEFAULT_SKIP, iterations=2000, reg_noise_std=0.03, exp_weight=None, backtrack_db=None),
+    ),
+    "sr8": (
+        "Super-resolution x8: 4000 it, reg 0.05 (the project page's 'ours' for x8)",
+        FitConfig(net_kwargs=_DEFAULT_SKIP, iterations=4000, reg_noise_std=0.05, exp_weight=None, backtrack_db=None),
+    ),
+    "inpaint-pixels": (
+        "Restoration of 50% missing pixels (restoration.ipynb, Barbara; CVPR Table 1): LR 0.001, 11000 it, reg 0.03",
+        FitConfig(
+            net_kwargs=_DEFAULT_SKIP, lr=0.001, iterations=11000, reg_noise_std=0.03, exp_weight=None,
+            backtrack_db=5.0,
+        ),
+    ),
+    "inpaint-text": (
+        "Text inpainting (inpainting.ipynb, kate): 128-channel skips, nearest upsampling, 6001 it, reg 0.03",
+        FitConfig(
+            net_kwargs=dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[128] * 5,
+                            upsample="nearest"),
+            iterations=6001, reg_noise_std=0.03, exp_weight=None, backtrack_db=None,
+        ),
+    ),
+    "inpaint-hole": (
+        "Large-hole inpainting (inpainting.ipynb, vase): meshgrid input, no skips, nearest, 5001 it, reg 0.03",
+        FitConfig(
+            net_kwargs=dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[0] * 5,
+                            upsample="nearest"),
+            input_kind="meshgrid", input_depth=2, iterations=5001, reg_noise_std=0.03, exp_weight=None,
+            backtrack_db=None,
+        ),
+    ),
+    "inpaint-library": (
+        "Architecture study (inpainting.ipynb, library, Fig. 8): skip_depth6, 1-channel input, 3001 it, no reg",
+        FitConfig(net="skip_depth6", input_depth=1, iterations=3001, reg_noise_std=0.0, exp_weight=None,
+                  backtrack_db=None),
+    ),
+    "jpeg": (
+        "JPEG / blind restoration (denoising.ipynb, snail): small skip net, 3-channel input, 2400 it, EMA 0.99",
+        FitConfig(
+            net_kwargs=dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128],
+                            channels_skip=[0, 0, 0, 4, 4], upsample="bilinear"),
+            input_depth=3, iterations=2400, reg_noise_std=1 / 30, exp_weight=0.99, backtrack_db=5.0,
+        ),
+    ),
+    "flash": (
+        "Flash / no-flash (flash-no-flash.ipynb, cave): z = the flash image, LR 0.1, 601 it, no reg",
+        FitConfig(
+            net_kwargs=dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[4] * 5,
+                            upsample=["nearest", "nearest", "bilinear", "bilinear", "bilinear"]),
+            input_kind="image", input_depth=3, lr=0.1, iterations=601, reg_noise_std=0.0, exp_weight=None,
+            backtrack_db=None,
+        ),
+    ),
+}
+
+# Which preset a task uses when the user names none.
+DEFAULT_PRESET = {"denoise": "denoise", "sr": "sr4", "inpaint": "inpaint-pixels", "jpeg": "jpeg", "flash": "flash"}
+
+
+def with_width(config: FitConfig, width: int) -> FitConfig:
+    """Scale every non-zero channel count of a skip network to at most ``width`` (skip channels keep their ratio)."""
+    if width < 1:
+        raise DipInputError(f"width must be >= 1, got {width}")
+    kwargs = dict(config.net_kwargs)
+    for key in ("channels_down", "channels_up"):
+        if key in kwargs:
+            kwargs[key] = [min(c, width) for c in kwargs[key]]
+    if "channels_skip" in kwargs:
+        kwargs["channels_skip"] = [min(c, width) for c in kwargs["channels_skip"]]
+    if config.net.startswith("skip_depth") or not kwargs:
+        raise DipInputError(f"width= applies to presets with an explicit skip network, not {config.net!r}")
+    return config.replace(net_kwargs=kwargs)
+
+
+def get_preset(name: str, *, width: int | None = None, **overrides) -> FitConfig:
+    """The preset ``name`` with ``overrides`` applied (any :class:`FitConfig` field)."""
+    if name not in PRESETS:
+        raise DipInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    config = PRESETS[name][1].replace(**{k: v for k, v in overrides.items() if v is not None})
+    config = config.replace(net_kwargs=dict(config.net_kwargs))  # never share the module-level dicts
+    if width is not None:
+        config = with_width(config, width)
+    return config
+
+
+def describe() -> list[tuple[str, str]]:
+    return [(name, text) for name, (text, _) in PRESETS.items()]

@@ -1,0 +1,342 @@
+"""Task-level entry point: one degraded image in, one restored image (and its record) out.
+
+``restore`` checks and, where needed, crops the inputs to a size the network can take, builds the task's observation
+operator and runs :func:`dip.fit.fit`. ``save_result`` writes the image and a JSON sidecar (config, seed, versions,
+device, time, history) atomically. The ``dip`` command and the workflow's fit rule both go through here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from dip import models, physics
+from dip.errors import DipInputError
+from dip.fit import FitConfig, FitResult, Hook, fit
+from dip.imageio import centre_crop_box, write_image
+
+TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
+
+
+def net_size_multiple(config: FitConfig) -> int:
+    """Spatial multiple the network's input must have (each level halves the size)."""
+    return models.size_multiple(config.net, **config.net_kwargs)
+
+
+def _crop(img: np.ndarray | None, box: tuple[int, int, int, int], scale: int = 1) -> np.ndarray | None:
+    if img is None:
+        return None
+    t, l, h, w = (v * scale for v in box)
+    return img[t : t + h, l : l + w]
+
+
+@dataclasses.dataclass
+class PreparedInputs:
+    observation: np.ndarray
+    mask: np.ndarray | None
+    ground_truth: np.ndarray | None
+    guide: np.ndarray | None
+    crop_box: tuple[int, int, int, int] | None  # (top, left, height, width) in the observation's pixels
+    notes: list[str]
+
+
+def prepare_inputs(
+    task: str,
+    observation: np.ndarray,
+    *,
+    config: FitConfig,
+    factor: int | None = None,
+    mask: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+    guide: np.ndarray | None = None,
+    crop: bool = True,
+) -> PreparedInputs:
+    """Validate the inputs of ``task`` and centre-crop them to a size the network can take.
+
+    For super-resolution the observation is the low-resolution image; the network produces ``factor`` times its size,
+    which must be a multiple of the network's size multiple, so the LR image is cropped to ``lcm(m, f) / f``.
+    """
+    if task not in TASKS:
+        raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    if observation.ndim != 3 or observation.shape[2] not in (1, 3):
+        raise DipInputError(f"expected an (H, W, 1|3) image, got shape {observation.shape}")
+    h, w = observation.shape[:2]
+    notes: list[str] = []
+    multiple = net_size_multiple(config)
+    scale = 1
+    if task == "sr":
+        if factor is None or factor < 1:
+            raise DipInputError("super-resolution needs an integer factor >= 1 (e.g. --factor 4)")
+        scale = factor
+        lr_multiple = math.lcm(multiple, factor) // factor
+    else:
+        if factor not in (None, 1):
+            raise DipInputError(f"a factor only applies to super-resolution, not to {task!r}")
+        lr_multiple = multiple
+    if task == "inpaint":
+        if mask is None:
+            raise DipInputError("inpainting needs a mask (1 = known pixel, 0 = missing)")
+        if mask.shape[:2] != (h, w):
+            raise DipInputError(f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is {w}x{h}")
+        if not np.any(mask > 0):
+            raise DipInputError("the mask is empty: no pixel is known, there is nothing to fit")
+    elif mask is not None:
+        raise DipInputError(f"a mask only applies to inpainting, not to {task!r}")
+    if task == "flash":
+        if guide is None:
+            raise DipInputError("flash/no-flash needs the flash image as the guide (network input)")
+        if guide.shape[:2] != (h, w):
+            raise DipInputError(f"the flash image is {guide.shape[1]}x{guide.shape[0]} but the no-flash is {w}x{h}")
+    if ground_truth is not None and ground_truth.shape[:2] != (h * scale, w * scale):
+        raise DipInputError(
+            f"the ground truth is {ground_truth.shape[1]}x{ground_truth.shape[0]}, expected "
+            f"{w * scale}x{h * scale} for this {task} input"
+        )
+
+    box = centre_crop_box(h, w, lr_multiple)
+    if box[2] < lr_multiple or box[3] < lr_multiple:
+        raise DipInputError(
+            f"the image ({w}x{h}) is smaller than the network's minimum size ({lr_multiple * scale}px output)"
+        )
+    crop_box = None
+    if (box[2], box[3]) != (h, w):
+        if not crop:
+            raise DipInputError(
+                f"the network needs sizes that are multiples of {lr_multiple} (input {w}x{h}); crop the image"
+            )
+        crop_box = box
+        notes.append(
+            f"cropped the input from {w}x{h} to {box[3]}x{box[2]} (centre) because the network needs multiples of "
+            f"{lr_multiple}{' at the low resolution' if task == 'sr' else ''}"
+        )
+        observation = _crop(observation, box)
+        mask = _crop(mask, box)
+        guide = _crop(guide, box)
+        ground_truth = _crop(ground_truth, box, scale)
+        if mask is not None and not np.any(mask > 0):
+            raise DipInputError("after cropping, the mask has no known pixel left")
+    return PreparedInputs(observation, mask, ground_truth, guide, crop_box, notes)
+
+
+def restore(
+    task: str,
+    observation: np.ndarray,
+    *,
+    config: FitConfig,
+    factor: int | None = None,
+    mask: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
+    guide: np.ndarray | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    progress: bool = False,
+    hooks: Iterable[Hook] = (),
+    crop: bool = True,
+    early_stopping: Any = None,
+) -> FitResult:
+    """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask.
+
+    early_stopping: an :class:`~dip.early_stopping.EarlyStopping` hook or its settings as a dict (``window``,
+        ``patience``, ``stop``, ``check_every``); then the result carries ``result.early_stopping`` (the record of
+        :func:`~dip.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
+        ``result.output_early`` (the output at the detected step, or None if the window never filled).
+    """
+    es_hook = None
+    if early_stopping is not None:
+        from dip.early_stopping import EarlyStopping
+
+        if isinstance(early_stopping, EarlyStopping):
+            es_hook = early_stopping
+        else:
+            try:
+                es_hook = EarlyStopping(**dict(early_stopping))
+            except (TypeError, ValueError) as err:
+                raise DipInputError(f"bad early-stopping settings {early_stopping!r}: {err}") from None
+        hooks = [*hooks, es_hook]
+    prepared = prepare_inputs(
+        task, observation, config=config, factor=factor, mask=mask, ground_truth=ground_truth, guide=guide, crop=crop
+    )
+    obs, operator = _observation_and_operator(task, prepared, factor)
+    result = fit(
+        obs, operator, config, ground_truth=prepared.ground_truth, guide=prepared.guide,
+        checkpoint_path=checkpoint_path, hooks=hooks, progress=progress,
+    )
+    result.crop_box = prepared.crop_box
+    result.notes = prepared.notes
+    if es_hook is not None:
+        from dip.early_stopping import early_stopping_report
+
+        result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
+    return result
+
+
+def _observation_and_operator(task: str, prepared: PreparedInputs, factor: int | None):
+    """The fit's target (masked for inpainting) and the task's observation operator A (x -> observation)."""
+    obs = prepared.observation.astype(np.float32)
+    if task == "inpaint":
+        obs = obs * prepared.mask
+    operator = physics.build_operator(
+        "sr" if task == "sr" else ("inpaint" if task == "inpaint" else "denoise"),
+        channels=obs.shape[2], factor=factor, mask=prepared.mask,
+    )
+    return obs, operator
+
+
+def restore_many(
+    task: str,
+    observations: Sequence[np.ndarray],
+    *,
+    config: FitConfig,
+    seeds: Sequence[int],
+    factor: int | None = None,
+    masks: Sequence[np.ndarray] | None = None,
+    ground_truths: Sequence[np.ndarray | None] | None = None,
+    crop: bool = True,
+) -> list[FitResult]:
+    """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.batched.fit_many`).
+
+    Fit ``k`` is ``restore(task, observations[k], config=config.replace(seed=seeds[k]), ...)`` run alongside the
+    others: same inputs, cropping, operator and seed, equal up to float rounding. This is how the workflow packs
+    small fits into one (GPU) job. The inputs must crop to one size; checkpoints, hooks and early stopping are not
+    available in a batch (use :func:`restore`).
+    """
+    from dip.batched import fit_many
+
+    count = len(observations)
+    if count == 0:
+        raise DipInputError("restore_many needs at least one observation")
+    masks = list(masks) if masks is not None else [None] * count
+    ground_truths = list(ground_truths) if ground_truths is not None else [None] * count
+    if not (len(seeds) == len(masks) == len(ground_truths) == count):
+        raise DipInputError(
+            f"restore_many: {count} observations but {len(seeds)} seeds, {len(masks)} masks and "
+            f"{len(ground_truths)} ground truths; give one of each per fit"
+        )
+    prepared = [
+        prepare_inputs(task, obs, config=config, factor=factor, mask=m, ground_truth=gt, crop=crop)
+        for obs, m, gt in zip(observations, masks, ground_truths)
+    ]
+    shapes = [p.observation.shape for p in prepared]
+    if len(set(shapes)) != 1:
+        listed = ", ".join(f"{s[1]}x{s[0]}x{s[2]}" for s in shapes)
+        raise DipInputError(f"restore_many needs inputs of one size after cropping, got {listed}; fit them apart")
+    pairs = [_observation_and_operator(task, p, factor) for p in prepared]
+    results = fit_many(
+        [obs for obs, _ in pairs], [op for _, op in pairs], config,
+        seeds=[int(s) for s in seeds], ground_truths=[p.ground_truth for p in prepared],
+    )  # fmt: skip
+    for result, p in zip(results, prepared):
+        result.crop_box = p.crop_box
+        result.notes = p.notes + result.notes
+    return results
+
+
+def git_commit(path: str | os.PathLike | None = None) -> str | None:
+    """The commit of the checkout ``path`` is in (None outside a git checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=path or Path(__file__).resolve().parent, capture_output=True,
+            text=True, timeout=5, check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=path or Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5, check=True,
+        )
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions and machine facts recorded with every result."""
+    import PIL
+    import skimage
+    import torch
+
+    import dip
+
+    info: dict[str, Any] = {
+        "dip": dip.__version__,
+        "git_commit": git_commit(),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-image": skimage.__version__,
+        "pillow": PIL.__version__,
+        "platform": platform.platform(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+    if torch.cuda.is_available():
+        info["cuda"] = torch.version.cuda
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=True))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def result_record(result: FitResult, *, extra: dict | None = None) -> dict[str, Any]:
+    return {
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "config": result.config.to_dict(),
+        "seed": result.config.seed,
+        "summary": result.summary(),
+        "crop_box": getattr(result, "crop_box", None),
+        "notes": getattr(result, "notes", []),
+        "environment": environment_info(),
+        "history": result.history,
+        **({"early_stopping": result.early_stopping} if getattr(result, "early_stopping", None) else {}),
+        **(extra or {}),
+    }
+
+
+def save_result(
+    result: FitResult,
+    output_png: str | os.PathLike,
+    sidecar_json: str | os.PathLike | None = None,
+    *,
+    extra: dict | None = None,
+) -> dict[str, Any]:
+    """Write the restored image and its JSON record, each atomically. The sidecar defaults to ``<png>.json``."""
+    output_png = Path(output_png)
+    sidecar = Path(sidecar_json) if sidecar_json is not None else output_png.with_suffix(".json")
+    record = result_record(result, extra=extra)
+    write_image_and_record(output_png, result.output, sidecar, record)
+    return record
+
+
+def write_image_and_record(output_png: Path, image: np.ndarray, sidecar: Path, record: dict) -> None:
+    """Write an image and its JSON record, each atomically; never leave the image without its record."""
+    write_image(output_png, image)
+    try:
+        write_json_atomic(sidecar, record)
+    except BaseException:
+        output_png.unlink(missing_ok=True)
+        raise
