@@ -1,5 +1,0 @@
-import sys
-
-from dip.cli import main
-
-sys.exit(main())
