@@ -273,23 +273,29 @@ class DownloadError(DipInputError):
     """A benchmark file could not be downloaded or did not match its checksum."""
 
 
+def _manifest_table(path: Path) -> tuple[set[str], list[tuple[int, dict[str, str]]]]:
+    """A manifest TSV's columns and its rows with their line numbers (``#`` lines are comments)."""
+    if not path.is_file():
+        raise DipInputError(f"manifest {path} not found")
+    with path.open(newline="") as fh:
+        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+        return set(reader.fieldnames or ()), list(enumerate(reader, start=2))
+
+
 def read_manifest(path: str | os.PathLike) -> dict[str, str]:
     """Read a manifest TSV (header ``path<TAB>sha256``) into ``{relative path: sha256}``."""
     path = Path(path)
-    if not path.is_file():
-        raise DipInputError(f"manifest {path} not found")
+    columns, rows = _manifest_table(path)
+    if not {"path", "sha256"} <= columns:
+        raise DipInputError(f"manifest {path} needs the columns 'path' and 'sha256' (tab-separated)")
     out: dict[str, str] = {}
-    with path.open(newline="") as fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        if reader.fieldnames is None or not {"path", "sha256"} <= set(reader.fieldnames):
-            raise DipInputError(f"manifest {path} needs the columns 'path' and 'sha256' (tab-separated)")
-        for i, row in enumerate(reader, start=2):
-            rel, digest = row["path"].strip(), row["sha256"].strip().lower()
-            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-                raise DipInputError(f"{path}:{i}: {digest!r} is not a sha256 hex digest")
-            if rel.startswith("/") or ".." in Path(rel).parts:
-                raise DipInputError(f"{path}:{i}: manifest paths must be relative and stay inside, got {rel!r}")
-            out[rel] = digest
+    for i, row in rows:
+        rel, digest = row["path"].strip(), row["sha256"].strip().lower()
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise DipInputError(f"{path}:{i}: {digest!r} is not a sha256 hex digest")
+        if rel.startswith("/") or ".." in Path(rel).parts:
+            raise DipInputError(f"{path}:{i}: manifest paths must be relative and stay inside, got {rel!r}")
+        out[rel] = digest
     return out
 
 
@@ -300,23 +306,20 @@ def read_manifest_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int, in
     left out. These are facts about checksummed files: they cannot go stale without the hashes changing too.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DipInputError(f"manifest {path} not found")
+    columns, rows = _manifest_table(path)
     out: dict[str, tuple[int, int, int]] = {}
-    with path.open(newline="") as fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        if "size" not in (reader.fieldnames or []):
-            return out
-        for i, row in enumerate(reader, start=2):
-            size = (row.get("size") or "").strip()
-            if not size:
-                continue
-            try:
-                w, h = (int(v) for v in size.lower().split("x"))
-                channels = int((row.get("channels") or "3").strip() or 3)
-            except ValueError:
-                raise DipInputError(f"{path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3") from None
-            out[row["path"].strip()] = (w, h, channels)
+    if "size" not in columns:
+        return out
+    for i, row in rows:
+        size = (row.get("size") or "").strip()
+        if not size:
+            continue
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+            channels = int((row.get("channels") or "3").strip() or 3)
+        except ValueError:
+            raise DipInputError(f"{path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3") from None
+        out[row["path"].strip()] = (w, h, channels)
     return out
 
 

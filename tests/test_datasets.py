@@ -81,6 +81,8 @@ def test_committed_manifest_matches_the_mirror_checksums():
 
 def test_manifest_sizes_are_the_mirror_images_as_read(tmp_path):
     # The size/channels columns plan packed fits before anything is downloaded: they must be what read_image gives.
+    from PIL import Image
+
     from dip.imageio import read_image
 
     if not MIRROR.is_dir():
@@ -88,8 +90,6 @@ def test_manifest_sizes_are_the_mirror_images_as_read(tmp_path):
     sizes = datasets.read_manifest_sizes(MANIFEST)
     assert set(sizes) == set(datasets.read_manifest(MANIFEST))
     for rel, (w, h, c) in sizes.items():
-        from PIL import Image
-
         with Image.open(MIRROR / rel) as im:
             assert im.size == (w, h), rel
     for rel in (SET5_GT, f"{datasets.PROJECT_PAGE}/SR/Set14/x4/bridge_glasner.png"):
