@@ -43,3 +43,16 @@ def set_threads(n: int) -> None:
 
 def dump(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
+
+
+def fit_config(spec: dict):
+    """The FitConfig of a fit job's spec: its preset, width cap and settings, and its seed when it has one."""
+    from dip.presets import get_preset
+
+    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"])
+    return config.replace(seed=spec["seed"]) if "seed" in spec else config
+
+
+def sr_factor(spec: dict) -> int | None:
+    """The super-resolution factor of a job's spec (its level), None for the other tasks."""
+    return int(spec["level"]) if spec["task"] == "sr" else None

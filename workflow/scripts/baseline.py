@@ -3,7 +3,7 @@
 import json
 import time
 
-from _shim import dump, logged, set_threads
+from _shim import dump, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.baselines import PRIOR_EFFECT_ITERATIONS, run_baseline
@@ -26,7 +26,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
         spec["task"],
         observation,
         sigma=spec["level"] if spec["task"] == "denoise" else None,
-        factor=int(spec["level"]) if spec["task"] == "sr" else None,
+        factor=sr_factor(spec),
         mask=mask,
         seed=spec["seed"],
         **kwargs,

@@ -6,24 +6,23 @@ a re-run of the job resumes from it. The checkpoint is removed once the outputs 
 
 from pathlib import Path
 
-from _shim import dump, logged, set_threads
+from _shim import dump, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.degrade import mask_from_file
     from dip.errors import DipInputError
     from dip.imageio import read_image, write_image
-    from dip.presets import get_preset
     from dip.restore import restore, save_result
 
     set_threads(snakemake.threads)  # noqa: F821
     spec = snakemake.params.spec  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821
-    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"]).replace(seed=spec["seed"])
+    config = fit_config(spec)
     print(dump({"spec": spec, "config": config.to_dict()}))
     observation = read_image(inp.observation)
     target = read_image(inp.target)
     mask = mask_from_file(inp.mask) if "mask" in inp.keys() else None
-    factor = int(spec["level"]) if spec["task"] == "sr" else None
+    factor = sr_factor(spec)
     ckpt = Path(out.png).with_suffix(".ckpt")
 
     def run():

@@ -4,24 +4,22 @@ The fit runs its full step count (stop=False), so one run gives the fixed-step o
 the plain fit's) and the output at the detected step (<png>), with the detected step and both PSNRs in the JSON.
 """
 
-from pathlib import Path
 
-from _shim import dump, logged, set_threads
+from _shim import dump, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.degrade import mask_from_file
     from dip.imageio import read_image, write_image
-    from dip.presets import get_preset
     from dip.restore import restore, save_result
 
     set_threads(snakemake.threads)  # noqa: F821
     spec, es = snakemake.params.spec, snakemake.params.es  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821
-    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"]).replace(seed=spec["seed"])
+    config = fit_config(spec)
     observation = read_image(inp.observation)
     target = read_image(inp.target)
     mask = mask_from_file(inp.mask) if "mask" in inp.keys() else None
-    factor = int(spec["level"]) if spec["task"] == "sr" else None
+    factor = sr_factor(spec)
     settings = {k: es[k] for k in ("window", "patience", "check_every")}
     result = restore(spec["task"], observation, config=config, factor=factor, mask=mask, ground_truth=target,
                      early_stopping={**settings, "stop": False})

@@ -6,24 +6,23 @@ No checkpoints in a pack: a pack stopped mid-way (SLURM preemption, time limit) 
 
 from pathlib import Path
 
-from _shim import dump, logged, set_threads
+from _shim import dump, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.degrade import mask_from_file
     from dip.imageio import read_image, write_image
-    from dip.presets import get_preset
     from dip.restore import restore_many, save_result
 
     set_threads(snakemake.threads)  # noqa: F821
     spec = snakemake.params.spec  # noqa: F821
     inp = snakemake.input  # noqa: F821
     members = spec["members"]
-    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"])
+    config = fit_config(spec)
     print(dump({"spec": spec, "config": config.to_dict()}))
     observations = [read_image(f) for f in inp.observation]
     targets = [read_image(f) for f in inp.target]
     masks = [mask_from_file(f) for f in inp.mask] if "mask" in inp.keys() else None
-    factor = int(spec["level"]) if spec["task"] == "sr" else None
+    factor = sr_factor(spec)
     results = restore_many(spec["task"], observations, config=config, seeds=[m["seed"] for m in members],
                            factor=factor, masks=masks, ground_truths=targets)  # fmt: skip
     folder = Path(snakemake.output[0])  # noqa: F821

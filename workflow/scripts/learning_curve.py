@@ -2,12 +2,11 @@
 
 import json
 
-from _shim import dump, logged, set_threads
+from _shim import dump, fit_config, logged, set_threads
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.datasets import load_benchmark_image, load_embedded
     from dip.figures import run_learning_curve
-    from dip.presets import get_preset
 
     set_threads(snakemake.threads)  # noqa: F821
     spec = snakemake.params.spec  # noqa: F821
@@ -16,7 +15,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
         img = load_embedded(spec["image"], spec.get("size"))
     else:
         img = load_benchmark_image(inp.image, spec["benchmark"])
-    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"]).replace(seed=spec["seed"])
+    config = fit_config(spec)
     print(dump({"spec": spec, "config": config.to_dict()}))
     history, result = run_learning_curve(img, spec["kind"], config, seed=spec["seed"])
     record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": history}
