@@ -16,7 +16,9 @@ launch serves all K fits. Every fit stays its own fit:
 
 Results equal the lone fits' up to float rounding (grouped vs single convolutions sum in another order); DIP's
 optimisation amplifies that noise a little over thousands of steps, as it does between two GPUs.
-Not supported in a batch: checkpoints/resume, hooks, ``input_kind="image"``, ``compile`` (use :func:`dip.fit.fit`).
+Hooks observe each fit as in a lone fit (e.g. ES-WMV recording its detected step); a fit cannot stop apart from the
+others, so a hook's stop request is noted in the result and the batch runs on.
+Not supported in a batch: checkpoints/resume, ``input_kind="image"``, ``compile`` (use :func:`dip.fit.fit`).
 ``channels_last`` is ignored (the grouped convolution picks its own layout).
 """
 
@@ -34,8 +36,10 @@ import torch
 from dip import models, physics
 from dip.errors import DipInputError
 from dip.fit import (
+    BaseHook,
     FitConfig,
     FitResult,
+    FitState,
     _as_tensor,
     _psnr_t,
     ema_update,
@@ -142,6 +146,7 @@ def fit_many(
     seeds: Sequence[int] | None = None,
     ground_truths: Sequence[np.ndarray | None] | None = None,
     on_step: Callable[[int, dict], object] | None = None,
+    hooks: Sequence[Sequence[BaseHook]] | None = None,
 ) -> list[FitResult]:
     """Fit K DIP networks together, fit ``k`` to ``observations[k]`` through ``operators[k]`` with ``seeds[k]``.
 
@@ -152,6 +157,9 @@ def fit_many(
     ground_truths: optional, one per fit (or one for all): PSNRs against them are logged as in :func:`fit`.
     on_step: called as ``on_step(step, params)`` after every step (no sync; ``params`` maps names to the stacked
         weights, fit k in slice k); for timing and tests.
+    hooks: optional, one sequence of hooks per fit, called as :func:`dip.fit.fit` calls them with that fit's
+        :class:`~dip.fit.FitState` (``net`` is None: the weights are stacked). They observe: a stop request (e.g.
+        early stopping with ``stop=True``) cannot end one fit of a batch; it is noted in that fit's result.
     Returns one :class:`FitResult` per fit; ``seconds`` and ``peak_memory_mb`` are those of the whole batch.
     """
     config.validate()
@@ -167,6 +175,9 @@ def fit_many(
     seeds = _broadcast("seeds", seeds if seeds is not None else [config.seed], count)
     ops = _broadcast("operators", operators if isinstance(operators, (list, tuple)) else [operators], count)
     gts = _broadcast("ground_truths", ground_truths, count) if ground_truths is not None else [None] * count
+    fit_hooks = [list(h) for h in hooks] if hooks is not None else [[] for _ in range(count)]
+    if len(fit_hooks) != count:
+        raise DipInputError(f"fit_many: {count} fits but {len(fit_hooks)} hook lists; give one (maybe empty) per fit")
     device = resolve_device(config.device)
     config = resolve_precision(config, device)
     started = time.perf_counter()
@@ -228,6 +239,20 @@ def fit_many(
     last_good: list[float | None] = [None] * count
     snapshot: dict | None = None  # stacked copies; slice k is fit k's last good state
     nonfinite = torch.zeros(count, dtype=torch.bool, device=device)
+    states = [
+        FitState(step=0, iterations=config.iterations, net=None, output=z[k], output_avg=None,
+                 loss=torch.zeros((), device=device), history=histories[k])
+        for k in range(count)
+    ]  # fmt: skip
+    stop_requests: list[int | None] = [None] * count
+    for k in range(count):
+        for hook in fit_hooks[k]:
+            hook.on_start(states[k])
+
+    def observe(k: int, step: int, out_d: torch.Tensor, losses_d: torch.Tensor) -> None:
+        state = states[k]
+        state.step, state.output, state.loss = step, out_d[k], losses_d[k]
+        state.output_avg = out_avg[k] if out_avg is not None else None
 
     def take_snapshot(k: int | None) -> None:
         nonlocal snapshot
@@ -321,12 +346,23 @@ def fit_many(
                 else:
                     last_good[k] = record["psnr_obs"]
                 histories[k].append(record)
+                if fit_hooks[k]:
+                    observe(k, step, out_d, losses_d)
+                    for hook in fit_hooks[k]:
+                        hook.on_log(states[k], record)
             if all_good or snapshot is None:
                 take_snapshot(None)
             else:
                 for k in range(count):
                     if not histories[k][-1].get("backtracked"):
                         take_snapshot(k)
+        for k in range(count):
+            if fit_hooks[k]:
+                observe(k, step, out_d, losses_d)
+                for hook in fit_hooks[k]:
+                    hook.on_step(states[k])
+                if states[k].stop and stop_requests[k] is None:
+                    stop_requests[k] = step
         if on_step is not None:
             on_step(step, params)
 
@@ -336,9 +372,15 @@ def fit_many(
         peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    for k in range(count):
+        for hook in fit_hooks[k]:
+            hook.on_end(states[k])
     seconds = time.perf_counter() - started
     results = []
     for k in range(count):
+        notes = [f"fitted in a batch of {count} (dip.batched.fit_many); seconds and memory are the batch's"]
+        if stop_requests[k] is not None:
+            notes.append(f"a hook asked to stop at step {stop_requests[k]}; a fit in a batch runs its full step count")
         raw = to_numpy(final_raw[k])
         avg = to_numpy(out_avg[k]) if out_avg is not None else None
         results.append(
@@ -355,7 +397,7 @@ def fit_many(
                 device=str(device),
                 peak_memory_mb=peak_mb,
                 config=config.replace(seed=int(seeds[k])),
-                notes=[f"fitted in a batch of {count} (dip.batched.fit_many); seconds and memory are the batch's"],
+                notes=notes,
             )
         )
     return results

@@ -8,7 +8,7 @@ Layout under the results folder::
     experiments/<name>/record.json + <panel>.png     one job per experiment (architectures: one per network)
     figures/experiments/<name>.png|.pdf              the image grid (report)
     tables/experiments/<name>.md|.csv                its numbers (report)
-    restored/<dataset>/<task>/<level>/dip_es/...     DIP + early stopping on the core experiments' inputs
+    restored/<dataset>/<task>/<level>/dip/*_es.png   DIP + early stopping: the core fits' outputs at the detected step
     scores/extra/<dataset>/<task>_<level>_es.csv     their scores, rows ``dip_es`` for metrics.csv
 """
 
@@ -128,6 +128,16 @@ class ExperimentPlan:
                     for seed in exp.get("seeds") or [0]:
                         keys.append((exp["dataset"], exp["task"], level_label(exp["task"], level), image, int(seed)))
         return keys
+
+    def es_settings(self) -> dict | None:
+        """The ES-WMV settings every core DIP fit records when early stopping is configured (None otherwise).
+
+        Recording only (``stop=False``): the fit runs its fixed step count, so one run gives the "DIP" rows and, from
+        the output kept at the detected step, the "DIP + early stop" rows.
+        """
+        if not self.early_stopping:
+            return None
+        return {k: self.early_stopping[k] for k in ("window", "patience", "check_every")} | {"stop": False}
 
     def es_levels(self, experiments: list[dict], images_of) -> list[tuple[str, str, str]]:
         return sorted({k[:3] for k in self.es_keys(experiments, images_of)})

@@ -16,7 +16,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -150,17 +150,8 @@ def restore(
         :func:`~dip.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
         ``result.output_early`` (the output at the detected step, or None if the window never filled).
     """
-    es_hook = None
-    if early_stopping is not None:
-        from dip.early_stopping import EarlyStopping
-
-        if isinstance(early_stopping, EarlyStopping):
-            es_hook = early_stopping
-        else:
-            try:
-                es_hook = EarlyStopping(**dict(early_stopping))
-            except (TypeError, ValueError) as err:
-                raise DipInputError(f"bad early-stopping settings {early_stopping!r}: {err}") from None
+    es_hook = _early_stopping_hook(early_stopping)
+    if es_hook is not None:
         hooks = [*hooks, es_hook]
     prepared = prepare_inputs(
         task, observation, config=config, factor=factor, mask=mask, ground_truth=ground_truth, guide=guide, crop=crop
@@ -177,6 +168,20 @@ def restore(
 
         result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
     return result
+
+
+def _early_stopping_hook(early_stopping: Any):
+    """An :class:`~dip.early_stopping.EarlyStopping` hook from itself or its settings (a dict); None for None."""
+    if early_stopping is None:
+        return None
+    from dip.early_stopping import EarlyStopping
+
+    if isinstance(early_stopping, EarlyStopping):
+        return early_stopping
+    try:
+        return EarlyStopping(**dict(early_stopping))
+    except (TypeError, ValueError) as err:
+        raise DipInputError(f"bad early-stopping settings {early_stopping!r}: {err}") from None
 
 
 def _observation_and_operator(task: str, prepared: PreparedInputs, factor: int | None):
@@ -201,13 +206,18 @@ def restore_many(
     masks: Sequence[np.ndarray] | None = None,
     ground_truths: Sequence[np.ndarray | None] | None = None,
     crop: bool = True,
+    early_stopping: dict | None = None,
 ) -> list[FitResult]:
     """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.batched.fit_many`).
 
     Fit ``k`` is ``restore(task, observations[k], config=config.replace(seed=seeds[k]), ...)`` run alongside the
     others: same inputs, cropping, operator and seed, equal up to float rounding. This is how the workflow packs
-    small fits into one (GPU) job. The inputs must crop to one size; checkpoints, hooks and early stopping are not
-    available in a batch (use :func:`restore`).
+    small fits into one (GPU) job. The inputs must crop to one size; checkpoints are not available in a batch (use
+    :func:`restore`).
+
+    early_stopping: ES-WMV settings (a dict, as for :func:`restore`) recorded in every fit: each result carries
+        ``early_stopping`` and ``output_early``. A fit in a batch cannot stop apart from the others, so ``stop``
+        must be False (the detected step and its output are recorded; the fit runs its full step count).
     """
     from dip.batched import fit_many
 
@@ -229,14 +239,24 @@ def restore_many(
     if len(set(shapes)) != 1:
         listed = ", ".join(f"{s[1]}x{s[0]}x{s[2]}" for s in shapes)
         raise DipInputError(f"restore_many needs inputs of one size after cropping, got {listed}; fit them apart")
+    if early_stopping is not None and not isinstance(early_stopping, Mapping):
+        raise DipInputError("restore_many takes early-stopping settings (a dict), one hook is built per fit")
+    es_hooks = [_early_stopping_hook(early_stopping) for _ in range(count)]
+    if early_stopping is not None and any(h.stop for h in es_hooks):
+        raise DipInputError("a fit in a batch cannot stop early on its own: give early_stopping with stop=False")
     pairs = [_observation_and_operator(task, p, factor) for p in prepared]
     results = fit_many(
         [obs for obs, _ in pairs], [op for _, op in pairs], config,
         seeds=[int(s) for s in seeds], ground_truths=[p.ground_truth for p in prepared],
+        hooks=[[h] if h is not None else [] for h in es_hooks],
     )  # fmt: skip
-    for result, p in zip(results, prepared):
+    for result, p, es_hook in zip(results, prepared, es_hooks):
         result.crop_box = p.crop_box
         result.notes = p.notes + result.notes
+        if es_hook is not None:
+            from dip.early_stopping import early_stopping_report
+
+            result.early_stopping, result.output_early = early_stopping_report(es_hook, result, p.ground_truth)
     return results
 
 

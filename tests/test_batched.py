@@ -126,3 +126,56 @@ def test_restore_many_is_restore_per_fit():
         restore_many("denoise", [imgs[0], imgs[0][:40, :40]], config=config, seeds=[0, 1])
     with pytest.raises(DipInputError, match="one of each per fit"):
         restore_many("denoise", imgs, config=config, seeds=[0])
+
+
+class _Recorder:
+    """A hook that keeps what it is shown: steps, logged records, and the averaged output at the last step."""
+
+    def __init__(self):
+        self.steps, self.logged, self.ended, self.last_avg = [], [], 0, None
+
+    def on_start(self, state):
+        pass
+
+    def on_step(self, state):
+        self.steps.append(state.step)
+        self.last_avg = state.output_avg.detach().clone()
+
+    def on_log(self, state, record):
+        self.logged.append(record)
+
+    def on_end(self, state):
+        self.ended += 1
+
+
+def test_hooks_see_each_fit_of_a_batch_as_a_lone_fit_sees_it(pair):
+    (a, na), (b, nb) = pair
+    config = tiny_config(iterations=12, log_every=5, channels_last=False)
+    hooks = [_Recorder(), _Recorder()]
+    results = fit_many([na, nb], physics.Identity(), config, seeds=[0, 1], hooks=[[hooks[0]], [hooks[1]]])
+    for hook, result in zip(hooks, results):
+        assert hook.steps == list(range(12)) and hook.ended == 1
+        assert hook.logged == result.history  # the same records, fit by fit
+        np.testing.assert_array_equal(hook.last_avg[0].permute(1, 2, 0).numpy(), result.output_avg)
+    assert not np.array_equal(results[0].output_avg, results[1].output_avg)
+    with pytest.raises(DipInputError, match="hook lists"):
+        fit_many([na, nb], physics.Identity(), config, seeds=[0, 1], hooks=[[]])
+
+
+def test_restore_many_records_early_stopping_per_fit(pair):
+    # ES-WMV recorded (not stopping) in every fit of a pack, as restore() records it in a lone fit.
+    (a, na), (b, nb) = pair
+    config = tiny_config(iterations=60, log_every=10, channels_last=False)
+    es = {"window": 8, "patience": 20, "check_every": 5, "stop": False}
+    batch = restore_many("denoise", [na, nb], config=config, seeds=[0, 0], ground_truths=[a, b], early_stopping=es)
+    lone = restore("denoise", na, config=config, ground_truth=a, early_stopping=es)
+    for got in batch:
+        rec = got.early_stopping
+        assert rec["iterations_done"] == 60 and not rec["stopped_early"]
+        assert 7 <= rec["detected_step"] < 60
+        assert got.output_early.shape == got.output.shape == (64, 64, 3)
+        assert rec["psnr_detected"] == pytest.approx(metrics.psnr(a if got is batch[0] else b, got.output_early))
+    # the first fit of the pack is the lone fit (same image and seed): the same detected step, up to rounding noise
+    assert abs(batch[0].early_stopping["detected_step"] - lone.early_stopping["detected_step"]) <= 3
+    with pytest.raises(DipInputError, match="stop=False"):
+        restore_many("denoise", [na, nb], config=config, seeds=[0, 1], early_stopping={**es, "stop": True})

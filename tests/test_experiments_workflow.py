@@ -147,7 +147,7 @@ def test_integrated_dry_run_and_lint(tmp_path):
     proc = run_snakemake(work, "experiments", "-n", "--configfile", str(cfg))
     out = proc.stdout + proc.stderr
     for rule in ("download_experiment_data", "experiment_jpeg", "experiment_jpeg_report", "experiment_architecture",
-                 "experiment_architectures", "experiment_preimage", "fit_dip_es", "score_es_photos_denoise_sigma25",
+                 "experiment_architectures", "experiment_preimage", "score_es_photos_denoise_sigma25",
                  "early_stop_table"):
         assert rule in out, rule
     # The default config (no paper_experiments) keeps its job graph and stays lint-clean with the file included.
@@ -178,6 +178,11 @@ def test_every_experiment_end_to_end(tmp_path):
     assert set(sr["method"]) == {"bicubic", "no_prior", "tv_prior", "dip"}
     es = pd.read_csv(res / "scores/extra/photos/denoise_sigma25_es.csv")
     assert set(es["method"]) == {"dip_es", "dip_es_ensemble"} and es["psnr"].notna().all()
-    record = json.loads((res / "restored/photos/denoise/sigma25/dip_es/coffee_seed0.json").read_text())
+    # recorded by the core fit itself (one fit per image): its record and the output at the detected step
+    record = json.loads((res / "restored/photos/denoise/sigma25/dip/coffee_seed0.json").read_text())
     assert record["early_stopping"]["detected_step"] is not None
+    assert record["early_stopping"]["iterations_done"] == record["summary"]["iterations_done"]
+    es_png = res / "restored/photos/denoise/sigma25/dip/coffee_seed0_es.png"
+    assert es_png.stat().st_size > 1000
+    assert not (res / "restored/photos/denoise/sigma25/dip_es").exists()
     assert (res / "tables/experiments/early_stopping.md").read_text().count("photos/denoise") == 4

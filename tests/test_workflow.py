@@ -104,7 +104,9 @@ def test_paper_config_dry_run(tmp_path):
         "download_experiment_data", "download_set14_x8", "download_set5_x4", "download_set5_x8",
     ])
     # the paper's other experiments (workflow/rules/experiments.smk) and the early-stopping rows
-    assert counts["fit_dip_es"] == counts["fit_dip"]
+    # ES-WMV is recorded inside the core fits: no second fit per image, no separate early-stop fit rule
+    assert "fit_dip_es" not in counts and counts["score_es_color9_denoise_sigma25"] == 1
+    assert re.search(r"rule fit_dip:.*?output:[^\n]*_seed0_es\.png", out, re.S)
     for rule in ("experiment_jpeg", "experiment_inpaint_text", "experiment_inpaint_hole", "experiment_flash",
                  "experiment_sr_prior", "early_stop_table"):
         assert counts[rule] >= 1, rule

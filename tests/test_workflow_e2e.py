@@ -120,17 +120,20 @@ def test_unreachable_url_fails_clearly(tmp_path):
 def test_packed_fits_equal_lone_fits(tmp_path):
     # pack_fits: the 4 denoising fits of the test config (2 images x 2 seeds, one size) run as one fit_dip_pack job;
     # unpack_fit puts each fit's files where a lone fit_dip job writes them, with the same result up to float rounding.
+    # Early stopping is configured: lone and packed fits alike record ES-WMV and write the detected-step output.
     targets = [f"results/restored/photos/denoise/sigma25/dip/{image}_seed{seed}.json"
                for image in ("astronaut", "coffee") for seed in (0, 1)]  # fmt: skip
     lone_dir, packed_dir = tmp_path / "lone", tmp_path / "packed"
     lone_dir.mkdir(), packed_dir.mkdir()
+    es_config = tmp_path / "es.yaml"
+    es_config.write_text("paper_experiments: {early_stopping: {window: 5, patience: 8, check_every: 2}}\n")
     # (targets first: --configfile and --config take several values)
-    snakemake(scratch(lone_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, timeout=600)
-    snakemake(scratch(packed_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, "--config", "pack_fits=4",
-              timeout=600)  # fmt: skip
+    snakemake(scratch(lone_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, str(es_config), timeout=600)
+    snakemake(scratch(packed_dir), *targets, "--cores", "2", "--configfile", TEST_CONFIG, str(es_config),
+              "--config", "pack_fits=4", timeout=600)  # fmt: skip
     pack = packed_dir / "results/restored/photos/denoise/sigma25/dip_packs/pack0"
     assert sorted(p.name for p in pack.glob("*.png")) == sorted(
-        f"{i}_seed{s}{suffix}.png" for i in ("astronaut", "coffee") for s in (0, 1) for suffix in ("", "_raw"))
+        f"{i}_seed{s}{suffix}.png" for i in ("astronaut", "coffee") for s in (0, 1) for suffix in ("", "_raw", "_es"))
     for target in targets:
         lone = json.loads((lone_dir / target).read_text())
         packed = json.loads((packed_dir / target).read_text())
@@ -140,4 +143,8 @@ def test_packed_fits_equal_lone_fits(tmp_path):
         assert abs(packed["summary"]["final"]["psnr_gt_avg"] - lone["summary"]["final"]["psnr_gt_avg"]) < 0.05, target
         assert (packed_dir / target).with_suffix(".png").is_file()
         assert (packed_dir / target.replace(".json", "_raw.png")).is_file()
+        for rec, folder in ((lone, lone_dir), (packed, packed_dir)):
+            es = rec["early_stopping"]
+            assert es["window"] == 5 and 4 <= es["detected_step"] < es["iterations_done"] == 20, target
+            assert (folder / target.replace(".json", "_es.png")).stat().st_size > 1000
     assert (packed_dir / "results/logs/fit/photos/denoise/sigma25/dip_packs/pack0.log").stat().st_size > 0

@@ -412,6 +412,10 @@ def _fit_spec(dataset, task, level, seed):
         "width": spec.get("width"),
         "settings": dict(spec.get("settings") or {}),
     }
+    if (
+        ES_SETTINGS
+    ):  # experiments.smk: every fit records ES-WMV (the "DIP + early stop" rows come from it)
+        out["early_stopping"] = dict(ES_SETTINGS)
     if seed is not None:
         out["seed"] = int(seed)
     return out
@@ -432,6 +436,16 @@ def baseline_spec(wildcards):
             (config.get("baseline_settings") or {}).get(wildcards.method) or {}
         ),
     }
+
+
+def fit_outputs(early_stopping):
+    """The files of one DIP fit: restored PNG, raw PNG, JSON record and, when early stopping is recorded, the output
+    at the detected step (<image>_seed<N>_es.png)."""
+    stem = res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}")
+    files = dict(png=f"{stem}.png", raw=f"{stem}_raw.png", json=f"{stem}.json")
+    if early_stopping:
+        files["es"] = f"{stem}_es.png"
+    return files
 
 
 def restored(dataset, task, level, method, image, seed, suffix=".png"):

@@ -14,6 +14,8 @@ XP_MANIFEST = (
     else {}
 )
 XP_ES_KEYS = XP.es_keys(config["experiments"], images_of)
+# Recorded by every core DIP fit (fit.smk) when any experiment has early stopping: no second fit per image.
+ES_SETTINGS = XP.es_settings() if XP_ES_KEYS else None
 for _name, _why in XP.skipped.items():
     print(f"paper_experiments: skipping {_name}: {_why}", file=sys.stderr)
 
@@ -143,32 +145,6 @@ if "architectures" in XP.names:
 
 if XP_ES_KEYS:
 
-    rule fit_dip_es:
-        input:
-            unpack(task_inputs),
-        output:
-            png=res("restored/{dataset}/{task}/{level}/dip_es/{image}_seed{seed}.png"),
-            fixed=res(
-                "restored/{dataset}/{task}/{level}/dip_es/{image}_seed{seed}_fixed.png"
-            ),
-            json=res("restored/{dataset}/{task}/{level}/dip_es/{image}_seed{seed}.json"),
-        log:
-            res("logs/fit/{dataset}/{task}/{level}/dip_es/{image}_seed{seed}.log"),
-        benchmark:
-            res("benchmarks/fit/{dataset}/{task}/{level}/dip_es/{image}_seed{seed}.tsv")
-        conda:
-            "../envs/dip.yaml"
-        threads: FIT_RES["threads"]
-        resources:
-            mem_mb=FIT_RES["mem_mb"],
-            runtime=FIT_RES["runtime"],
-            gpu=FIT_RES["gpu"],
-        params:
-            spec=fit_spec,
-            es=XP.early_stopping,
-        script:
-            "../scripts/fit_dip_es.py"
-
     for _d, _t, _lv in XP.es_levels(config["experiments"], images_of):
         _runs = [(k[3], k[4]) for k in XP_ES_KEYS if k[:3] == (_d, _t, _lv)]
 
@@ -177,8 +153,8 @@ if XP_ES_KEYS:
                 f"score_es_{_d}_{_t}_{_lv}"
             input:
                 gt=[res(f"inputs/{_d}/{_t}/{_lv}/{i}/gt.png") for i in images_of(_d)],
-                pngs=[restored(_d, _t, _lv, "dip_es", i, s) for i, s in _runs],
-                jsons=[restored(_d, _t, _lv, "dip_es", i, s, ".json") for i, s in _runs],
+                pngs=[restored(_d, _t, _lv, "dip", i, s, "_es.png") for i, s in _runs],
+                jsons=[restored(_d, _t, _lv, "dip", i, s, ".json") for i, s in _runs],
             output:
                 res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
             log:
@@ -196,10 +172,7 @@ if XP_ES_KEYS:
 
     rule early_stop_table:
         input:
-            [
-                restored(d, t, lv, "dip_es", i, s, ".json")
-                for d, t, lv, i, s in XP_ES_KEYS
-            ],
+            [restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in XP_ES_KEYS],
         output:
             md=res("tables/experiments/early_stopping.md"),
             csv=report(

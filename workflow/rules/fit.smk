@@ -1,5 +1,7 @@
 # Stage 3: one DIP fit per (dataset, image, task, level, seed): the restored PNG (averaged output when the preset
-# averages), the raw output, and a JSON record (config, seed, versions, device, time, PSNR history).
+# averages), the raw output, and a JSON record (config, seed, versions, device, time, PSNR history). When
+# paper_experiments.early_stopping is set, every fit also records ES-WMV (stop=False): the JSON holds the detected
+# step and <image>_seed<N>_es.png the output there, so the "DIP + early stop" rows need no second fit.
 # With pack_fits > 1 (config), fits of one size are fitted together in one job (fit_dip_pack) and unpack_fit copies
 # each fit's files to the paths below; the other fits stay lone fit_dip jobs. Same files either way.
 # Rerun triggers: a change of the DIP settings in the config (params) or of workflow/scripts/fit.py (code) re-runs
@@ -10,9 +12,7 @@ rule fit_dip:
     input:
         unpack(task_inputs),
     output:
-        png=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.png"),
-        raw=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}_raw.png"),
-        json=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.json"),
+        **fit_outputs(ES_SETTINGS),
     log:
         res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.log"),
     benchmark:
@@ -56,9 +56,7 @@ rule unpack_fit:
     input:
         pack=packed_fit,
     output:
-        png=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.png"),
-        raw=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}_raw.png"),
-        json=res("restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}.json"),
+        **fit_outputs(ES_SETTINGS),
     log:
         res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.unpack.log"),
     localrule: True

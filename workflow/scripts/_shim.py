@@ -56,3 +56,11 @@ def fit_config(spec: dict):
 def sr_factor(spec: dict) -> int | None:
     """The super-resolution factor of a job's spec (its level), None for the other tasks."""
     return int(spec["level"]) if spec["task"] == "sr" else None
+
+
+def early_output(result):
+    """The output at the ES-WMV detected step, or (window never filled, e.g. a fit shorter than it) the final one."""
+    if result.output_early is None:
+        print("early stopping: the variance window never filled; the _es output is the fit's final output")
+        return result.output
+    return result.output_early

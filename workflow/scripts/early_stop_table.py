@@ -14,7 +14,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     for path in snakemake.input:  # noqa: F821
         rec = json.loads(Path(path).read_text())
         es = rec.get("early_stopping") or {}
-        p = Path(path)  # .../restored/<dataset>/<task>/<level>/dip_es/<image>_seed<N>.json
+        p = Path(path)  # .../restored/<dataset>/<task>/<level>/dip/<image>_seed<N>.json
         rows.append({
             "fit": "/".join([p.parts[-5], p.parts[-4], p.parts[-3], p.stem]),
             "detected step": es.get("detected_step"), "steps": es.get("iterations_done"),

@@ -1,4 +1,5 @@
-"""Shim: one DIP fit (dip.restore.restore) -> restored PNG, raw PNG, JSON record (dip.restore.save_result).
+"""Shim: one DIP fit (dip.restore.restore) -> restored PNG, raw PNG, JSON record (dip.restore.save_result) and,
+when the spec has early-stopping settings, the output at the ES-WMV detected step (recorded, the fit runs on).
 
 The fit checkpoints to <output>.ckpt on SIGTERM (SLURM preemption / time limit) and every `checkpoint_every` steps;
 a re-run of the job resumes from it. The checkpoint is removed once the outputs are written.
@@ -6,7 +7,7 @@ a re-run of the job resumes from it. The checkpoint is removed once the outputs 
 
 from pathlib import Path
 
-from _shim import dump, fit_config, logged, set_threads, sr_factor
+from _shim import dump, early_output, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.degrade import mask_from_file
@@ -27,7 +28,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
 
     def run():
         return restore(spec["task"], observation, config=config, factor=factor, mask=mask, ground_truth=target,
-                       checkpoint_path=ckpt)
+                       checkpoint_path=ckpt, early_stopping=spec.get("early_stopping"))
 
     try:
         result = run()
@@ -39,5 +40,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
         result = run()
     save_result(result, out.png, out.json, extra={"spec": spec, "method": "dip"})
     write_image(out.raw, result.output_raw)
+    if "es" in out.keys():
+        write_image(out.es, early_output(result))
     ckpt.unlink(missing_ok=True)
     print(dump(result.summary()))

@@ -1,12 +1,13 @@
 """Shim: several DIP fits of one size in one process (dip.restore.restore_many) -> a pack folder holding, per fit,
-the restored PNG, the raw PNG and the JSON record that a lone fit (fit.py) writes; unpack_fit.py copies them out.
+the restored PNG, the raw PNG, the JSON record and (early stopping recorded) the _es PNG that a lone fit (fit.py)
+writes; unpack_fit.py copies them out.
 
 No checkpoints in a pack: a pack stopped mid-way (SLURM preemption, time limit) starts again from step 0.
 """
 
 from pathlib import Path
 
-from _shim import dump, fit_config, logged, set_threads, sr_factor
+from _shim import dump, early_output, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.degrade import mask_from_file
@@ -24,7 +25,8 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     masks = [mask_from_file(f) for f in inp.mask] if "mask" in inp.keys() else None
     factor = sr_factor(spec)
     results = restore_many(spec["task"], observations, config=config, seeds=[m["seed"] for m in members],
-                           factor=factor, masks=masks, ground_truths=targets)  # fmt: skip
+                           factor=factor, masks=masks, ground_truths=targets,
+                           early_stopping=spec.get("early_stopping"))  # fmt: skip
     folder = Path(snakemake.output[0])  # noqa: F821
     folder.mkdir(parents=True, exist_ok=True)
     for member, result in zip(members, results):
@@ -33,4 +35,6 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
         pack = {"size": len(members), "members": members}
         save_result(result, f"{stem}.png", f"{stem}.json", extra={"spec": one_spec, "method": "dip", "pack": pack})
         write_image(f"{stem}_raw.png", result.output_raw)
+        if spec.get("early_stopping"):
+            write_image(f"{stem}_es.png", early_output(result))
         print(dump({"fit": member, **result.summary()}))
