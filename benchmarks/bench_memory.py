@@ -55,6 +55,14 @@ def child(size: int, precision: str) -> dict:
         kept[storage.data_ptr()] = storage.nbytes()
         return t
 
+    class _CountedRepad(models._Repad):
+        # ReflectConv2d keeps its unpadded input under its own saved-tensor hooks, which this outer hook never sees:
+        # count what it keeps too.
+        def __post_init__(self):
+            storage = self.source.untyped_storage()
+            kept[storage.data_ptr()] = storage.nbytes()
+
+    models._Repad = _CountedRepad
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
             net(z)

@@ -38,7 +38,7 @@ from dip import models, physics
 from dip.errors import DipInputError
 from dip.imageio import to_numpy, to_tensor
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: reflection-padded convolutions are one module (models.ReflectConv2d)
 PRECISIONS = ("fp32", "bf16", "auto")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 

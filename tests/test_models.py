@@ -100,8 +100,8 @@ def test_default_net_is_the_papers_two_million_parameter_hourglass():
     assert isinstance(first.skip[2], nn.LeakyReLU) and first.skip[2].negative_slope == 0.2
     # Deeper branch: the first conv is 3x3 with stride 2 after a reflection pad; the second keeps the size.
     down_convs = _convs(first.down)
-    assert down_convs[0].stride == (2, 2) and down_convs[0].padding == (0, 0)
-    assert isinstance(first.down[0][0], nn.ReflectionPad2d)
+    assert down_convs[0].stride == (2, 2) and down_convs[0].padding == (1, 1)
+    assert isinstance(down_convs[0], models.ReflectConv2d) and down_convs[0].padding_mode == "reflect"
     assert down_convs[1].stride == (1, 1)
     # Merge: BN over skip + inner channels (4 + 128), 3x3 conv, BN, act, 1x1 conv, BN, act.
     assert first.merge[0].num_features == 4 + 128
@@ -187,7 +187,7 @@ def test_every_downsample_mode_halves_once_per_level(mode):
     first_down = net.body.down[0]
     conv = _convs(first_down)[0]
     if mode == "stride":
-        assert conv.stride == (2, 2) and len(first_down) == 2  # pad + conv
+        assert conv.stride == (2, 2) and len(first_down) == 1  # the reflection-padded conv alone
     else:
         assert conv.stride == (1, 1)  # full-resolution conv, then the pooling layer
         expected = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}.get(mode, models.LanczosDownsample)
@@ -231,8 +231,8 @@ def test_lanczos_downsample_is_the_authors_2d_kernel(kind, support, n_taps):
 def test_zero_and_reflection_padding():
     reflect = models.skip(4, 3, [8] * 3, [8] * 3, [2] * 3, pad="reflection")
     zero = models.skip(4, 3, [8] * 3, [8] * 3, [2] * 3, pad="zero")
-    assert any(isinstance(m, nn.ReflectionPad2d) for m in reflect.modules())
-    assert not any(isinstance(m, nn.ReflectionPad2d) for m in zero.modules())
+    assert any(isinstance(m, models.ReflectConv2d) for m in reflect.modules())
+    assert not any(isinstance(m, models.ReflectConv2d) for m in zero.modules())
     assert all(c.padding == ((c.kernel_size[0] - 1) // 2,) * 2 for c in _convs(zero))
     assert models.count_parameters(reflect) == models.count_parameters(zero)
     assert _forward(zero, 4, 32).shape == (1, 3, 32, 32)
@@ -393,7 +393,7 @@ def test_resnet_any_size_and_residual_blocks():
         need_sigmoid=False,
     )
     assert _forward(plain, 3, 16).shape == (1, 1, 16, 16)
-    assert not any(isinstance(m, (nn.Sigmoid, nn.ReflectionPad2d)) for m in plain.modules())
+    assert not any(isinstance(m, (nn.Sigmoid, models.ReflectConv2d)) for m in plain.modules())
 
 
 def test_resnet_residual_adds_the_input():
@@ -587,3 +587,37 @@ def test_inplace_activations_change_values_not_memory_kept_for_backward():
     assert torch.equal(out_a, out_b)
     assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
     assert kept_a < 0.9 * kept_b
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_reflect_conv_keeps_the_unpadded_input_with_the_same_values_and_gradients(precision, monkeypatch):
+    # ReflectConv2d pads its input again in backward instead of keeping the padded copy: outputs and gradients equal
+    # those of the plain reflection-padded convolution (nn.Conv2d's own path), in fp32 and under bf16 autocast.
+    import copy
+
+    torch.manual_seed(0)
+    net = models.build_net("skip", 8, 3, channels_down=[16] * 3, channels_up=[16] * 3, channels_skip=[4] * 3)
+    net = net.to(memory_format=torch.channels_last)
+    z = torch.rand(1, 8, 64, 64) * 0.1
+
+    def run(n):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            out = n(z)
+        out.float().square().mean().backward()
+        return out.detach(), [p.grad for p in n.parameters()]
+
+    reference = copy.deepcopy(net)
+    out_a, grads_a = run(net)
+    monkeypatch.setattr(models.ReflectConv2d, "_conv_forward", nn.Conv2d._conv_forward)
+    out_b, grads_b = run(reference)
+    assert torch.equal(out_a, out_b)
+    assert all(torch.equal(a, b) for a, b in zip(grads_a, grads_b))
+
+
+def test_reflect_conv_refuses_an_input_changed_before_backward():
+    conv = models.ReflectConv2d(2, 2, 3, padding=1)
+    x = torch.rand(1, 2, 8, 8)
+    y = conv(x)
+    x.add_(1.0)  # what autograd's version check catches for tensors it keeps itself
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.sum().backward()
