@@ -412,9 +412,8 @@ def _fit_spec(dataset, task, level, seed):
         "width": spec.get("width"),
         "settings": dict(spec.get("settings") or {}),
     }
-    if (
-        ES_SETTINGS
-    ):  # experiments.smk: every fit records ES-WMV (the "DIP + early stop" rows come from it)
+    # ES_SETTINGS (experiments.smk): every fit records ES-WMV; the "DIP + early stop" rows come from it
+    if ES_SETTINGS:
         out["early_stopping"] = dict(ES_SETTINGS)
     if seed is not None:
         out["seed"] = int(seed)
