@@ -172,10 +172,11 @@ _DEFAULTS = {
 def build_plan(section: dict | None, results_dir: str, resources_dir: str) -> ExperimentPlan:
     """The plan of the ``paper_experiments`` config section (None or {} = nothing to run).
 
-    An experiment runs when its key is present (``jpeg: {}`` runs it with the paper's settings); the natural
+    An experiment runs when its key is present (``jpeg: {}`` runs it with the paper's settings; ``jpeg: null`` turns
+    off an entry of a config layered underneath); the natural
     pre-image runs only when ``weights`` names an AlexNet file (or ``small_cnn: true``, a random stand-in for tests).
     """
-    section = dict(section or {})
+    section = {name: spec for name, spec in (section or {}).items() if spec is not None}
     plan = ExperimentPlan(results_dir.rstrip("/"), resources_dir.rstrip("/"))
     common = {k: section.pop(k) for k in ("device",) if k in section}
     es = section.pop("early_stopping", None)
