@@ -9,7 +9,7 @@ Contenders, all on the default skip network (128 channels, 5 levels, 2,217,831 p
 * ``deepinv`` - ``deepinv.models.DeepImagePrior`` driving the same generator (its own loop: z ~ N(0, 1), no input
   perturbation, no EMA, Adam lr 0.01, MSE through ``physics.A``).
 * ``ours-*`` - :func:`dip.fit.fit` in each speed mode (fp32 default layout; channels_last; channels_last + bf16
-  autocast; on CUDA also torch.compile and CUDA graphs) and :func:`dip.batched.fit_many` (K fits at once).
+  autocast; on CUDA also torch.compile and CUDA graphs) and :func:`dip.fit.stacked.fit_many` (K fits at once).
 
 Every measurement runs in a fresh subprocess (so peak memory is its own): CPU peak = ``ru_maxrss`` (and its rise
 over the process after imports and set-up), CUDA peak = ``torch.cuda.max_memory_allocated``. Speed = timed steps
@@ -85,7 +85,7 @@ def _test_image(size: int):
     import skimage.data
     from PIL import Image
 
-    from dip import degrade
+    from dip.data import degrade
 
     img = skimage.data.astronaut()[64:448, 64:448]
     img = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS), dtype=np.float32) / 255.0
@@ -125,7 +125,7 @@ def _net_and_input(device, size: int, cfg):
     """The generator and its input exactly as dip.fit.fit builds them for ``cfg`` (same seed -> same weights)."""
     import torch
 
-    from dip import models
+    from dip.nets import networks as models
 
     torch.manual_seed(cfg.seed)
     input_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -136,7 +136,6 @@ def _net_and_input(device, size: int, cfg):
 
 def run_reference(device, size, iterations, warmup, cfg):
     """The authors' denoising.ipynb closure + optimize('adam'), line for line (minus the printing and plotting)."""
-    import numpy as np
     import torch
     from skimage.metrics import peak_signal_noise_ratio as compare_psnr
 
@@ -188,7 +187,6 @@ def run_reference(device, size, iterations, warmup, cfg):
 
 def run_deepinv(device, size, iterations, warmup, cfg):
     """deepinv's DeepImagePrior on the same generator (same initial weights), timed around its forward call."""
-    import numpy as np
     import torch
     from deepinv.models import DeepImagePrior
     from deepinv.physics import Denoising, GaussianNoise
@@ -239,7 +237,7 @@ def run_ours(device, size, iterations, warmup, cfg):
 
 def run_batched(device, size, iterations, warmup, cfg, count):
     from dip import physics
-    from dip.batched import fit_many
+    from dip.fit.stacked import fit_many
 
     gt, noisy = _test_image(size)
     stamps, stamp = _stamper(device, warmup - 1, iterations - 1)
@@ -256,7 +254,7 @@ def child(spec: dict) -> dict:
     import numpy as np
     import torch
 
-    from dip import metrics
+    from dip.eval import metrics
     from dip.fit import resolve_device, set_threads
     from dip.presets import get_preset
 

@@ -35,7 +35,8 @@ def child(size: int, precision: str) -> dict:
     import numpy as np
     import torch
 
-    from dip import models, physics
+    from dip.nets import networks as models
+    from dip import physics
     from dip.fit import FitConfig, fit
 
     torch.set_num_threads(2)

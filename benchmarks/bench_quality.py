@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SIGMA = 25  # on the 0-255 scale (dip.degrade.add_gaussian_noise)
+SIGMA = 25  # on the 0-255 scale (dip.data.degrade.add_gaussian_noise)
 SEED = 0
 PRECISIONS = ("fp32", "bf16")
 
@@ -33,7 +33,7 @@ def test_image(name: str, size: int):
     import skimage.data
     from PIL import Image
 
-    from dip import degrade
+    from dip.data import degrade
 
     img = getattr(skimage.data, name)()
     if img.ndim == 2:
@@ -47,7 +47,8 @@ def test_image(name: str, size: int):
 
 
 def child(spec: dict) -> dict:
-    from dip import metrics, physics
+    from dip.eval import metrics
+    from dip import physics
     from dip.fit import BaseHook, fit, set_threads
     from dip.presets import get_preset
 

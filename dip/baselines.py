@@ -118,7 +118,7 @@ def biharmonic(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """
     from skimage.restoration import inpaint_biharmonic
 
-    from dip.degrade import validate_mask
+    from dip.data.degrade import validate_mask
 
     arr = _check_image(img).astype(np.float64)
     m = validate_mask(mask, arr.shape[:2], channels=arr.shape[2])

@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit_command(args: argparse.Namespace) -> int:
-    from dip import degrade, presets
-    from dip.imageio import read_image
+    from dip.data import degrade
+    from dip import presets
+    from dip.data.imageio import read_image
     from dip.restore import restore, save_result
 
     task = args.command
@@ -168,7 +169,7 @@ def _fit_command(args: argparse.Namespace) -> int:
             extra["output_step"] = es["detected_step"]
         else:
             early_png = args.early_output or args.output.with_suffix(".early.png")
-            from dip.imageio import write_image
+            from dip.data.imageio import write_image
 
             write_image(early_png, result.output_early)
             es["output"] = str(early_png)
@@ -185,8 +186,8 @@ def _fit_command(args: argparse.Namespace) -> int:
 
 
 def _degrade_command(args: argparse.Namespace) -> int:
-    from dip import degrade
-    from dip.imageio import read_image, write_image
+    from dip.data import degrade
+    from dip.data.imageio import read_image, write_image
 
     img = read_image(args.input)
     if args.kind == "noise":

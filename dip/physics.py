@@ -102,7 +102,7 @@ class LanczosDownsampler(nn.Module):
         if h % self.factor or w % self.factor:
             raise DipInputError(
                 f"super-resolution by x{self.factor} needs an image whose sides are multiples of {self.factor}; "
-                f"got {w}x{h}. Crop it (dip.imageio.crop_to_multiple) first"
+                f"got {w}x{h}. Crop it (dip.data.imageio.crop_to_multiple) first"
             )
         if x.shape[1] != self.channels:
             raise DipInputError(f"the downsampler was built for {self.channels} channel(s), got {x.shape[1]}")

@@ -20,10 +20,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from dip import models, physics
+from dip.nets import networks as models
+from dip import physics
 from dip.errors import DipInputError
 from dip.fit import FitConfig, FitResult, Hook, fit
-from dip.imageio import centre_crop_box, write_image
+from dip.data.imageio import centre_crop_box, write_image
 
 TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
 
@@ -145,9 +146,9 @@ def restore(
 ) -> FitResult:
     """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask.
 
-    early_stopping: an :class:`~dip.early_stopping.EarlyStopping` hook or its settings as a dict (``window``,
+    early_stopping: an :class:`~dip.fit.early_stopping.EarlyStopping` hook or its settings as a dict (``window``,
         ``patience``, ``stop``, ``check_every``); then the result carries ``result.early_stopping`` (the record of
-        :func:`~dip.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
+        :func:`~dip.fit.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
         ``result.output_early`` (the output at the detected step, or None if the window never filled).
     """
     es_hook = _early_stopping_hook(early_stopping)
@@ -164,17 +165,17 @@ def restore(
     result.crop_box = prepared.crop_box
     result.notes = prepared.notes
     if es_hook is not None:
-        from dip.early_stopping import early_stopping_report
+        from dip.fit.early_stopping import early_stopping_report
 
         result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
     return result
 
 
 def _early_stopping_hook(early_stopping: Any):
-    """An :class:`~dip.early_stopping.EarlyStopping` hook from itself or its settings (a dict); None for None."""
+    """An :class:`~dip.fit.early_stopping.EarlyStopping` hook from itself or its settings (a dict); None for None."""
     if early_stopping is None:
         return None
-    from dip.early_stopping import EarlyStopping
+    from dip.fit.early_stopping import EarlyStopping
 
     if isinstance(early_stopping, EarlyStopping):
         return early_stopping
@@ -208,7 +209,7 @@ def restore_many(
     crop: bool = True,
     early_stopping: dict | None = None,
 ) -> list[FitResult]:
-    """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.batched.fit_many`).
+    """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.fit.stacked.fit_many`).
 
     Fit ``k`` is ``restore(task, observations[k], config=config.replace(seed=seeds[k]), ...)`` run alongside the
     others: same inputs, cropping, operator and seed, equal up to float rounding. This is how the workflow packs
@@ -219,7 +220,7 @@ def restore_many(
         ``early_stopping`` and ``output_early``. A fit in a batch cannot stop apart from the others, so ``stop``
         must be False (the detected step and its output are recorded; the fit runs its full step count).
     """
-    from dip.batched import fit_many
+    from dip.fit.stacked import fit_many
 
     count = len(observations)
     if count == 0:
@@ -254,7 +255,7 @@ def restore_many(
         result.crop_box = p.crop_box
         result.notes = p.notes + result.notes
         if es_hook is not None:
-            from dip.early_stopping import early_stopping_report
+            from dip.fit.early_stopping import early_stopping_report
 
             result.early_stopping, result.output_early = early_stopping_report(es_hook, result, p.ground_truth)
     return results

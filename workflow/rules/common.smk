@@ -12,8 +12,8 @@ try:  # the installed package (pip install -e .) or, in a plain checkout, the on
 except ImportError:
     sys.path.insert(0, workflow.basedir)
 
-from dip.batched import plan_packs
-from dip.datasets import (
+from dip.fit.stacked import plan_packs
+from dip.data.benchmarks import (
     BENCHMARKS,
     level_label,
     parse_level,
@@ -60,7 +60,7 @@ def _dataset_spec(name):
 
 
 def benchmark_of(dataset):
-    """The dip.datasets.Benchmark of a benchmark dataset, None for embedded photos."""
+    """The dip.data.benchmarks.Benchmark of a benchmark dataset, None for embedded photos."""
     spec = _dataset_spec(dataset)
     if spec["source"] != "benchmark":
         return None
@@ -237,7 +237,7 @@ def checksums(files):
 
 # --- packing fits (pack_fits > 1) -----------------------------------------------------------------------------------
 # Fits of one (dataset, task, level) whose images have one size run together in one job and one process
-# (dip.restore.restore_many -> dip.batched.fit_many), written to restored/.../dip_packs/packN/; `unpack_fit` then
+# (dip.restore.restore_many -> dip.fit.stacked.fit_many), written to restored/.../dip_packs/packN/; `unpack_fit` then
 # copies each fit's files to the place a lone fit writes them, so nothing downstream knows the difference. Sizes
 # come from the config (embedded photos) or the manifest's size column (benchmarks): the DAG is known before any
 # download.
@@ -390,7 +390,7 @@ def task_inputs(wildcards):
 
 
 def _resolve_preset(spec, task, level):
-    from dip.datasets import default_preset
+    from dip.data.benchmarks import default_preset
 
     preset = (spec or {}).get("preset")
     if isinstance(preset, dict):

@@ -1,4 +1,4 @@
-# Stage 2: the degraded inputs, made as the paper made them (dip.datasets.make_task_inputs):
+# Stage 2: the degraded inputs, made as the paper made them (dip.data.benchmarks.make_task_inputs):
 # SR: HR cropped to a multiple of 32 + LR by Pillow Lanczos; denoising: the released uint8 noisy image, else seeded
 # noise; inpainting: the mask recovered from the released `_masked.png`, else a seeded Bernoulli mask.
 

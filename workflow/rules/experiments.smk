@@ -1,10 +1,10 @@
 # The paper's other experiments (config `paper_experiments:`), and DIP + early stopping on the core experiments.
 # Each experiment: one job that runs it (dip.experiments) -> images + record.json, one job that draws its figure and
 # writes its table. The architecture comparison runs one job per network. The plan (which files exist) comes from
-# dip.experiment_plan; inputs are the reference repository's data/ files, downloaded like the benchmarks.
+# dip.pipeline.plan; inputs are the reference repository's data/ files, downloaded like the benchmarks.
 # Include after common.smk and before score.smk (metrics.csv takes the `dip_es` score files).
 
-from dip.experiment_plan import build_plan
+from dip.pipeline.plan import build_plan
 
 XP = build_plan(config.get("paper_experiments"), R, RES)
 XP_DATA = XP.data_files()

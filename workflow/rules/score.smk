@@ -1,5 +1,5 @@
 # Stage 6: scores. One job per (dataset, task, level) scores every output (and the degraded input) with the paper's
-# protocol (dip.scoring); `metrics` gathers ours and the published scores into one tidy metrics.csv.
+# protocol (dip.eval.scoring); `metrics` gathers ours and the published scores into one tidy metrics.csv.
 
 
 rule score:

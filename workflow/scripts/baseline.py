@@ -7,8 +7,8 @@ from _shim import dump, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip.baselines import PRIOR_EFFECT_ITERATIONS, run_baseline
-    from dip.degrade import mask_from_file
-    from dip.imageio import read_image, write_image
+    from dip.data.degrade import mask_from_file
+    from dip.data.imageio import read_image, write_image
     from dip.restore import environment_info
 
     set_threads(snakemake.threads)  # noqa: F821

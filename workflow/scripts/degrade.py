@@ -1,12 +1,12 @@
-"""Shim: make one task input (dip.datasets.make_task_inputs) and write gt / observation / (hr, mask) + a record."""
+"""Shim: make one task input (dip.data.benchmarks.make_task_inputs) and write gt / observation / (hr, mask) + a record."""
 
 import json
 
 from _shim import dump, logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import derive_seed, load_benchmark_image, load_embedded, make_task_inputs
-    from dip.imageio import write_image
+    from dip.data.benchmarks import derive_seed, load_benchmark_image, load_embedded, make_task_inputs
+    from dip.data.imageio import write_image
 
     spec = snakemake.params.spec  # noqa: F821
     inp, out = snakemake.input, snakemake.output  # noqa: F821

@@ -1,9 +1,9 @@
-"""Shim: download one benchmark folder (dip.datasets.fetch) from config `download_base_url`, checking sha256."""
+"""Shim: download one benchmark folder (dip.data.benchmarks.fetch) from config `download_base_url`, checking sha256."""
 
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import fetch
+    from dip.data.benchmarks import fetch
 
     cfg = snakemake.config  # noqa: F821
     base_url = cfg.get("download_base_url", "https://raw.githubusercontent.com/")

@@ -8,7 +8,7 @@ from _shim import logged
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     import pandas as pd
 
-    from dip.tables import write_table
+    from dip.eval.tables import write_table
 
     rows = []
     for path in snakemake.input:  # noqa: F821

@@ -11,8 +11,8 @@ from _shim import dump, logged, set_threads
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip import experiments as X
-    from dip.degrade import mask_from_file
-    from dip.imageio import read_image, write_image
+    from dip.data.degrade import mask_from_file
+    from dip.data.imageio import read_image, write_image
     from dip.restore import environment_info, write_json_atomic
 
     set_threads(snakemake.threads)  # noqa: F821
@@ -77,7 +77,7 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
             save(label, key, out[key]["image"], out[key]["psnr"])
             row(key, out[key].get("result"), psnr=out[key]["psnr"], ssim=out[key]["ssim"])
     elif name == "preimage":
-        from dip import preimage as P
+        from dip.experiments import preimage as P
 
         if spec.get("weights"):
             net = P.load_alexnet(spec["weights"])

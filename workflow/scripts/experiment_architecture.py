@@ -8,8 +8,8 @@ from _shim import dump, logged, set_threads
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     from dip import experiments as X
-    from dip.degrade import mask_from_file
-    from dip.imageio import read_image
+    from dip.data.degrade import mask_from_file
+    from dip.data.imageio import read_image
     from dip.restore import restore, save_result
 
     set_threads(snakemake.threads)  # noqa: F821

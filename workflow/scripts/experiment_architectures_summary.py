@@ -6,9 +6,9 @@ from pathlib import Path
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip import degrade
+    from dip.data import degrade
     from dip import experiments as X
-    from dip.imageio import read_image, write_image
+    from dip.data.imageio import read_image, write_image
     from dip.restore import write_json_atomic
 
     inp, out, spec = snakemake.input, snakemake.output, snakemake.params.spec  # noqa: F821

@@ -1,4 +1,4 @@
-"""Shim: an extra experiment's record.json -> its image grid (dip.figures.plot_grid) and table (dip.tables)."""
+"""Shim: an extra experiment's record.json -> its image grid (dip.eval.figures.plot_grid) and table (dip.eval.tables)."""
 
 import json
 from pathlib import Path
@@ -8,9 +8,9 @@ from _shim import logged
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
     import pandas as pd
 
-    from dip.figures import plot_grid
-    from dip.imageio import read_image
-    from dip.tables import write_table
+    from dip.eval.figures import plot_grid
+    from dip.data.imageio import read_image
+    from dip.eval.tables import write_table
 
     out = snakemake.output  # noqa: F821
     record_path = Path(snakemake.input.record)  # noqa: F821

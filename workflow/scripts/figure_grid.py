@@ -6,10 +6,10 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import display_name
-    from dip.figures import plot_grid
-    from dip.imageio import read_image
-    from dip.tables import METHOD_LABELS
+    from dip.data.benchmarks import display_name
+    from dip.eval.figures import plot_grid
+    from dip.data.imageio import read_image
+    from dip.eval.tables import METHOD_LABELS
 
     wc, inp, out, params = snakemake.wildcards, snakemake.input, snakemake.output, snakemake.params  # noqa: F821
     metrics = pd.read_csv(inp.metrics)

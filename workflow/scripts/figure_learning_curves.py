@@ -1,4 +1,4 @@
-"""Shim: Fig. 2, MSE vs iteration for the four targets (dip.figures.plot_learning_curves)."""
+"""Shim: Fig. 2, MSE vs iteration for the four targets (dip.eval.figures.plot_learning_curves)."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.figures import plot_learning_curves
+    from dip.eval.figures import plot_learning_curves
 
     curves = {}
     for path in snakemake.input:  # noqa: F821

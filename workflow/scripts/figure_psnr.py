@@ -1,4 +1,4 @@
-"""Shim: PSNR per method for one (dataset, task, level), ours and published (dip.figures.plot_psnr_per_method)."""
+"""Shim: PSNR per method for one (dataset, task, level), ours and published (dip.eval.figures.plot_psnr_per_method)."""
 
 import numpy as np
 import pandas as pd
@@ -6,8 +6,8 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.figures import plot_psnr_per_method
-    from dip.tables import METHOD_LABELS
+    from dip.eval.figures import plot_psnr_per_method
+    from dip.eval.tables import METHOD_LABELS
 
     wc, out = snakemake.wildcards, snakemake.output  # noqa: F821
     metrics = pd.read_csv(snakemake.input[0])  # noqa: F821

@@ -1,4 +1,4 @@
-"""Shim: PSNR vs iteration of the denoising fits, raw and averaged output (dip.figures.plot_psnr_curves)."""
+"""Shim: PSNR vs iteration of the denoising fits, raw and averaged output (dip.eval.figures.plot_psnr_curves)."""
 
 import json
 from pathlib import Path
@@ -8,8 +8,8 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import display_name
-    from dip.figures import plot_psnr_curves
+    from dip.data.benchmarks import display_name
+    from dip.eval.figures import plot_psnr_curves
 
     wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
     curves = {}

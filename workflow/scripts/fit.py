@@ -10,9 +10,9 @@ from pathlib import Path
 from _shim import dump, early_output, fit_config, logged, set_threads, sr_factor
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.degrade import mask_from_file
+    from dip.data.degrade import mask_from_file
     from dip.errors import DipInputError
-    from dip.imageio import read_image, write_image
+    from dip.data.imageio import read_image, write_image
     from dip.restore import restore, save_result
 
     set_threads(snakemake.threads)  # noqa: F821

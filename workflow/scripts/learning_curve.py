@@ -1,12 +1,12 @@
-"""Shim: one learning curve of Fig. 2 (dip.figures.run_learning_curve) -> JSON history."""
+"""Shim: one learning curve of Fig. 2 (dip.eval.figures.run_learning_curve) -> JSON history."""
 
 import json
 
 from _shim import dump, fit_config, logged, set_threads
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import load_benchmark_image, load_embedded
-    from dip.figures import run_learning_curve
+    from dip.data.benchmarks import load_benchmark_image, load_embedded
+    from dip.eval.figures import run_learning_curve
 
     set_threads(snakemake.threads)  # noqa: F821
     spec = snakemake.params.spec  # noqa: F821

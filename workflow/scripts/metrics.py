@@ -5,7 +5,7 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.scoring import COLUMNS
+    from dip.eval.scoring import COLUMNS
 
     inp = snakemake.input  # noqa: F821
     frames = [pd.read_csv(p) for p in list(inp.ours) + list(inp.published)]

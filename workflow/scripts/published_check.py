@@ -5,8 +5,8 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.scoring import check_published
-    from dip.tables import load_paper_numbers, published_check_table, released_records, write_table
+    from dip.eval.scoring import check_published
+    from dip.eval.tables import load_paper_numbers, published_check_table, released_records, write_table
 
     inp, out = snakemake.input, snakemake.output  # noqa: F821
     scores = pd.concat([pd.read_csv(p) for p in inp.scores], ignore_index=True)

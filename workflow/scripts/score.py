@@ -1,11 +1,11 @@
-"""Shim: score one (dataset, task, level) of ours (dip.scoring.score_outputs) -> tidy CSV."""
+"""Shim: score one (dataset, task, level) of ours (dip.eval.scoring.score_outputs) -> tidy CSV."""
 
 import pandas as pd
 
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.scoring import COLUMNS, score_outputs
+    from dip.eval.scoring import COLUMNS, score_outputs
 
     wc, inp, params = snakemake.wildcards, snakemake.input, snakemake.params  # noqa: F821
     rows = []

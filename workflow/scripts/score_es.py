@@ -5,7 +5,7 @@ import pandas as pd
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.scoring import COLUMNS, score_outputs
+    from dip.eval.scoring import COLUMNS, score_outputs
 
     inp, params = snakemake.input, snakemake.params  # noqa: F821
     rows = []

@@ -1,12 +1,12 @@
-"""Shim: score the authors' released outputs of one benchmark level (dip.scoring.score_published) -> tidy CSV."""
+"""Shim: score the authors' released outputs of one benchmark level (dip.eval.scoring.score_published) -> tidy CSV."""
 
 import pandas as pd
 
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.datasets import BENCHMARKS
-    from dip.scoring import COLUMNS, score_published
+    from dip.data.benchmarks import BENCHMARKS
+    from dip.eval.scoring import COLUMNS, score_published
 
     params = snakemake.params  # noqa: F821
     first = BENCHMARKS[params.dataset].all_files(params.level)[0]

@@ -1,11 +1,11 @@
-"""Shim: one paper table (dip.tables.results_table) as Markdown, LaTeX and CSV."""
+"""Shim: one paper table (dip.eval.tables.results_table) as Markdown, LaTeX and CSV."""
 
 import pandas as pd
 
 from _shim import logged
 
 with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.tables import load_paper_numbers, results_table, table_caption, write_table
+    from dip.eval.tables import load_paper_numbers, results_table, table_caption, write_table
 
     wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
     level = snakemake.params.level  # noqa: F821

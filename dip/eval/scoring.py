@@ -1,0 +1,183 @@
+"""Scoring restored images the way the paper did, into tidy rows (one per image x method x seed).
+
+The metric depends on the task (:mod:`dip.eval.metrics`): super-resolution uses the paper's Y-channel PSNR on the centre
+multiple-of-32 region minus a 4/5 px border (the authors' eval script); denoising and inpainting use full-image PSNR
+on [0, 1]. Our outputs and the authors' released outputs go through the same function, :func:`score_image`.
+
+Rows have the columns :data:`COLUMNS`; ``source`` is ``ours`` (computed by this project) or ``published`` (the
+authors' released result files, re-scored here).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dip.eval import metrics
+from dip.data.benchmarks import BENCHMARKS, load_benchmark_image
+from dip.errors import DipInputError
+from dip.data.imageio import put_in_center, read_image
+
+__all__ = [
+    "COLUMNS",
+    "score_image",
+    "read_trace",
+    "score_outputs",
+    "score_published",
+    "check_published",
+]
+
+COLUMNS = [
+    "dataset", "image", "task", "level", "method", "source", "psnr", "ssim", "seed", "iterations", "seconds",
+]
+
+
+def _crop_box(img: np.ndarray, box) -> np.ndarray:
+    top, left, h, w = (int(v) for v in box)
+    return img[top : top + h, left : left + w]
+
+
+def score_image(task: str, ground_truth: np.ndarray, estimate: np.ndarray, *, crop_box=None) -> tuple[float, float]:
+    """``(psnr, ssim)`` of ``estimate`` against ``ground_truth`` with the paper's protocol for ``task``.
+
+    SR: an estimate smaller than the GT (DIP restores the centre multiple-of-32 crop) is put back in the centre of
+    the GT frame, then scored with :func:`dip.eval.metrics.psnr_sr_paper` on the centre region. Other tasks: full image;
+    if the fit cropped its input (``crop_box`` = (top, left, h, w) from the fit's record), the GT is cropped alike.
+    """
+    gt = np.asarray(ground_truth, dtype=np.float32)
+    est = np.asarray(estimate, dtype=np.float32)
+    if est.shape[2] != gt.shape[2]:
+        if est.shape[2] == 3 and gt.shape[2] == 1:
+            gt = np.repeat(gt, 3, axis=2)
+        elif est.shape[2] == 1 and gt.shape[2] == 3:
+            est = np.repeat(est, 3, axis=2)
+    if task == "sr":
+        if crop_box is not None:
+            raise DipInputError("an SR output that was cropped beyond the multiple-of-32 box cannot be scored")
+        if est.shape[:2] != gt.shape[:2]:
+            est = put_in_center(est, gt.shape)
+        region = metrics.sr_region(gt.shape[:2])
+        return metrics.psnr_sr_paper(gt, est, region), metrics.ssim_sr_paper(gt, est, region)
+    if crop_box is not None and est.shape[:2] != gt.shape[:2]:
+        gt = _crop_box(gt, crop_box)
+    return metrics.psnr(gt, est), metrics.ssim(gt, est)
+
+
+def read_trace(path: str | os.PathLike | None) -> dict:
+    """The fields of a fit/baseline JSON record that go into the metrics table."""
+    if path is None or not Path(path).is_file():
+        return {"averaged": False, "seed": None, "iterations": None, "seconds": None, "crop_box": None}
+    data = json.loads(Path(path).read_text())
+    summary = data.get("summary", {})
+    config = data.get("config") or {}
+    return {
+        "averaged": config.get("exp_weight") is not None,
+        "seed": data.get("seed"),
+        "iterations": summary.get("iterations_done", data.get("iterations")),
+        "seconds": summary.get("seconds", data.get("seconds")),
+        "crop_box": data.get("crop_box"),
+    }
+
+
+def _row(dataset, image, task, level, method, source, scores, seed=None, iterations=None, seconds=None) -> dict:
+    psnr, ssim = scores
+    return {
+        "dataset": dataset, "image": image, "task": task, "level": level, "method": method, "source": source,
+        "psnr": round(float(psnr), 4) if math.isfinite(psnr) else psnr,
+        "ssim": round(float(ssim), 5),
+        "seed": seed, "iterations": iterations, "seconds": None if seconds is None else round(float(seconds), 3),
+    }
+
+
+def score_outputs(
+    dataset: str,
+    task: str,
+    level: float,
+    image: str,
+    ground_truth: str | os.PathLike,
+    observation: str | os.PathLike | None,
+    outputs: list[dict],
+) -> list[dict]:
+    """Score our outputs for one image; returns tidy rows.
+
+    ``outputs``: dicts with ``method``, ``seed``, ``png`` and optionally ``json`` (the fit record) and
+    ``only_if_averaged`` (skip the output unless the fit averaged its outputs: DIP's raw output is then a different
+    image from the kept one; otherwise they are the same and one row is enough). Adds a row for the
+    degraded input itself (method ``input``; denoising and inpainting only) and, for a method run with several seeds,
+    a row ``<method>_ensemble`` scoring the mean of its outputs (the paper's "averaged over two runs").
+    """
+    gt = read_image(ground_truth, alpha="ignore")
+    rows = []
+    if observation is not None and task in ("denoise", "inpaint"):
+        obs = read_image(observation, alpha="ignore")
+        rows.append(_row(dataset, image, task, level, "input", "ours", score_image(task, gt, obs)))
+    by_method: dict[str, list[tuple[np.ndarray, dict]]] = {}
+    for out in outputs:
+        trace = read_trace(out.get("json"))
+        if out.get("only_if_averaged") and not trace["averaged"]:
+            continue
+        est = read_image(out["png"], alpha="ignore")
+        seed = out.get("seed", trace["seed"])
+        rows.append(
+            _row(dataset, image, task, level, out["method"], "ours",
+                 score_image(task, gt, est, crop_box=trace["crop_box"]), seed, trace["iterations"], trace["seconds"])
+        )
+        by_method.setdefault(out["method"], []).append((est, trace))
+    for method, runs in by_method.items():
+        if len(runs) < 2 or len({r[0].shape for r in runs}) != 1:
+            continue
+        mean = np.mean([r[0] for r in runs], axis=0)
+        seconds = sum(r[1]["seconds"] or 0 for r in runs)
+        rows.append(
+            _row(dataset, image, task, level, f"{method}_ensemble", "ours",
+                 score_image(task, gt, mean, crop_box=runs[0][1]["crop_box"]), None, runs[0][1]["iterations"],
+                 seconds)
+        )
+    return rows
+
+
+def score_published(dataset: str, level: float, root: str | os.PathLike, images=None) -> list[dict]:
+    """Score the authors' released outputs of benchmark ``dataset`` at ``level`` (files under ``root``)."""
+    if dataset not in BENCHMARKS:
+        raise DipInputError(f"{dataset!r} is not a benchmark with released results; choose from {', '.join(BENCHMARKS)}")
+    bench = BENCHMARKS[dataset]
+    root = Path(root)
+    rows = []
+    for image in images or bench.images:
+        gt = load_benchmark_image(root / bench.gt_file(level, image), dataset)
+        if bench.input_suffix:
+            obs = load_benchmark_image(root / bench.input_file(level, image), dataset)
+            rows.append(_row(dataset, image, bench.task, level, "input", "published", score_image(bench.task, gt, obs)))
+        for method, rel in bench.published_files(level, image).items():
+            est = load_benchmark_image(root / rel, dataset)
+            rows.append(_row(dataset, image, bench.task, level, method, "published", score_image(bench.task, gt, est)))
+    return rows
+
+
+def check_published(metrics_table, expected: list[dict], tolerance: float = 0.02):
+    """Compare re-scored released results with the values they are known to give.
+
+    ``metrics_table``: a DataFrame with :data:`COLUMNS`. ``expected``: records with dataset, task, level, method,
+    image (an image id or ``"mean"``) and psnr. Returns a DataFrame with ``ours``, ``difference`` and ``ok``
+    (``|difference| <= tolerance``); a value with no matching rows gets ``ours`` NaN and ``ok`` False.
+    """
+    import pandas as pd
+
+    pub = metrics_table[metrics_table["source"] == "published"]
+    out = []
+    for rec in expected:
+        sel = pub[
+            (pub["dataset"] == rec["dataset"]) & (pub["task"] == rec["task"]) & (pub["method"] == rec["method"])
+            & np.isclose(pub["level"].astype(float), float(rec["level"]))
+        ]
+        if rec.get("image", "mean") != "mean":
+            sel = sel[sel["image"] == rec["image"]]
+        ours = float(sel["psnr"].mean()) if len(sel) else float("nan")
+        diff = ours - float(rec["psnr"])
+        out.append({**rec, "ours": round(ours, 4), "difference": round(diff, 4),
+                    "ok": bool(math.isfinite(diff) and abs(diff) <= tolerance + 1e-9)})
+    return pd.DataFrame(out)

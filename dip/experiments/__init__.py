@@ -1,0 +1,5 @@
+"""The paper's other experiments (JPEG, text/hole inpainting, architectures, flash/no-flash, the prior's effect on
+SR, the natural pre-image): :mod:`~dip.experiments.runners` and :mod:`~dip.experiments.preimage`."""
+
+from dip.experiments.runners import *  # noqa: F401,F403 -- the runners are this package's public names
+from dip.experiments.runners import _crop  # noqa: F401

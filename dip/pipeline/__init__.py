@@ -1,0 +1,1 @@
+"""The workflow's plan: which jobs the Snakemake DAG holds, from the validated config (torch-free)."""

@@ -1,0 +1,129 @@
+"""Helpers shared by the test modules (tests import from here, never from each other): tiny photo crops and fit
+settings, the benchmark mirror served over HTTP on 127.0.0.1, and a Snakemake runner for the workflow tests."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+BIN = Path(sys.executable).parent
+# The byte-exact copy of the public benchmark files beside the checkout (tests and CI serve it on loopback).
+MIRROR = REPO.parent / "shared" / "benchmark-mirror"
+
+
+def crop_photo(name: str = "astronaut", size: int = 64, top: int = 0, left: int = 0) -> np.ndarray:
+    """A (size, size, C) float32 crop of a scikit-image photo, in [0, 1]."""
+    import skimage.data
+
+    img = getattr(skimage.data, name)()
+    img = img[top : top + size, left : left + size]
+    img = img.astype(np.float32) / 255.0
+    return img[..., None] if img.ndim == 2 else img
+
+
+
+def save_png(path, img):
+    """Write a float [0, 1] (or uint8/uint16) image as an 8-bit PNG with PIL; return the path."""
+    arr = np.asarray(img)
+    if arr.dtype != np.uint8 and arr.dtype != np.uint16:
+        arr = (np.clip(arr, 0, 1) * 255).round().astype(np.uint8)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def tiny_fit_config(**overrides):
+    """A 3-level, 16-channel skip net: fits a 64 px image in a few seconds on 2 cores."""
+    from dip.fit import FitConfig
+
+    base = dict(
+        net="skip",
+        net_kwargs=dict(channels_down=[16] * 3, channels_up=[16] * 3, channels_skip=[4] * 3, upsample="bilinear"),
+        input_depth=8,
+        iterations=30,
+        log_every=5,
+        device="cpu",
+    )
+    base.update(overrides)
+    return FitConfig(**base)
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 -- silence the per-request log lines
+        pass
+
+
+@contextlib.contextmanager
+def serve(directory: str | Path):
+    """Yield the base URL (``http://127.0.0.1:<port>/``) of ``directory`` served in a background thread."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def closed_port_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (connection refused at once)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+def exe(name):
+    path = BIN / name
+    if path.exists():
+        return str(path)
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{name} is not installed")
+    return found
+
+
+def scratch(tmp_path: Path) -> Path:
+    """A working directory with config/ linked from the repository."""
+    (tmp_path / "config").symlink_to(REPO / "config", target_is_directory=True)
+    return tmp_path
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--workflow-profile", "none", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    block = output.split("Job stats:")[1]
+    counts = {}
+    for line in block.splitlines()[3:]:
+        m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        counts[m.group(1)] = int(m.group(2))
+    return counts

@@ -1,0 +1,141 @@
+"""The Snakemake workflow: formatting, lint, config validation and the job graphs of both configurations (dry runs).
+
+Each test runs snakemake in a subprocess from a scratch folder that links the repository's config/ (so nothing is
+written into the checkout) with `--workflow-profile none`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO, exe, job_counts, scratch, snakemake
+
+
+def test_snakefmt_check():
+    proc = subprocess.run([exe("snakefmt"), "--check", "Snakefile", "workflow"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_lint_is_clean():
+    # From the repository root with no arguments, as the workflow catalog runs it (default config).
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Congratulations" in proc.stdout + proc.stderr
+
+
+def test_lint_paper_config():
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint", "--configfile", "config/paper.yaml"], cwd=REPO,
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_default_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2").stdout
+    counts = job_counts(out)
+    assert counts["fit_dip"] == 9  # 3 photos x 3 tasks, one seed
+    assert counts["degrade_denoise"] == counts["degrade_sr"] == counts["degrade_inpaint"] == 3
+    assert counts["baseline"] == 3 * 5  # cbm3d, nlm | bicubic, tv_prior | biharmonic
+    assert counts["learning_curve"] == 4
+    assert counts["table"] == 3 and counts["figure_grid"] == 3
+    assert not any(rule.startswith("download") for rule in counts), "the default config must need no network"
+    assert "score_published" not in counts
+
+
+def test_paper_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
+    counts = job_counts(out)
+    # one fit per image x task x level: Set5 (5) and Set14 (14) at x4 and x8, 9 colour images at sigma 25 and 50,
+    # 11 grey images at 50% missing
+    assert counts["fit_dip"] == (5 + 14) * 2 + 9 * 2 + 11 == 67
+    assert counts["degrade_sr"] == 38 and counts["degrade_denoise"] == 18 and counts["degrade_inpaint"] == 11
+    assert counts["score_published"] == 7 and counts["published_check"] == 1
+    assert sorted(r for r in counts if r.startswith("download_")) == sorted([
+        "download_color9_sigma25", "download_color9_sigma50", "download_gray11_missing50", "download_set14_x4",
+        "download_experiment_data", "download_set14_x8", "download_set5_x4", "download_set5_x8",
+    ])
+    # the paper's other experiments (workflow/rules/experiments.smk) and the early-stopping rows
+    # ES-WMV is recorded inside the core fits: no second fit per image, no separate early-stop fit rule
+    assert "fit_dip_es" not in counts and counts["score_es_color9_denoise_sigma25"] == 1
+    assert re.search(r"rule fit_dip:.*?output:[^\n]*_seed0_es\.png", out, re.S)
+    for rule in ("experiment_jpeg", "experiment_inpaint_text", "experiment_inpaint_hole", "experiment_flash",
+                 "experiment_sr_prior", "early_stop_table"):
+        assert counts[rule] >= 1, rule
+    assert counts["table"] == 7
+    assert "results/paper/metrics.csv" in out
+    # the fits of the paper config ask for a GPU
+    assert re.search(r"rule fit_dip:.*?resources:[^\n]*gpu=1", out, re.S)
+
+
+def test_paper_config_packs_fits_of_one_shape(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", "config/paper.yaml",
+                    "--config", "pack_fits=4").stdout  # fmt: skip
+    counts = job_counts(out)
+    # Sizes from the manifest: e.g. colour sigma 25 has four 512x512 and four 768x512 images (2 packs, 1 lone fit);
+    # Set5's five sizes all differ (5 lone fits). Every fit is made once, by fit_dip or by a pack + unpack_fit.
+    assert counts["fit_dip"] + counts["unpack_fit"] == 67
+    assert counts["fit_dip_pack"] == 11 and counts["unpack_fit"] == 39
+    packs = re.findall(r"rule fit_dip_pack:\n(?:.*\n)*?\s+output: (\S+)", out)
+    assert "results/paper/restored/color9/denoise/sigma25/dip_packs/pack1" in packs
+    assert not any("/set5/" in p for p in packs)
+    # a pack asks for one GPU and what its fits would ask for one after another
+    assert re.search(r"rule fit_dip_pack:.*?resources:[^\n]*gpu=1", out, re.S)
+    assert "Exception" not in out  # lone fits are routed to fit_dip without noise
+
+
+def test_published_target_needs_no_fit(tmp_path):
+    # (the target goes first: --configfile takes several values)
+    out = snakemake(scratch(tmp_path), "published", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
+    counts = job_counts(out)
+    assert "fit_dip" not in counts and "baseline" not in counts and "degrade_sr" not in counts
+    assert counts["score_published"] == 7 and counts["published"] == 1
+
+
+def test_test_config_dry_run(tmp_path):
+    out = snakemake(scratch(tmp_path), "-n", "--cores", "2", "--configfile", str(REPO / ".test/config/config.yaml"))
+    counts = job_counts(out.stdout)
+    assert counts["fit_dip"] == 2 * (2 + 1 + 1)  # 2 images; denoising with two seeds
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("experiments: [{dataset: photos, task: deblur, levels: [1]}]", "deblur"),
+        ("download_base_url: ftp://example.org/", "download_base_url"),
+        ("experiments: [{dataset: nowhere, task: sr, levels: [4]}]", "nowhere"),
+        ("experiments: [{dataset: photos, task: sr, levels: [3.5]}]", "SR level"),
+        ("experiments: [{dataset: photos, task: sr, levels: [4], baselines: [cbm3d]}]", "cbm3d"),
+        ("published: {set5: [3]}", "no level"),
+        ("fit_resources: {threads: 0}", "threads"),
+    ],
+)
+def test_bad_config_is_refused(tmp_path, override, message):
+    work = scratch(tmp_path)
+    (work / "bad.yaml").write_text(override + "\n")
+    proc = snakemake(work, "-n", "--cores", "1", "--configfile", "bad.yaml", check=False)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr
+
+
+def test_default_profile_is_portable():
+    lines = (REPO / "workflow/profiles/default/profile.yaml").read_text().splitlines()
+    settings = "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+    assert "executor" not in settings and "slurm" not in settings.lower()
+    assert not (REPO / "workflow/profiles/default/config.yaml").exists()
+
+
+def test_rules_have_log_and_env():
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        text = smk.read_text()
+        if smk.name != "common.smk":
+            assert "\ndef " not in text, f"{smk.name}: functions belong in common.smk"
+        for block in re.split(r"\n(?=\s*rule\b)", text)[1:]:
+            if "script:" in block or "shell:" in block:
+                assert "log:" in block and "conda:" in block, block[:200]
