@@ -1,13 +1,16 @@
 """The ``dip`` command: restore one image.
 
-    dip denoise noisy.png -o out.png [--gt clean.png] [--preset denoise] [--iters N] [--seed S] [--device auto]
-    dip sr lr.png --factor 4 -o out.png
+    dip denoise noisy.png -o out.png [--sigma 25] [--gt clean.png] [--preset P] [--iters N] [--seed S] [--device auto]
+    dip sr lr.png --factor 4 -o out.png                  (--factor 8 runs the x8 preset)
     dip inpaint image.png --mask mask.png -o out.png      (or --missing 0.5 for a seeded Bernoulli mask)
     dip jpeg photo.jpg -o out.png
     dip flash noflash.png --flash flash.png -o out.png
     dip denoise noisy.png -o out.png --early-stop        (ES-WMV: stop at the detected step; --early-stop-record)
     dip degrade noise|lr|mask ...                        (make test inputs as the paper did)
-    dip presets                                          (list the authors' settings)
+    dip presets                                          (list the authors' settings and which task uses which)
+
+Without ``--preset`` the task and its level choose the preset, from the task table (:mod:`dip.tasks`): ``sr
+--factor 8`` runs ``sr8``, ``denoise --sigma 50`` runs ``denoise-sigma50``.
 
 Exit codes: 0 done; 2 bad input (nothing written); 143 interrupted by SIGTERM (checkpoint written, re-run to resume);
 1 anything else. The output PNG and its JSON sidecar are written atomically.
@@ -20,9 +23,46 @@ import logging
 import sys
 from pathlib import Path
 
+from dip import tasks
 from dip.errors import DipInputError
 
 log = logging.getLogger("dip")
+
+# One line of help per task (the task list itself is dip.tasks.TASKS).
+TASK_HELP = {
+    "denoise": "remove noise (observation model: identity)",
+    "sr": "super-resolve by --factor (observation model: Lanczos downsampler)",
+    "inpaint": "fill missing pixels (observation model: mask)",
+    "jpeg": "blind restoration of a JPEG (identity model, early stopping matters)",
+    "flash": "flash / no-flash reconstruction (network input: the flash image)",
+}
+# The option that gives a task's level, for the tasks whose preset depends on it. The inpainting level (--missing)
+# does not: its table has one preset, and a --mask file has no level at all.
+LEVEL_OPTIONS = {"sr": "--factor", "denoise": "--sigma"}
+
+
+def preset_rule(task: str) -> str:
+    """How ``dip <task>`` chooses its preset, in words (from the task table): ``--factor < 8: sr4; >= 8: sr8``."""
+    spec = tasks.get_task(task)
+    option = LEVEL_OPTIONS.get(task)
+    if option is None or len(spec.presets) == 1:
+        return spec.presets[0][1]
+    parts = []
+    for i, (lowest, name) in enumerate(spec.presets):
+        above = spec.presets[i + 1][0] if i + 1 < len(spec.presets) else None
+        if i == 0:
+            parts.append(f"{option} < {above:g}: {name}")
+        elif above is None:
+            parts.append(f"{option} >= {lowest:g}: {name}")
+        else:
+            parts.append(f"{lowest:g} <= {option} < {above:g}: {name}")
+    return "; ".join(parts)
+
+
+def _task_level(task: str, args: argparse.Namespace) -> float | None:
+    """The level that chooses the preset (the SR factor, the noise sigma); None for the other tasks."""
+    option = LEVEL_OPTIONS.get(task)
+    return None if option is None else getattr(args, option.lstrip("-"))
 
 
 def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
@@ -30,7 +70,7 @@ def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="restored image (PNG)")
     p.add_argument("--sidecar", type=Path, help="JSON record (default: OUTPUT with .json)")
     p.add_argument("--gt", type=Path, help="ground truth, to log PSNR during the fit")
-    p.add_argument("--preset", help="settings to start from (see `dip presets`); default depends on the task")
+    p.add_argument("--preset", help=f"settings to start from (see `dip presets`); default: {preset_rule(task)}")
     p.add_argument("--iters", type=int, help="number of optimisation steps")
     p.add_argument("--lr", type=float, help="Adam learning rate")
     p.add_argument("--reg-noise-std", type=float, help="std of the fresh input perturbation per step")
@@ -57,7 +97,13 @@ def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--early-output", type=Path, help="with --early-stop-record: the detected step's output "
                                                      "(default: OUTPUT with .early.png)")
     if task == "sr":
-        p.add_argument("--factor", type=int, required=True, help="upsampling factor (4 or 8 in the paper)")
+        p.add_argument("--factor", type=int, required=True,
+                       help=f"upsampling factor (4 or 8 in the paper); chooses the preset: {preset_rule(task)}")
+    if task == "denoise":
+        default = tasks.get_task(task).default_level
+        p.add_argument("--sigma", type=float, default=default,
+                       help=f"noise level of the input on the 0-255 scale (default {default:g}); chooses the preset: "
+                            f"{preset_rule(task)}")
     if task == "inpaint":
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--mask", type=Path, help="mask image: white (1) = known pixel, black (0) = missing")
@@ -70,36 +116,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dip", description="Deep Image Prior: restore one image without training data.")
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     sub = parser.add_subparsers(dest="command")
-    helps = {
-        "denoise": "remove noise (observation model: identity)",
-        "sr": "super-resolve by --factor (observation model: Lanczos downsampler)",
-        "inpaint": "fill missing pixels (observation model: mask)",
-        "jpeg": "blind restoration of a JPEG (identity model, early stopping matters)",
-        "flash": "flash / no-flash reconstruction (network input: the flash image)",
-    }
-    for task, text in helps.items():
+    for task in tasks.TASKS:
+        text = TASK_HELP[task]
         _add_fit_arguments(sub.add_parser(task, help=text, description=text), task)
 
+    # The degradations default to the task table's default levels: what `dip <task>` assumes without one.
     deg = sub.add_parser("degrade", help="make degraded inputs as the paper did")
     deg_sub = deg.add_subparsers(dest="kind", required=True)
     noise = deg_sub.add_parser("noise", help="add Gaussian noise (sigma on the 0-255 scale)")
     noise.add_argument("input", type=Path)
     noise.add_argument("-o", "--output", type=Path, required=True)
-    noise.add_argument("--sigma", type=float, default=25.0)
+    noise.add_argument("--sigma", type=float, default=float(tasks.get_task("denoise").default_level))
     noise.add_argument("--seed", type=int, default=0)
     lr = deg_sub.add_parser("lr", help="crop HR to a multiple of 32 and downsample with PIL Lanczos")
     lr.add_argument("input", type=Path)
     lr.add_argument("-o", "--output", type=Path, required=True)
-    lr.add_argument("--factor", type=int, default=4)
+    lr.add_argument("--factor", type=int, default=tasks.get_task("sr").default_level)
     lr.add_argument("--hr-output", type=Path, help="also write the cropped HR image (the ground truth)")
     mask = deg_sub.add_parser("mask", help="write a Bernoulli pixel mask or a text mask")
     mask.add_argument("input", type=Path, help="image whose size the mask takes")
     mask.add_argument("-o", "--output", type=Path, required=True)
-    mask.add_argument("--missing", type=float, default=0.5, help="fraction of missing pixels (Bernoulli)")
+    mask.add_argument("--missing", type=float, default=tasks.get_task("inpaint").default_level,
+                      help="fraction of missing pixels (Bernoulli)")
     mask.add_argument("--text", help="draw this text as the missing region instead")
     mask.add_argument("--seed", type=int, default=0)
 
-    sub.add_parser("presets", help="list the presets (the authors' per-task settings)")
+    sub.add_parser("presets", help="list the presets (the authors' per-task settings) and each task's default")
     return parser
 
 
@@ -110,8 +152,9 @@ def _fit_command(args: argparse.Namespace) -> int:
     from dip.restore import restore, save_result
 
     task = args.command
+    preset = args.preset or tasks.default_preset(task, _task_level(task, args))
     config = presets.get_preset(
-        args.preset or presets.DEFAULT_PRESET[task],
+        preset,
         width=args.width,
         iterations=args.iters,
         lr=args.lr,
@@ -159,30 +202,36 @@ def _fit_command(args: argparse.Namespace) -> int:
     )
     for note in result.notes:
         log.warning(note)
-    extra = {"task": task, "input": str(args.input), "preset": args.preset or presets.DEFAULT_PRESET[task]}
+    extra = {"task": task, "input": str(args.input), "preset": preset}
     if early_stopping is not None:
-        es = result.early_stopping
-        if result.output_early is None:
-            log.warning("early stopping: the fit ended before the variance window (%d steps) filled", args.es_window)
-        elif args.early_stop:
-            result.output = result.output_early  # the image to keep is the one at the detected step
-            extra["output_step"] = es["detected_step"]
-        else:
-            early_png = args.early_output or args.output.with_suffix(".early.png")
-            from dip.data.imageio import write_image
-
-            write_image(early_png, result.output_early)
-            es["output"] = str(early_png)
-        log.info("early stopping: detected step %s%s", es["detected_step"],
-                 "" if es.get("psnr_detected") is None else
-                 f" (PSNR {es['psnr_detected']:.2f} dB there, {es['psnr_final']:.2f} dB at step "
-                 f"{es['iterations_done']})")
+        _keep_early_output(args, result, extra)
     record = save_result(result, args.output, args.sidecar, extra=extra)
     final = record["summary"]["final"]
     shown = ", ".join(f"{k} {final[k]:.2f}" for k in ("psnr_obs", "psnr_gt", "psnr_gt_avg") if final.get(k) is not None)
     log.info("wrote %s (%d steps in %.1f s on %s%s)", args.output, result.iterations_done, result.seconds,
              result.device, f"; {shown} dB" if shown else "")
     return 0
+
+
+def _keep_early_output(args: argparse.Namespace, result, extra: dict) -> None:
+    """With early stopping: make the detected step's output the result (--early-stop) or write it beside it
+    (--early-stop-record), and say what was detected."""
+    es = result.early_stopping
+    if result.output_early is None:
+        log.warning("early stopping: the fit ended before the variance window (%d steps) filled", args.es_window)
+    elif args.early_stop:
+        result.output = result.output_early  # the image to keep is the one at the detected step
+        extra["output_step"] = es["detected_step"]
+    else:
+        early_png = args.early_output or args.output.with_suffix(".early.png")
+        from dip.data.imageio import write_image
+
+        write_image(early_png, result.output_early)
+        es["output"] = str(early_png)
+    log.info("early stopping: detected step %s%s", es["detected_step"],
+             "" if es.get("psnr_detected") is None else
+             f" (PSNR {es['psnr_detected']:.2f} dB there, {es['psnr_final']:.2f} dB at step "
+             f"{es['iterations_done']})")
 
 
 def _degrade_command(args: argparse.Namespace) -> int:
@@ -212,6 +261,9 @@ def _print_presets() -> int:
 
     for name, text in presets.describe():
         print(f"{name:16s} {text}")
+    print("\nThe preset each command runs without --preset:")
+    for task in tasks.TASKS:
+        print(f"  dip {task:9s} {preset_rule(task)}")
     return 0
 
 

@@ -14,31 +14,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from dip.errors import DipInputError
+from dip.tasks import get_task
 
 __all__ = [
+    "KERNEL_SUPPORT",
+    "lanczos_weights",
     "lanczos_kernel",
     "Identity",
     "LanczosDownsampler",
     "Mask",
     "data_term",
     "build_operator",
-    "TASKS",
 ]
 
-# Kernel name -> Lanczos support ``a`` (the authors' 'lanczos2' / 'lanczos3' in models/downsampler.py).
+# Kernel name -> Lanczos support ``a`` (the authors' 'lanczos2' / 'lanczos3' in models/downsampler.py). The networks'
+# Lanczos downsampling layers take the same names.
 KERNEL_SUPPORT = {"lanczos2": 2, "lanczos3": 3}
-# Tasks the library knows, and which operator each uses.
-TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
 
 
-def lanczos_kernel(factor: int, support: int = 2, phase: float = 0.5) -> np.ndarray:
-    """The authors' separable Lanczos downsampling kernel (``models/downsampler.py: get_kernel``), float64.
+def lanczos_weights(factor: int, support: int = 2, phase: float = 0.5) -> np.ndarray:
+    """The 1-D weights of the authors' separable Lanczos kernel (``models/downsampler.py: get_kernel``), float64,
+    not normalised: :func:`lanczos_kernel` (the SR operator) and the networks' Lanczos downsampling layer
+    (:class:`dip.nets.networks.LanczosDownsample`) each normalise them their way.
 
     ``kernel_width = 2 * support * factor + 1`` (4f+1 for lanczos2, 6f+1 for lanczos3), centre ``(width + 1) / 2``.
-    With ``phase=0.5`` the kernel has ``width - 1`` taps per side (16x16 at x4, 32x32 at x8 for lanczos2) and tap
-    ``i = 1..width-1`` sits at distance ``d = |i + 0.5 - centre| / factor``; with ``phase=0`` there are ``width``
-    taps at ``d = |i - centre| / factor``. Each 1-D weight is ``a sin(pi d) sin(pi d / a) / (pi^2 d^2)`` (1 at d=0);
-    the 2-D kernel is their outer product, normalised to sum 1.
+    With ``phase=0.5`` there are ``width - 1`` taps (16 at x4, 32 at x8 for lanczos2) and tap ``i = 1..width-1`` sits
+    at distance ``d = |i + 0.5 - centre| / factor``; with ``phase=0`` there are ``width`` taps at
+    ``d = |i - centre| / factor``. Each weight is ``a sin(pi d) sin(pi d / a) / (pi^2 d^2)`` (1 at d=0).
     """
     if not isinstance(factor, (int, np.integer)) or factor < 1:
         raise DipInputError(f"the downsampling factor must be a positive integer, got {factor!r}")
@@ -53,7 +55,13 @@ def lanczos_kernel(factor: int, support: int = 2, phase: float = 0.5) -> np.ndar
     d = np.abs(i + phase - centre) / factor
     with np.errstate(divide="ignore", invalid="ignore"):
         w1 = support * np.sin(np.pi * d) * np.sin(np.pi * d / support) / (np.pi**2 * d**2)
-    w1 = np.where(d == 0, 1.0, w1)
+    return np.where(d == 0, 1.0, w1)
+
+
+def lanczos_kernel(factor: int, support: int = 2, phase: float = 0.5) -> np.ndarray:
+    """The authors' 2-D Lanczos downsampling kernel: the outer product of :func:`lanczos_weights`, normalised to sum 1
+    (16x16 at x4, 32x32 at x8 for lanczos2 with ``phase=0.5``)."""
+    w1 = lanczos_weights(factor, support, phase)
     kernel = np.outer(w1, w1)
     return kernel / kernel.sum()
 
@@ -159,8 +167,7 @@ def build_operator(
     kernel: str = "lanczos2",
 ) -> nn.Module:
     """The operator ``A`` of ``task``: denoise/jpeg/flash -> Identity, sr -> LanczosDownsampler, inpaint -> Mask."""
-    if task not in TASKS:
-        raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
+    get_task(task)  # an unknown task fails here, with the choices
     if task != "sr" and factor not in (None, 1):
         raise DipInputError(f"a factor only applies to super-resolution, not to {task!r}")
     if task != "inpaint" and mask is not None:

@@ -1,9 +1,10 @@
 """The authors' per-task settings, as :class:`~dip.fit.FitConfig` presets.
 
-Source: the notebooks of the reference repository (DmitryUlyanov/deep-image-prior, HEAD 042e0d4), summarised in the
-project's reference notes. All use Adam and reflection padding; the network input is U(0, 0.1) noise unless a preset
-says otherwise. Override anything with ``get_preset(name, iterations=..., ...)``; ``width=`` rescales the channel counts
-of a skip network (useful for quick CPU runs).
+Source: the notebooks of the authors' repository (DmitryUlyanov/deep-image-prior, HEAD 042e0d4); each preset's
+description names its notebook. All use Adam and reflection padding; the network input is U(0, 0.1) noise unless a
+preset says otherwise. Override anything with ``get_preset(name, iterations=..., ...)``; ``width=`` rescales the
+channel counts of a skip network (useful for quick CPU runs). Which preset a task runs at which level (SR x8 ->
+``sr8``) is the task table's business: :func:`dip.tasks.default_preset`.
 """
 
 from __future__ import annotations
@@ -79,9 +80,6 @@ PRESETS: dict[str, tuple[str, FitConfig]] = {
     ),
 }
 
-# Which preset a task uses when the user names none.
-DEFAULT_PRESET = {"denoise": "denoise", "sr": "sr4", "inpaint": "inpaint-pixels", "jpeg": "jpeg", "flash": "flash"}
-
 
 def with_width(config: FitConfig, width: int) -> FitConfig:
     """Scale every non-zero channel count of a skip network to at most ``width`` (skip channels keep their ratio)."""
@@ -111,3 +109,28 @@ def get_preset(name: str, *, width: int | None = None, **overrides) -> FitConfig
 
 def describe() -> list[tuple[str, str]]:
     return [(name, text) for name, (text, _) in PRESETS.items()]
+
+
+def config_from_spec(
+    spec: dict | None, *, default_preset: str | None = None, device: str | None = None, base: FitConfig | None = None
+) -> FitConfig:
+    """The FitConfig a workflow job describes: ``spec`` is a dict with ``preset``, ``width`` (channel cap),
+    ``settings`` (any FitConfig field) and ``seed``, each optional.
+
+    The preset is ``spec["preset"]``, else ``default_preset``; with neither, ``base`` is the starting point (its
+    settings replaced, its width capped). ``device`` fills in ``settings["device"]`` when the spec has none. A
+    ``seed`` key (a fit job's spec has one) sets the seed, overriding ``settings``.
+    """
+    spec = dict(spec or {})
+    preset = spec.get("preset") or default_preset
+    settings = dict(spec.get("settings") or {})
+    if device is not None:
+        settings.setdefault("device", device)
+    if preset is not None:
+        config = get_preset(preset, width=spec.get("width"), **settings)
+    elif base is None:
+        raise DipInputError("no preset given and no default settings")
+    else:
+        config = base.replace(**settings)
+        config = with_width(config, spec["width"]) if spec.get("width") else config
+    return config.replace(seed=spec["seed"]) if "seed" in spec else config

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
-import json
 import math
 import os
 import platform
@@ -20,25 +19,21 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from dip.nets import networks as models
 from dip import physics
+from dip.data.imageio import centre_crop_box, check_image, crop_to_box, write_image
 from dip.errors import DipInputError
+from dip.files import write_json
 from dip.fit import FitConfig, FitResult, Hook, fit
-from dip.data.imageio import centre_crop_box, write_image
+from dip.nets import networks as models
+from dip.tasks import get_task
 
-TASKS = ("denoise", "sr", "inpaint", "jpeg", "flash")
+# The workflow's experiment scripts still import this name; dip.files.write_json is the one implementation.
+write_json_atomic = write_json
 
 
 def net_size_multiple(config: FitConfig) -> int:
     """Spatial multiple the network's input must have (each level halves the size)."""
     return models.size_multiple(config.net, **config.net_kwargs)
-
-
-def _crop(img: np.ndarray | None, box: tuple[int, int, int, int], scale: int = 1) -> np.ndarray | None:
-    if img is None:
-        return None
-    t, l, h, w = (v * scale for v in box)
-    return img[t : t + h, l : l + w]
 
 
 @dataclasses.dataclass
@@ -67,10 +62,8 @@ def prepare_inputs(
     For super-resolution the observation is the low-resolution image; the network produces ``factor`` times its size,
     which must be a multiple of the network's size multiple, so the LR image is cropped to ``lcm(m, f) / f``.
     """
-    if task not in TASKS:
-        raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    if observation.ndim != 3 or observation.shape[2] not in (1, 3):
-        raise DipInputError(f"expected an (H, W, 1|3) image, got shape {observation.shape}")
+    get_task(task)  # an unknown task fails here, with the choices
+    check_image(observation)
     h, w = observation.shape[:2]
     notes: list[str] = []
     multiple = net_size_multiple(config)
@@ -120,10 +113,10 @@ def prepare_inputs(
             f"cropped the input from {w}x{h} to {box[3]}x{box[2]} (centre) because the network needs multiples of "
             f"{lr_multiple}{' at the low resolution' if task == 'sr' else ''}"
         )
-        observation = _crop(observation, box)
-        mask = _crop(mask, box)
-        guide = _crop(guide, box)
-        ground_truth = _crop(ground_truth, box, scale)
+        observation = crop_to_box(observation, box)
+        mask = crop_to_box(mask, box)
+        guide = crop_to_box(guide, box)
+        ground_truth = crop_to_box(ground_truth, box, scale)
         if mask is not None and not np.any(mask > 0):
             raise DipInputError("after cropping, the mask has no known pixel left")
     return PreparedInputs(observation, mask, ground_truth, guide, crop_box, notes)
@@ -162,8 +155,18 @@ def restore(
         obs, operator, config, ground_truth=prepared.ground_truth, guide=prepared.guide,
         checkpoint_path=checkpoint_path, hooks=hooks, progress=progress,
     )
+    return _annotate(result, prepared, es_hook)
+
+
+def _annotate(result: FitResult, prepared: PreparedInputs, es_hook) -> FitResult:
+    """Add what the task level knows to a fit's result: the crop, the notes and the early-stopping record.
+
+    ``early_stopping`` and ``output_early`` are set on every result (None without early stopping), so that readers
+    (records, the command, the workflow) can read them as attributes.
+    """
     result.crop_box = prepared.crop_box
-    result.notes = prepared.notes
+    result.notes = prepared.notes + result.notes
+    result.early_stopping = result.output_early = None
     if es_hook is not None:
         from dip.fit.early_stopping import early_stopping_report
 
@@ -190,10 +193,7 @@ def _observation_and_operator(task: str, prepared: PreparedInputs, factor: int |
     obs = prepared.observation.astype(np.float32)
     if task == "inpaint":
         obs = obs * prepared.mask
-    operator = physics.build_operator(
-        "sr" if task == "sr" else ("inpaint" if task == "inpaint" else "denoise"),
-        channels=obs.shape[2], factor=factor, mask=prepared.mask,
-    )
+    operator = physics.build_operator(task, channels=obs.shape[2], factor=factor, mask=prepared.mask)
     return obs, operator
 
 
@@ -251,14 +251,7 @@ def restore_many(
         seeds=[int(s) for s in seeds], ground_truths=[p.ground_truth for p in prepared],
         hooks=[[h] if h is not None else [] for h in es_hooks],
     )  # fmt: skip
-    for result, p, es_hook in zip(results, prepared, es_hooks):
-        result.crop_box = p.crop_box
-        result.notes = p.notes + result.notes
-        if es_hook is not None:
-            from dip.fit.early_stopping import early_stopping_report
-
-            result.early_stopping, result.output_early = early_stopping_report(es_hook, result, p.ground_truth)
-    return results
+    return [_annotate(result, p, es_hook) for result, p, es_hook in zip(results, prepared, es_hooks)]
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
@@ -302,38 +295,17 @@ def environment_info() -> dict[str, Any]:
     return info
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, default=_json_default, allow_nan=True))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def result_record(result: FitResult, *, extra: dict | None = None) -> dict[str, Any]:
     return {
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "config": result.config.to_dict(),
         "seed": result.config.seed,
         "summary": result.summary(),
-        "crop_box": getattr(result, "crop_box", None),
-        "notes": getattr(result, "notes", []),
+        "crop_box": result.crop_box,
+        "notes": result.notes,
         "environment": environment_info(),
         "history": result.history,
-        **({"early_stopping": result.early_stopping} if getattr(result, "early_stopping", None) else {}),
+        **({"early_stopping": result.early_stopping} if result.early_stopping else {}),
         **(extra or {}),
     }
 
@@ -357,7 +329,7 @@ def write_image_and_record(output_png: Path, image: np.ndarray, sidecar: Path, r
     """Write an image and its JSON record, each atomically; never leave the image without its record."""
     write_image(output_png, image)
     try:
-        write_json_atomic(sidecar, record)
+        write_json(sidecar, record)
     except BaseException:
         output_png.unlink(missing_ok=True)
         raise

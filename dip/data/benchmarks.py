@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from dip.errors import DipInputError
+from dip.files import atomic_write
+from dip.tasks import get_task
 
 # dip.data.degrade and dip.data.imageio (which import torch) are imported where they are used, so that reading the registry
 # and the manifest -- what the workflow does when it builds its job graph -- stays fast.
@@ -41,9 +43,6 @@ __all__ = [
     "BENCHMARKS",
     "EMBEDDED",
     "DownloadError",
-    "level_label",
-    "parse_level",
-    "default_preset",
     "read_manifest",
     "manifest_from_sha256sums",
     "read_manifest_sizes",
@@ -64,52 +63,6 @@ PROJECT_PAGE = "DmitryUlyanov/dmitryulyanov.github.io/master/assets/deep-image-p
 REPO_DATA = "DmitryUlyanov/deep-image-prior/master/data"
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/"
-TASK_NAMES = ("denoise", "sr", "inpaint")
-
-
-# --- levels ---------------------------------------------------------------------------------------------------------
-
-
-def level_label(task: str, level: float) -> str:
-    """The path-safe label of a degradation level: ``x4`` (SR factor), ``sigma25`` (noise), ``missing50`` (%)."""
-    if task == "sr":
-        if int(level) != level or level < 1:
-            raise DipInputError(f"an SR level is an integer factor >= 1, got {level!r}")
-        return f"x{int(level)}"
-    if task == "denoise":
-        if level <= 0 or int(level) != level:
-            raise DipInputError(f"a denoising level is an integer sigma on the 0-255 scale (e.g. 25), got {level!r}")
-        return f"sigma{int(level)}"
-    if task == "inpaint":
-        if not 0 < level < 1:
-            raise DipInputError(f"an inpainting level is the missing fraction in (0, 1), e.g. 0.5, got {level!r}")
-        percent = round(100 * level)
-        if not math.isclose(percent / 100, level):
-            raise DipInputError(f"inpainting levels are whole percentages (e.g. 0.5), got {level!r}")
-        return f"missing{percent}"
-    raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
-
-
-def parse_level(task: str, label: str) -> float:
-    """Inverse of :func:`level_label`: ``"x4"`` -> 4, ``"sigma25"`` -> 25, ``"missing50"`` -> 0.5."""
-    prefix = {"sr": "x", "denoise": "sigma", "inpaint": "missing"}.get(task)
-    if prefix is None:
-        raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
-    if not label.startswith(prefix) or not label[len(prefix):].isdigit():
-        raise DipInputError(f"bad {task} level label {label!r}; expected {prefix}<integer>")
-    value = int(label[len(prefix):])
-    return value / 100 if task == "inpaint" else value
-
-
-def default_preset(task: str, level: float) -> str:
-    """The :mod:`dip.presets` name the authors used for ``task`` at ``level``."""
-    if task == "sr":
-        return "sr8" if level >= 8 else "sr4"
-    if task == "denoise":
-        return "denoise-sigma50" if level >= 50 else "denoise"
-    if task == "inpaint":
-        return "inpaint-pixels"
-    raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
 
 
 # --- benchmark definitions -----------------------------------------------------------------------------------------
@@ -251,7 +204,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     ),
 }
 
-# scikit-image's bundled photos that need no download (cpu-calibration.md section 4).
+# scikit-image's bundled photos: real scenes that need no download, for quick CPU runs and offline tests.
 EMBEDDED = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle", "camera", "immunohistochemistry")
 EMBEDDED_GREY = ("camera",)  # the others are RGB
 
@@ -337,10 +290,9 @@ def manifest_from_sha256sums(sums: str | os.PathLike, prefixes: tuple[str, ...] 
 
 
 def write_manifest(manifest: dict[str, str], path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     lines = ["path\tsha256"] + [f"{rel}\t{digest}" for rel, digest in sorted(manifest.items())]
-    path.write_text("\n".join(lines) + "\n")
+    with atomic_write(path, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def sha256sum(path: str | os.PathLike) -> str:
@@ -357,7 +309,7 @@ def _url(base_url: str, rel: str) -> str:
 
 _MIRROR_HINT = (
     "If this machine is offline, point the workflow at a mirror laid out like raw.githubusercontent.com, e.g. serve "
-    "the benchmark mirror with `python -m http.server --bind 127.0.0.1 --directory ../shared/benchmark-mirror 8000` "
+    "a copy of the benchmark files with `python -m http.server --bind 127.0.0.1 --directory MIRROR_FOLDER 8000` "
     "and run `snakemake --config download_base_url=http://127.0.0.1:8000/ ...` (or set download_base_url in the "
     "config file)."
 )
@@ -436,8 +388,8 @@ def load_embedded(name: str, size: int | None = None, *, multiple: int = 32) -> 
     """A scikit-image bundled photo as a library image (no network).
 
     With ``size`` the photo is centre-cropped to a square and resized to ``size`` x ``size`` with Pillow's Lanczos
-    filter (the whole scene at a small size, as cpu-calibration.md's quick runs); without it, it is centre-cropped to
-    a multiple of ``multiple``.
+    filter (the whole scene at a small size: a quick CPU run still sees a natural image, not a texture patch); without
+    it, it is centre-cropped to a multiple of ``multiple``.
     """
     import skimage.data
     from PIL import Image
@@ -451,18 +403,15 @@ def load_embedded(name: str, size: int | None = None, *, multiple: int = 32) -> 
     arr = np.asarray(arr)
     if arr.ndim == 3 and arr.shape[2] == 4:
         arr = arr[..., :3]
-    if size is None:
-        from dip.data.imageio import crop_to_multiple
+    from dip.data.imageio import centre_crop, crop_to_multiple
 
+    if size is None:
         img = arr.astype(np.float32) / 255.0
         img = img[..., None] if img.ndim == 2 else img
         return crop_to_multiple(img, multiple)[0]
     if size < 8:
         raise DipInputError(f"the embedded photo size must be >= 8 px, got {size}")
-    h, w = arr.shape[:2]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    pil = Image.fromarray(arr[top : top + side, left : left + side])
+    pil = Image.fromarray(np.ascontiguousarray(centre_crop(arr, min(arr.shape[:2]))))
     pil = pil.resize((int(size), int(size)), Image.LANCZOS)
     img = np.asarray(pil, dtype=np.float32) / np.float32(255.0)
     return img[..., None] if img.ndim == 2 else img
@@ -523,6 +472,7 @@ def make_task_inputs(
     """
     from dip.data import degrade
 
+    get_task(task, levelled=True)  # an unknown task fails here, with the choices
     gt = np.asarray(ground_truth, dtype=np.float32)
     info: dict = {"task": task, "level": level, "seed": int(seed)}
     if task == "sr":
@@ -539,17 +489,15 @@ def make_task_inputs(
             noisy = degrade.add_gaussian_noise(gt, float(level), seed, quantize=True)
             info["source"] = "synthetic Gaussian noise (seeded, uint8)"
         return TaskInputs(ground_truth=gt, observation=noisy, fit_target=gt, info=info)
-    if task == "inpaint":
-        if released_input is not None:
-            masked = np.asarray(released_input, dtype=np.float32)
-            if masked.shape != gt.shape:
-                raise DipInputError(f"the released masked image is {masked.shape}, the ground truth {gt.shape}")
-            mask = degrade.mask_from_masked(masked)
-            info["source"] = "mask recovered from the released masked image"
-        else:
-            mask = degrade.bernoulli_mask(gt.shape[:2], float(level), seed, channels=1)
-            info["source"] = "seeded Bernoulli mask"
-        info["missing_fraction"] = float(1.0 - mask.mean())
-        return TaskInputs(ground_truth=gt, observation=degrade.apply_mask(gt, mask), fit_target=gt, mask=mask,
-                          info=info)
-    raise DipInputError(f"unknown task {task!r}; choose one of: {', '.join(TASK_NAMES)}")
+    # inpaint (the table has no other task with levels)
+    if released_input is not None:
+        masked = np.asarray(released_input, dtype=np.float32)
+        if masked.shape != gt.shape:
+            raise DipInputError(f"the released masked image is {masked.shape}, the ground truth {gt.shape}")
+        mask = degrade.mask_from_masked(masked)
+        info["source"] = "mask recovered from the released masked image"
+    else:
+        mask = degrade.bernoulli_mask(gt.shape[:2], float(level), seed, channels=1)
+        info["source"] = "seeded Bernoulli mask"
+    info["missing_fraction"] = float(1.0 - mask.mean())
+    return TaskInputs(ground_truth=gt, observation=degrade.apply_mask(gt, mask), fit_target=gt, mask=mask, info=info)

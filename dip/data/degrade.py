@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from dip.errors import DipInputError
-from dip.data.imageio import crop_to_multiple, read_image, uint8_roundtrip
+from dip.data.imageio import check_image, crop_to_multiple, read_image, to_pil, uint8_roundtrip
 
 __all__ = [
     "add_gaussian_noise",
@@ -28,19 +28,13 @@ __all__ = [
     "validate_mask",
 ]
 
+
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None or isinstance(seed, bool) or int(seed) != seed:
         raise DipInputError(f"a seed must be an integer (or a numpy Generator), got {seed!r}")
     return np.random.default_rng(int(seed))
-
-
-def _check_image(img: np.ndarray, what: str = "image") -> np.ndarray:
-    arr = np.asarray(img, dtype=np.float32)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise DipInputError(f"expected an (H, W, 1|3) {what}, got shape {arr.shape}")
-    return arr
 
 
 def _check_hw(shape_hw) -> tuple[int, int]:
@@ -61,7 +55,7 @@ def add_gaussian_noise(
     ``quantize=True`` rounds the result to 8 bits, as the released ``*_noisy.png`` files are; the authors' notebook
     (``get_noisy_image``) keeps the float values.
     """
-    arr = _check_image(img)
+    arr = check_image(img)
     if not np.isfinite(sigma) or sigma < 0:
         raise DipInputError(f"the noise level sigma must be >= 0 (on the 0-255 scale, e.g. 25), got {sigma}")
     noise = _rng(seed).normal(0.0, sigma / 255.0, size=arr.shape)
@@ -76,7 +70,7 @@ def make_lr(hr: np.ndarray, factor: int, *, multiple: int = 32) -> tuple[np.ndar
     divide) and the LR image is Pillow's Lanczos resize (``Image.LANCZOS`` == the removed ``Image.ANTIALIAS``) of the
     8-bit HR image to ``(W / factor, H / factor)``. Both are float32 in [0, 1].
     """
-    arr = _check_image(hr, "HR image")
+    arr = check_image(hr, "HR image")
     if isinstance(factor, bool) or int(factor) != factor or factor < 1:
         raise DipInputError(f"the SR factor must be a positive integer, got {factor!r}")
     factor = int(factor)
@@ -88,8 +82,7 @@ def make_lr(hr: np.ndarray, factor: int, *, multiple: int = 32) -> tuple[np.ndar
             f"(the HR image is cropped to a multiple of {m})"
         )
     hr_crop, _ = crop_to_multiple(arr, m)
-    u8 = np.round(np.clip(hr_crop, 0.0, 1.0) * 255.0).astype(np.uint8)
-    pil = Image.fromarray(u8[..., 0], mode="L") if u8.shape[2] == 1 else Image.fromarray(u8, mode="RGB")
+    pil = to_pil(hr_crop)  # rounded in float32, as the LR inputs always were
     lr_pil = pil.resize((pil.width // factor, pil.height // factor), Image.LANCZOS)
     lr = np.asarray(lr_pil, dtype=np.float32) / np.float32(255.0)
     if lr.ndim == 2:
@@ -204,7 +197,7 @@ def mask_from_masked(masked: np.ndarray) -> np.ndarray:
     (A known pixel whose true value is 0 is misread as missing; in the released 50% images that is a handful of
     pixels.) Per-channel for colour input, collapsed to ``(H, W, 1)`` when all channels agree.
     """
-    arr = _check_image(masked, "masked image")
+    arr = check_image(masked, "masked image")
     mask = (arr != 0).astype(np.float32)
     if mask.shape[2] == 3 and np.array_equal(mask[..., :1].repeat(3, axis=2), mask):
         mask = mask[..., :1]
@@ -213,6 +206,6 @@ def mask_from_masked(masked: np.ndarray) -> np.ndarray:
 
 def apply_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """``img * mask`` (missing pixels set to 0), after checking that the mask fits the image."""
-    arr = _check_image(img)
+    arr = check_image(img)
     m = validate_mask(mask, arr.shape[:2], channels=arr.shape[2])
     return (arr * m).astype(np.float32)

@@ -5,13 +5,14 @@ Conventions (docs/ARCHITECTURE.md): an image is a ``float32`` array ``(H, W, C)`
 
 Reading is strict on purpose: a file that cannot be fully decoded, or one whose transparency would silently be thrown
 away, raises :class:`~dip.errors.DipInputError` with the path and the reason rather than producing a wrong result.
-Writing is atomic, so an interrupted or failed write never leaves a half-written PNG behind for a pipeline to pick up.
+Writing is atomic (:mod:`dip.files`), so an interrupted or failed write never leaves a half-written PNG behind for a
+pipeline to pick up. Cropping has one home too: :func:`centre_crop_box` finds a centred box, :func:`crop_to_box` cuts it.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +20,19 @@ import torch
 from PIL import Image, ImageOps
 
 from dip.errors import DipInputError
+from dip.files import atomic_write
 
 __all__ = [
     "read_image",
     "write_image",
+    "check_image",
+    "to_pil",
     "to_tensor",
     "to_numpy",
-    "crop_to_multiple",
     "centre_crop_box",
+    "crop_to_box",
+    "centre_crop",
+    "crop_to_multiple",
     "put_in_center",
     "uint8_roundtrip",
     "luminance",
@@ -167,13 +173,31 @@ def _as_hwc(img: np.ndarray, what: str = "image") -> np.ndarray:
     return arr
 
 
-def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
-    """Write ``img`` as an 8-bit PNG (grey stays mode 'L'), atomically; create missing parent folders.
+def check_image(img: np.ndarray, what: str = "image") -> np.ndarray:
+    """``img`` as a float32 ``(H, W, 1|3)`` array; DipInputError naming ``what`` for any other shape.
 
-    The PNG is written to a hidden temporary file in the destination folder and moved into place with
-    :func:`os.replace`, so readers see either the old file or the complete new one; on any error the temporary file
-    is removed and nothing is left at ``path``. Returns the path written.
+    Stricter than what :func:`write_image` takes (no ``(H, W)``): the functions that compute on images (degradations,
+    baselines, the fit's inputs) want the channel axis to be there already.
     """
+    arr = np.asarray(img, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
+        raise DipInputError(f"expected an (H, W, 1|3) {what}, got shape {arr.shape}")
+    return arr
+
+
+def to_pil(img: np.ndarray) -> Image.Image:
+    """An 8-bit Pillow image (mode 'L' for grey, 'RGB' for colour) of a float ``(H, W, 1|3)`` image in [0, 1].
+
+    The rounding to 8 bits is computed in ``img``'s own dtype: callers that must reproduce earlier results pass the
+    dtype they always used (float32 and float64 round a handful of pixels differently at exact halves).
+    """
+    u8 = _to_uint8(img)
+    return Image.fromarray(u8[..., 0], mode="L") if u8.shape[2] == 1 else Image.fromarray(u8, mode="RGB")
+
+
+def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
+    """Write ``img`` as an 8-bit PNG (grey stays mode 'L'), atomically (:func:`dip.files.atomic_write`); create missing
+    parent folders. Returns the path written."""
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise DipInputError(f"write_image writes PNG files; give a path ending in .png, got {path}")
@@ -183,23 +207,9 @@ def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
         raise DipInputError(f"write_image takes float images in [0, 1], got dtype {arr.dtype}; divide by 255 first")
     if not np.all(np.isfinite(arr)):
         raise DipInputError(f"refusing to write {path}: the image contains NaN or infinite values")
-    u8 = _to_uint8(arr.astype(np.float64))
-    pil = Image.fromarray(u8[..., 0], mode="L") if u8.shape[2] == 1 else Image.fromarray(u8, mode="RGB")
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        # os.open with 0o666 lets the umask decide permissions, as for a normally created file (mkstemp would
-        # leave the result readable by its owner only).
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format="PNG")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    pil = to_pil(arr.astype(np.float64))
+    with atomic_write(path) as fh:
+        pil.save(fh, format="PNG")
     return path
 
 
@@ -220,26 +230,55 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().to("cpu", torch.float32).numpy().transpose(1, 2, 0))
 
 
-def centre_crop_box(h: int, w: int, d: int) -> tuple[int, int, int, int]:
-    """``(top, left, height, width)`` of the centred crop whose sides are the largest multiples of ``d``.
+def centre_crop_box(h: int, w: int, d: int = 1, *, size: int | Sequence[int] | None = None) -> tuple[int, int, int, int]:
+    """``(top, left, height, width)`` of the centred crop of an ``h`` x ``w`` image whose sides are multiples of ``d``.
 
-    Offsets use the authors' ``crop_image`` rounding, ``int((W - W') / 2)`` (floor; the paper-era Python 2 integer
-    division in ``put_in_center`` gives the same box).
+    size: the crop's side (one number) or ``(height, width)``, at most the image's; None takes the whole image. Either
+    way the sides are then reduced to the largest multiples of ``d``. Offsets use the authors' ``crop_image``
+    rounding, ``int((W - W') / 2)`` (floor; the paper-era Python 2 integer division in ``put_in_center`` gives the
+    same box). A side may come out 0 when the image (or ``size``) is smaller than ``d``; callers say what that means.
     """
     if d < 1:
         raise DipInputError(f"the size multiple must be a positive integer, got {d}")
-    new_h, new_w = h - h % d, w - w % d
+    if size is None:
+        new_h, new_w = h, w
+    else:
+        new_h, new_w = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+        new_h, new_w = min(new_h, h), min(new_w, w)
+    new_h, new_w = new_h - new_h % d, new_w - new_w % d
     return int((h - new_h) / 2), int((w - new_w) / 2), new_h, new_w
 
 
-def crop_to_multiple(img: np.ndarray, d: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """Centre-crop ``img`` so that H and W are multiples of ``d``; returns the crop and its ``(top, left)`` offset."""
+def crop_to_box(img: np.ndarray | None, box: Sequence[int] | None, scale: int = 1) -> np.ndarray | None:
+    """``img`` inside ``box`` = ``(top, left, height, width)`` (a view, not a copy); None for either passes through.
+
+    scale: multiplies every number of the box, to cut the high-resolution image along a box found in low-resolution
+    pixels (super-resolution: the fit crops the LR input, the ground truth is ``factor`` times larger).
+    """
+    if img is None or box is None:
+        return img
+    top, left, h, w = (int(v) * scale for v in box)
+    return img[top : top + h, left : left + w]
+
+
+def centre_crop(img: np.ndarray, size: int | Sequence[int] | None, multiple: int = 1) -> np.ndarray:
+    """The centred ``size`` x ``size`` (or ``(h, w)``) crop of ``img``; ``None`` keeps the whole image. Both sides
+    are then reduced to multiples of ``multiple`` (:func:`centre_crop_box`). A view, not a copy."""
     h, w = img.shape[:2]
-    top, left, new_h, new_w = centre_crop_box(h, w, d)
-    if new_h == 0 or new_w == 0:
+    box = centre_crop_box(h, w, multiple, size=size)
+    if box[2] < 1 or box[3] < 1:
+        raise DipInputError(f"cannot crop a {w}x{h} image to {size} (multiple of {multiple})")
+    return crop_to_box(img, box)
+
+
+def crop_to_multiple(img: np.ndarray, d: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Centre-crop ``img`` so that H and W are multiples of ``d``; returns the crop (a copy) and its ``(top, left)``."""
+    h, w = img.shape[:2]
+    box = centre_crop_box(h, w, d)
+    if box[2] == 0 or box[3] == 0:
         raise DipInputError(f"the image ({w}x{h}) is smaller than {d} pixels on a side; it cannot be cropped to a "
                             f"multiple of {d}")
-    return img[top : top + new_h, left : left + new_w].copy(), (top, left)
+    return crop_to_box(img, box).copy(), box[:2]
 
 
 def put_in_center(img: np.ndarray, full_shape: tuple[int, ...]) -> np.ndarray:
@@ -253,9 +292,9 @@ def put_in_center(img: np.ndarray, full_shape: tuple[int, ...]) -> np.ndarray:
     h, w, c = arr.shape
     if h > full_h or w > full_w:
         raise DipInputError(f"cannot put a {w}x{h} image in the centre of a smaller {full_w}x{full_h} frame")
-    top, left = int((full_h - h) / 2), int((full_w - w) / 2)
+    box = centre_crop_box(full_h, full_w, size=(h, w))
     out = np.zeros((full_h, full_w, c), dtype=arr.dtype)
-    out[top : top + h, left : left + w] = arr
+    out[box[0] : box[0] + h, box[1] : box[1] + w] = arr
     return out
 
 

@@ -17,8 +17,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from dip.eval import metrics
+from dip.data.imageio import crop_to_box
 from dip.errors import DipInputError
+from dip.eval import metrics
+from dip.eval.scoring import average_outputs
 from dip.fit import FitConfig, FitResult
 
 __all__ = [
@@ -30,16 +32,6 @@ __all__ = [
     "format_mean_std",
     "seed_summary",
 ]
-
-
-def average_outputs(images: Sequence[np.ndarray]) -> np.ndarray:
-    """The pixel-wise mean of several restored images of the same shape (float32, in [0, 1])."""
-    if len(images) == 0:
-        raise DipInputError("nothing to average: no outputs were given")
-    shapes = {np.shape(img) for img in images}
-    if len(shapes) != 1:
-        raise DipInputError(f"outputs to average must have one shape, got {sorted(shapes)}")
-    return np.mean(np.stack([np.asarray(img, dtype=np.float64) for img in images]), axis=0).astype(np.float32)
 
 
 @dataclass
@@ -119,9 +111,7 @@ def restore_restarts(
         gt = ground_truth
         box = members[0].crop_box
         if box is not None:
-            scale = result.output.shape[0] // box[2]
-            t, l, h, w = (v * scale for v in box)
-            gt = ground_truth[t : t + h, l : l + w]
+            gt = crop_to_box(ground_truth, box, scale=result.output.shape[0] // box[2])  # SR: the box is in LR pixels
         result.psnr_members = [metrics.psnr(gt, m.output) for m in members]
         result.psnr_average = metrics.psnr(gt, result.output)
     return result

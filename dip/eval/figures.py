@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 
 from dip.errors import DipInputError
+from dip.files import atomic_write
 
 __all__ = [
     "LEARNING_CURVE_KINDS",
@@ -45,20 +45,13 @@ def _pyplot():
 
 
 def save_figure(fig, png: str | os.PathLike, pdf: str | os.PathLike | None = None, dpi: int = 150) -> None:
-    """Save ``fig`` to ``png`` (and ``pdf``), each via a temporary file moved into place; close the figure."""
+    """Save ``fig`` to ``png`` (and ``pdf``), each atomically (:func:`dip.files.atomic_write`); close the figure."""
     plt = _pyplot()
     try:
         for path, fmt in ((png, "png"), (pdf, "pdf")):
-            if path is None:
-                continue
-            path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            try:
-                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
+            if path is not None:
+                with atomic_write(path) as fh:
+                    fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
     finally:
         plt.close(fig)
 

@@ -1,6 +1,6 @@
 """Scores: full-image PSNR/SSIM, and the paper's super-resolution metric.
 
-The paper's numbers are not all measured alike (dip-anchor.md 1.5, 2):
+The paper's numbers are not all measured alike (the authors' notebooks and their SR evaluation script):
 
 * denoising and inpainting: PSNR on the full image, values in [0, 1], ``data_range=1`` (RGB for colour, grey for
   grey) -- what :func:`psnr` computes;

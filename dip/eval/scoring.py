@@ -13,17 +13,19 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from dip.eval import metrics
 from dip.data.benchmarks import BENCHMARKS, load_benchmark_image
+from dip.data.imageio import crop_to_box, put_in_center, read_image
 from dip.errors import DipInputError
-from dip.data.imageio import put_in_center, read_image
+from dip.eval import metrics
 
 __all__ = [
     "COLUMNS",
+    "average_outputs",
     "score_image",
     "read_trace",
     "score_outputs",
@@ -36,9 +38,15 @@ COLUMNS = [
 ]
 
 
-def _crop_box(img: np.ndarray, box) -> np.ndarray:
-    top, left, h, w = (int(v) for v in box)
-    return img[top : top + h, left : left + w]
+def average_outputs(images: Sequence[np.ndarray]) -> np.ndarray:
+    """The pixel-wise mean of several restored images of the same shape (float32, in [0, 1]): the ``_ensemble`` rows
+    (the paper's "averaged over two runs"). Summed in float64, so the mean does not depend on the order of the runs."""
+    if len(images) == 0:
+        raise DipInputError("nothing to average: no outputs were given")
+    shapes = {np.shape(img) for img in images}
+    if len(shapes) != 1:
+        raise DipInputError(f"outputs to average must have one shape, got {sorted(shapes)}")
+    return np.mean(np.stack([np.asarray(img, dtype=np.float64) for img in images]), axis=0).astype(np.float32)
 
 
 def score_image(task: str, ground_truth: np.ndarray, estimate: np.ndarray, *, crop_box=None) -> tuple[float, float]:
@@ -63,7 +71,7 @@ def score_image(task: str, ground_truth: np.ndarray, estimate: np.ndarray, *, cr
         region = metrics.sr_region(gt.shape[:2])
         return metrics.psnr_sr_paper(gt, est, region), metrics.ssim_sr_paper(gt, est, region)
     if crop_box is not None and est.shape[:2] != gt.shape[:2]:
-        gt = _crop_box(gt, crop_box)
+        gt = crop_to_box(gt, crop_box)
     return metrics.psnr(gt, est), metrics.ssim(gt, est)
 
 
@@ -130,7 +138,7 @@ def score_outputs(
     for method, runs in by_method.items():
         if len(runs) < 2 or len({r[0].shape for r in runs}) != 1:
             continue
-        mean = np.mean([r[0] for r in runs], axis=0)
+        mean = average_outputs([r[0] for r in runs])
         seconds = sum(r[1]["seconds"] or 0 for r in runs)
         rows.append(
             _row(dataset, image, task, level, f"{method}_ensemble", "ours",

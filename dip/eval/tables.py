@@ -12,14 +12,15 @@ Writers produce Markdown, LaTeX (booktabs) and CSV from the same frame. No optio
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from dip.data.benchmarks import BENCHMARKS, display_name, level_label
+from dip.data.benchmarks import BENCHMARKS, display_name
+from dip.files import atomic_write
+from dip.tasks import level_label
 
 __all__ = [
     "METHOD_LABELS",
@@ -247,24 +248,19 @@ def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None 
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+def _write_text(path, text: str) -> None:
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
 
 
 def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2) -> None:
     """Write ``table`` to any of Markdown / LaTeX / CSV (each atomically)."""
     if md is not None:
-        _atomic_write(Path(md), to_markdown(table, caption, digits))
+        _write_text(md, to_markdown(table, caption, digits))
     if tex is not None:
-        _atomic_write(Path(tex), to_latex(table, caption, label, digits))
+        _write_text(tex, to_latex(table, caption, label, digits))
     if csv is not None:
-        _atomic_write(Path(csv), table.reset_index().to_csv(index=False, float_format="%.4f"))
+        _write_text(csv, table.reset_index().to_csv(index=False, float_format="%.4f"))
 
 
 def published_check_table(check: pd.DataFrame) -> pd.DataFrame:

@@ -28,13 +28,13 @@ import torch
 
 from dip import baselines
 from dip.data import degrade
-from dip.eval import metrics
-from dip.nets import networks as models
 from dip.data.benchmarks import REPO_DATA
+from dip.data.imageio import centre_crop, crop_to_box, to_numpy
 from dip.errors import DipInputError
+from dip.eval import metrics
 from dip.fit import BaseHook, FitConfig, FitResult, FitState
-from dip.data.imageio import to_numpy
-from dip.presets import get_preset
+from dip.nets import networks as models
+from dip.presets import config_from_spec, get_preset
 
 __all__ = [
     "DATA_FILES",
@@ -52,6 +52,8 @@ __all__ = [
     "sr_prior_comparison",
     "joint_bilateral",
     "flash_no_flash",
+    # Defined in dip.data.imageio and dip.presets; re-exported because the workflow's experiment scripts call them as
+    # dip.experiments.centre_crop / .config_from_spec.
     "centre_crop",
     "config_from_spec",
 ]
@@ -141,13 +143,6 @@ def jpeg_restoration(
 # --- inpainting ------------------------------------------------------------------------------------------------------
 
 
-def _crop(img: np.ndarray, box) -> np.ndarray:
-    if box is None:
-        return img
-    t, l, h, w = (int(v) for v in box)
-    return img[t : t + h, l : l + w]
-
-
 def hole_psnr(gt: np.ndarray, estimate: np.ndarray, mask: np.ndarray) -> float:
     """PSNR over the missing pixels only (mask 0), all channels; NaN when nothing is missing."""
     gt = np.asarray(gt, dtype=np.float64)
@@ -162,7 +157,7 @@ def hole_psnr(gt: np.ndarray, estimate: np.ndarray, mask: np.ndarray) -> float:
 
 def score_inpainting(gt: np.ndarray, estimate: np.ndarray, mask: np.ndarray, crop_box=None) -> dict[str, float]:
     """PSNR / SSIM over the full image and PSNR over the hole; ``crop_box`` crops ``gt`` and ``mask`` like the fit."""
-    gt, mask = _crop(gt, crop_box), _crop(mask, crop_box)
+    gt, mask = crop_to_box(gt, crop_box), crop_to_box(mask, crop_box)
     if gt.shape != estimate.shape:
         raise DipInputError(f"the estimate is {estimate.shape} but the (cropped) image is {gt.shape}")
     return {"psnr": metrics.psnr(gt, estimate), "ssim": metrics.ssim(gt, estimate),
@@ -182,7 +177,7 @@ def inpainting_comparison(
     mask = degrade.validate_mask(mask, image.shape[:2], channels=image.shape[2])
     result = restore("inpaint", image, config=config, mask=mask, ground_truth=image, **restore_kwargs)
     box = result.crop_box
-    img_c, mask_c = _crop(image, box), _crop(mask, box)
+    img_c, mask_c = crop_to_box(image, box), crop_to_box(mask, box)
     masked = degrade.apply_mask(img_c, mask_c)
     out: dict[str, dict] = {}
     for name, est in (("input", masked), ("biharmonic", baselines.biharmonic(masked, mask_c)),
@@ -355,44 +350,10 @@ def flash_no_flash(
     from dip.restore import restore
 
     result = restore("flash", noflash, config=config, guide=flash, **restore_kwargs)
-    nf, fl = _crop(noflash, result.crop_box), _crop(flash, result.crop_box)
+    nf, fl = crop_to_box(noflash, result.crop_box), crop_to_box(flash, result.crop_box)
     jbf = joint_bilateral(nf, fl, **(bilateral or {}))
     out = {"noflash": {"image": nf}, "flash": {"image": fl}, "joint_bilateral": {"image": jbf},
            "dip": {"image": result.output, "result": result}}
     for key in ("joint_bilateral", "dip"):
         out[key]["psnr_to_noflash"] = metrics.psnr(nf, out[key]["image"])
     return out
-
-
-def centre_crop(img: np.ndarray, size: int | Sequence[int] | None, multiple: int = 1) -> np.ndarray:
-    """The centred ``size`` x ``size`` (or ``(h, w)``) crop of ``img``; ``None`` keeps the whole image. Both sides
-    are then reduced to multiples of ``multiple``. Used for the quick CPU versions of the experiments."""
-    h, w = img.shape[:2]
-    if size is None:
-        th, tw = h, w
-    else:
-        th, tw = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
-        th, tw = min(th, h), min(tw, w)
-    th, tw = th - th % multiple, tw - tw % multiple
-    if th < 1 or tw < 1:
-        raise DipInputError(f"cannot crop a {w}x{h} image to {size} (multiple of {multiple})")
-    top, left = (h - th) // 2, (w - tw) // 2
-    return img[top : top + th, left : left + tw]
-
-
-def config_from_spec(spec: dict | None, *, default_preset: str | None = None, device: str | None = None,
-                     base: FitConfig | None = None) -> FitConfig:
-    """A FitConfig from a workflow ``dip:`` section (``preset``, ``width``, ``settings``) or from ``base``."""
-    spec = dict(spec or {})
-    preset = spec.get("preset") or default_preset
-    settings = dict(spec.get("settings") or {})
-    if device is not None:
-        settings.setdefault("device", device)
-    if preset is not None:
-        return get_preset(preset, width=spec.get("width"), **settings)
-    if base is None:
-        raise DipInputError("no preset given and no default settings")
-    from dip.presets import with_width
-
-    config = base.replace(**settings)
-    return with_width(config, spec["width"]) if spec.get("width") else config

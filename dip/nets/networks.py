@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dip.errors import DipInputError
+from dip.physics import KERNEL_SUPPORT, lanczos_weights
 
 __all__ = [
     "ACTIVATIONS",
@@ -56,12 +57,9 @@ __all__ = [
 
 ACTIVATIONS = ("LeakyReLU", "ELU", "ReLU", "Swish", "none")
 UPSAMPLE_MODES = ("nearest", "bilinear")
-DOWNSAMPLE_MODES = ("stride", "avg", "max", "lanczos2", "lanczos3")
+DOWNSAMPLE_MODES = ("stride", "avg", "max", *KERNEL_SUPPORT)  # the Lanczos kernels of dip.physics: lanczos2, lanczos3
 PAD_MODES = ("reflection", "zero")
 INPUT_KINDS = ("noise", "meshgrid", "image")
-
-# Lanczos support ``a`` per downsampling mode (the authors' 'lanczos2' / 'lanczos3').
-_LANCZOS_SUPPORT = {"lanczos2": 2, "lanczos3": 3}
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -94,21 +92,6 @@ def _check_choice(what: str, value: Any, choices: Sequence[str]) -> None:
         raise DipInputError(f"unknown {what} {value!r}; use one of {', '.join(choices)}")
 
 
-def _lanczos_taps(support: int, factor: int = 2) -> np.ndarray:
-    """1-D half-phase Lanczos taps of the authors' ``get_kernel(factor, 'lanczos', phase=0.5)``, summing to 1.
-
-    ``width = 2 * support * factor + 1``; the half-phase kernel has ``width - 1`` taps at distances
-    ``d = |i + 0.5 - (width + 1) / 2| / factor`` (``i = 1..width-1``), weight ``a sin(pi d) sin(pi d / a) / (pi d)^2``.
-    The authors' 2-D kernel is the outer product of these taps, so applying them along rows then columns is the same
-    filter. (The SR observation operator has its own copy in ``dip.physics``; the network must not depend on it.)
-    """
-    width = 2 * support * factor + 1
-    centre = (width + 1) / 2.0
-    d = np.abs(np.arange(1, width, dtype=np.float64) + 0.5 - centre) / factor  # never 0 with phase 0.5
-    taps = support * np.sin(np.pi * d) * np.sin(np.pi * d / support) / (np.pi**2 * d**2)
-    return taps / taps.sum()
-
-
 class LanczosDownsample(nn.Module):
     """Fixed (not trained) Lanczos anti-aliasing + 2x decimation of every channel separately.
 
@@ -120,8 +103,11 @@ class LanczosDownsample(nn.Module):
 
     def __init__(self, channels: int, kind: str = "lanczos2", factor: int = 2):
         super().__init__()
-        _check_choice("Lanczos kernel", kind, tuple(_LANCZOS_SUPPORT))
-        taps = torch.from_numpy(_lanczos_taps(_LANCZOS_SUPPORT[kind], factor)).float()
+        _check_choice("Lanczos kernel", kind, tuple(KERNEL_SUPPORT))
+        # The authors' 2-D kernel is the outer product of these 1-D taps, so filtering along rows then columns is the
+        # same filter; normalised in 1-D so that each pass keeps a constant image constant.
+        weights = lanczos_weights(factor, KERNEL_SUPPORT[kind], phase=0.5)
+        taps = torch.from_numpy(weights / weights.sum()).float()
         self.channels = channels
         self.factor = factor
         self.pad = (len(taps) - factor) // 2  # len(taps) - factor is even for the even factor used here

@@ -63,6 +63,40 @@ def test_sr_and_inpaint_commands(tmp_path, photo64, grey64):
     assert np.asarray(Image.open(out)).shape == (64, 64)  # grey in, grey out
 
 
+def _record(out):
+    return json.loads(out.with_suffix(".json").read_text())
+
+
+def test_the_level_chooses_the_preset_unless_one_is_given(tmp_path, photo64):
+    """`dip sr --factor 8` runs the x8 preset (4000 steps, reg 0.05), `--sigma 50` the sigma-50 one: the task table's
+    choice by task and level; an explicit --preset wins."""
+    from dip.presets import PRESETS
+
+    lr = save_png(tmp_path / "lr8.png", photo64[::8, ::8])
+    out = tmp_path / "sr8.png"
+    assert main(["sr", str(lr), "--factor", "8", "-o", str(out), *QUICK]) == 0
+    record = _record(out)
+    assert record["preset"] == "sr8" and np.asarray(Image.open(out)).shape == (64, 64, 3)
+    assert record["config"]["reg_noise_std"] == PRESETS["sr8"][1].reg_noise_std == 0.05
+    assert main(["sr", str(lr), "--factor", "8", "--preset", "sr4", "-o", str(out), *QUICK]) == 0
+    assert _record(out)["preset"] == "sr4" and _record(out)["config"]["reg_noise_std"] == 0.03
+
+    noisy = save_png(tmp_path / "noisy.png", photo64)
+    for sigma, preset in ((None, "denoise"), ("50", "denoise-sigma50")):
+        out = tmp_path / f"denoise-{sigma}.png"
+        assert main(["denoise", str(noisy), "-o", str(out), *(["--sigma", sigma] if sigma else []), *QUICK]) == 0
+        record = _record(out)
+        assert record["preset"] == preset
+        assert record["config"]["reg_noise_std"] == pytest.approx(PRESETS[preset][1].reg_noise_std)
+
+
+def test_a_sigma_the_table_does_not_know_is_refused(tmp_path, photo64, caplog):
+    src = save_png(tmp_path / "noisy.png", photo64)
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--sigma", "37.5", *QUICK]) == 2
+    assert "integer sigma" in caplog.text and not out.exists()
+
+
 def test_sixteen_bit_input_is_handled(tmp_path, grey64):
     src = save_png(tmp_path / "deep.png", (grey64[..., 0] * 65535).astype(np.uint16))
     out = tmp_path / "out.png"
@@ -124,5 +158,7 @@ def test_factor_that_does_not_fit_is_refused(tmp_path, photo64):
 def test_console_script_and_presets():
     done = subprocess.run([sys.executable, "-m", "dip", "presets"], capture_output=True, text=True, check=True)
     assert "denoise" in done.stdout and "sr4" in done.stdout and "inpaint-text" in done.stdout
+    assert "dip sr        --factor < 8: sr4; --factor >= 8: sr8" in done.stdout
+    assert "dip denoise   --sigma < 50: denoise; --sigma >= 50: denoise-sigma50" in done.stdout
     done = subprocess.run([sys.executable, "-m", "dip", "denoise"], capture_output=True, text=True)
     assert done.returncode == 2 and "required" in done.stderr

@@ -1,4 +1,4 @@
-"""dip.data.benchmarks: levels, the benchmark registry and manifest, downloads (against a loopback mirror), task inputs."""
+"""dip.data.benchmarks: the benchmark registry and manifest, downloads (against a loopback mirror), task inputs."""
 
 from __future__ import annotations
 
@@ -13,38 +13,6 @@ from tests.helpers import MIRROR, REPO, closed_port_url
 
 MANIFEST = REPO / "config" / "manifest" / "benchmarks.tsv"
 SET5_GT = f"{datasets.PROJECT_PAGE}/SR/Set5/x4/baby_GT.png"
-
-
-# --- levels and presets -------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "task,level,label", [("sr", 4, "x4"), ("sr", 8, "x8"), ("denoise", 25, "sigma25"), ("inpaint", 0.5, "missing50")]
-)
-def test_level_labels_round_trip(task, level, label):
-    assert datasets.level_label(task, level) == label
-    assert datasets.parse_level(task, label) == level
-
-
-@pytest.mark.parametrize("task,level", [("sr", 2.5), ("denoise", 0), ("inpaint", 1.0), ("inpaint", 0.505), ("jpeg", 1)])
-def test_bad_levels_are_refused(task, level):
-    with pytest.raises(DipInputError):
-        datasets.level_label(task, level)
-
-
-def test_parse_level_refuses_a_label_of_another_task():
-    with pytest.raises(DipInputError, match="sigma"):
-        datasets.parse_level("denoise", "x4")
-
-
-def test_default_presets_are_the_authors():
-    from dip.presets import PRESETS
-
-    cases = {("sr", 4): "sr4", ("sr", 8): "sr8", ("denoise", 25): "denoise", ("denoise", 50): "denoise-sigma50",
-             ("inpaint", 0.5): "inpaint-pixels"}
-    for (task, level), name in cases.items():
-        assert datasets.default_preset(task, level) == name
-        assert name in PRESETS
 
 
 # --- registry and manifest ----------------------------------------------------------------------------------------

@@ -11,11 +11,12 @@ import pytest
 
 from dip.data import degrade
 from dip.errors import DipInputError
-from dip.eval import ensembles, metrics
+from dip.eval import ensembles, metrics, scoring
 from tests.helpers import crop_photo, tiny_fit_config
 
 
 def test_average_outputs_is_the_pixel_mean():
+    assert ensembles.average_outputs is scoring.average_outputs  # one mean of runs: the tables' `_ensemble` rows
     a, b = np.zeros((2, 2, 3), np.float32), np.ones((2, 2, 3), np.float32)
     np.testing.assert_allclose(ensembles.average_outputs([a, b]), 0.5)
     with pytest.raises(DipInputError):

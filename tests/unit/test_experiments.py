@@ -90,7 +90,7 @@ def test_meshgrid_hole_preset_runs_on_a_tiny_crop():
 
 
 def test_every_architecture_builds_and_keeps_the_size():
-    # The full-size library net matches the authors' parameter count (reference notes, section 1.2).
+    # The full-size library net matches the parameter count of the authors' skip_depth6 (their library notebook).
     assert experiments.architecture_parameters(experiments.architecture_config("depth6")) == 2_996_467
     # 128 px: a 6-level hourglass shrinks 64 px to 1x1 at its centre, too small for batch norm.
     z = torch.rand(1, 1, 128, 128)
@@ -158,3 +158,20 @@ def test_metrics_psnr_of_identical_images_is_inf():
     # score_inpainting relies on metrics.psnr's convention for a perfect estimate.
     img = crop_photo("astronaut", 16)
     assert metrics.psnr(img, img) == float("inf")
+
+
+def test_config_from_spec_is_the_presets_one_for_workflow_jobs():
+    """One function turns a workflow job's spec into a FitConfig: the experiments' `dip:` sections and the fit jobs."""
+    from dip.presets import config_from_spec, get_preset
+
+    assert experiments.config_from_spec is config_from_spec
+    job = {"preset": "sr8", "width": 16, "settings": {"iterations": 7}, "seed": 3}
+    assert config_from_spec(job) == get_preset("sr8", width=16, iterations=7).replace(seed=3)
+    section = {"width": 32, "settings": {"log_every": 50}}
+    assert config_from_spec(section, default_preset="jpeg", device="cpu") == get_preset(
+        "jpeg", width=32, log_every=50, device="cpu")
+    assert config_from_spec({"settings": {"device": "cuda"}}, default_preset="jpeg", device="cpu").device == "cuda"
+    based = config_from_spec({"width": 8}, base=experiments.PRIOR_EFFECT_DIP)
+    assert based.net_kwargs["channels_down"] == [8] * 5 and based.iterations == experiments.PRIOR_EFFECT_DIP.iterations
+    with pytest.raises(DipInputError, match="no preset"):
+        config_from_spec(None)

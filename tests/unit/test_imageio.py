@@ -10,10 +10,15 @@ import torch
 from PIL import Image
 
 from dip.data.imageio import (
+    centre_crop,
+    centre_crop_box,
+    check_image,
+    crop_to_box,
     crop_to_multiple,
     put_in_center,
     read_image,
     to_numpy,
+    to_pil,
     to_tensor,
     uint8_roundtrip,
     write_image,
@@ -242,6 +247,33 @@ def test_crop_to_multiple_matches_authors_rounding():
     assert same.shape == (64, 96, 1) and off == (0, 0)
     with pytest.raises(DipInputError, match="smaller than 32"):
         crop_to_multiple(img[:20], 32)
+
+
+def test_one_box_for_every_crop():
+    img = np.arange(75 * 101, dtype=np.float32).reshape(75, 101, 1)
+    assert centre_crop_box(75, 101, 32) == (5, 2, 64, 96)
+    # A centred 50 x 50 (then multiples of 16: 48 x 48) crop; a size larger than the image takes the whole side.
+    assert centre_crop_box(75, 101, 16, size=50) == (13, 26, 48, 48)
+    assert centre_crop_box(75, 101, size=(200, 40)) == (0, 30, 75, 40)
+    np.testing.assert_array_equal(centre_crop(img, 50, 16), img[13:61, 26:74])
+    assert centre_crop(img, None) is not img and centre_crop(img, None).shape == img.shape
+    with pytest.raises(DipInputError, match="cannot crop a 101x75 image to 8"):
+        centre_crop(img, 8, multiple=16)
+    with pytest.raises(DipInputError, match="positive"):
+        centre_crop_box(75, 101, 0)
+    # A box in low-resolution pixels cuts the high-resolution image with scale=factor; None passes through.
+    np.testing.assert_array_equal(crop_to_box(img, (1, 2, 3, 4), scale=4), img[4:16, 8:24])
+    assert crop_to_box(None, (1, 2, 3, 4)) is None and crop_to_box(img, None) is img
+    assert np.shares_memory(crop_to_box(img, [1, 2, 3, 4]), img)  # a view
+
+
+def test_check_image_and_to_pil(photo64, grey64):
+    assert check_image(photo64.astype(np.float64)).dtype == np.float32
+    for bad in (photo64[..., 0], np.zeros((4, 4, 2)), np.zeros((4, 4, 4))):
+        with pytest.raises(DipInputError, match=r"expected an \(H, W, 1\|3\) mask, got shape"):
+            check_image(bad, "mask")
+    assert to_pil(grey64).mode == "L" and to_pil(photo64).mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(to_pil(photo64)), _u8(photo64))
 
 
 def test_put_in_center_undoes_the_crop(photo64):

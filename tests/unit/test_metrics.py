@@ -52,7 +52,7 @@ def test_rgb_to_y_grey_goes_through_the_same_scaling(grey64):
 
 
 def test_sr_region_is_the_centre_multiple_of_32_box():
-    # Set14 zebra x4: GT 584 x 388 -> DIP crop 576 x 384 at rows 2.., cols 4.. (dip-anchor.md 2.2)
+    # Set14 zebra x4: GT 584 x 388 -> DIP crop 576 x 384 at rows 2.., cols 4.. (the authors' crop_image rounding)
     assert metrics.sr_region((388, 584)) == (2, 4, 384, 576)
     assert metrics.sr_region((64, 96)) == (0, 0, 64, 96)
 

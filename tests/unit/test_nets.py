@@ -1,9 +1,9 @@
 """Networks and network inputs: the authors' architectures (parameter counts, layer order, shapes) and ``z``.
 
 The expected parameter counts are those of the authors' ``models/skip.py`` / ``unet.py`` / ``resnet.py`` with the
-notebook settings (docs: shared/reference/dip-anchor.md 1.2, 1.4). While writing dip/models.py the outputs were
-also checked to be identical to the authors' networks given the same weights (lanczos within 3e-6); that check
-needs their code and is not repeated here.
+notebook settings. When the networks were written (then as dip/models.py) their outputs were also checked to be
+identical to the authors' networks given the same weights (lanczos within 3e-6); that check needs their code and is
+not repeated here.
 """
 
 from __future__ import annotations

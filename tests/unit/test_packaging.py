@@ -1,9 +1,13 @@
-"""The install path: pyproject.toml and environment.yml list the same packages; torch stays pinned to 2.13.0."""
+"""The install path: pyproject.toml and environment.yml list the same packages; torch stays pinned to 2.13.0; `import
+dip` is cheap and its public names resolve."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
+import pytest
 import tomllib
 import yaml
 
@@ -46,3 +50,23 @@ def test_versions_agree():
 def test_torch_is_pinned_to_the_local_cpu_wheel():
     assert "torch==2.13.0" in _pyproject()["project"]["dependencies"]
     assert 'torch==2.13.0' in (REPO / "Makefile").read_text()
+
+
+def test_import_dip_is_cheap_and_its_public_names_resolve():
+    """`import dip` and the task table load without torch (the workflow's planner and `dip --help` stay fast); the
+    public names are imported on first use."""
+    code = (
+        "import dip, sys; dip.tasks; dip.DipInputError; assert dip.default_preset('sr', 8) == 'sr8'; "
+        "assert 'torch' not in sys.modules, 'import dip imported torch'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+    import dip
+
+    assert dip.get_preset is __import__("dip.presets", fromlist=["get_preset"]).get_preset
+    for name in dip.__all__:
+        assert getattr(dip, name) is not None, name
+    assert callable(dip.restore.restore) and callable(dip.fit.fit)  # the submodules, not same-named functions
+    assert set(dip.__all__) <= set(dir(dip))
+    with pytest.raises(AttributeError, match="no_such_name"):
+        dip.no_such_name  # noqa: B018 -- the lookup is the test

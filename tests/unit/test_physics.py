@@ -42,6 +42,17 @@ def test_lanczos_kernel_matches_the_authors_formula(factor, support, phase, size
     np.testing.assert_allclose(k, k[::-1, ::-1])  # symmetric about the centre
 
 
+def test_the_networks_lanczos_layer_has_the_operators_weights():
+    """One Lanczos formula: the networks' downsampling layer normalises the operator's 1-D weights (x2)."""
+    from dip.nets.networks import LanczosDownsample
+
+    for kind, support in physics.KERNEL_SUPPORT.items():
+        w = physics.lanczos_weights(2, support)
+        taps = w / w.sum()
+        np.testing.assert_array_equal(LanczosDownsample(3, kind).taps.numpy(), taps.astype(np.float32))
+        np.testing.assert_allclose(physics.lanczos_kernel(2, support), np.outer(taps, taps), rtol=1e-12, atol=1e-15)
+
+
 def test_lanczos2_x4_weights_by_hand():
     # x4, phase 0.5: taps at d = (|i + 0.5 - 9|) / 4 for i = 1..16, i.e. 1.875, 1.625, ..., 0.125, 0.125, ..., 1.875.
     def lanczos2(d):
