@@ -127,3 +127,83 @@ def job_counts(output: str) -> dict[str, int]:
             break
         counts[m.group(1)] = int(m.group(2))
     return counts
+
+
+class CrashAt:
+    """A fit hook that simulates a job killed without warning (SIGKILL, node failure) right after step ``step``.
+
+    It has the four hook methods itself (no dip import here, so helpers stay importable without torch)."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_start(self, state):
+        pass
+
+    def on_step(self, state):
+        if state.step == self.step:
+            raise KeyboardInterrupt("simulated kill")
+
+    def on_log(self, state, record):
+        pass
+
+    def on_end(self, state):
+        pass
+
+
+# --- the workflow's configs -----------------------------------------------------------------------------------------
+
+TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
+SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
+
+# The paper's other experiments on tiny crops with a handful of steps (layered on TEST_CONFIG: the e2e budget).
+_SMALL_NET = dict(channels_down=[8, 8, 8, 8], channels_up=[8, 8, 8, 8], channels_skip=[4] * 4, kernel_down=3,
+                  kernel_up=3, upsample="nearest", downsample="avg", pad="zero")
+TINY_EXPERIMENTS = {
+    "device": "cpu",
+    "jpeg": {"crop": 64, "steps": [4, 9], "dip": {"width": 8, "settings": {"log_every": 5}}},
+    "inpaint_text": {"crop": 64, "dip": {"width": 8, "settings": {"iterations": 6, "log_every": 3}}},
+    "inpaint_hole": {"crop": 64, "dip": {"width": 8, "settings": {"iterations": 6, "log_every": 3}}},
+    "architectures": {"crop": 128, "names": ["depth2", "depth6", "unet", "resnet"], "width": 8, "pad": "zero",
+                      "settings": {"iterations": 3, "log_every": 1}},
+    "flash": {"crop": 64, "dip": {"width": 8, "settings": {"iterations": 4, "log_every": 2}},
+              "bilateral": {"radius": 2}},
+    "sr_prior": {"crop": 64, "iterations": 10, "dip": {"width": 8, "settings": {"iterations": 4, "log_every": 2}}},
+    "preimage": {"small_cnn": True, "size": 64, "layer": "conv2",
+                 "settings": {"iterations": 6, "log_every": 3, "lr": 0.01, "net_kwargs": _SMALL_NET}},
+    "early_stopping": {"window": 4, "patience": 4, "check_every": 2,
+                       "experiments": [{"dataset": "photos", "task": "denoise"}]},
+}
+
+
+def tiny_experiments_config(workdir: Path, base_url: str = "https://raw.githubusercontent.com/") -> Path:
+    """A config file to layer on TEST_CONFIG (``--configfile TEST_CONFIG <it>``): TINY_EXPERIMENTS and a base URL."""
+    import yaml
+
+    path = workdir / "tiny_experiments.yaml"
+    path.write_text(yaml.safe_dump({"download_base_url": base_url, "paper_experiments": TINY_EXPERIMENTS}))
+    return path
+
+
+def workflow_config(*configfiles: str | Path, **overrides) -> dict:
+    """The config a workflow run sees: config/config.yaml (the Snakefile's configfile), then each ``--configfile``
+    and the ``--config`` overrides merged as Snakemake merges them, validated against the schema (defaults filled)."""
+    import yaml
+    from snakemake.utils import update_config, validate
+
+    config: dict = {}
+    for path in (REPO / "config/config.yaml", *configfiles):
+        update_config(config, yaml.safe_load((REPO / path).read_text()))
+    update_config(config, overrides)
+    validate(config, str(SCHEMA))
+    return config
+
+
+def dry_run_jobs(output: str) -> dict[tuple[str, tuple[str, ...]], int]:
+    """The jobs a dry run lists, as {(rule, sorted outputs): count} (target rules have no outputs)."""
+    jobs: dict[tuple[str, tuple[str, ...]], int] = {}
+    for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n?)*)", output, re.M):
+        out = re.search(r"^    output: (.*)$", m.group(2), re.M)
+        key = (m.group(1), tuple(sorted(out.group(1).split(", ") if out else ())))
+        jobs[key] = jobs.get(key, 0) + 1
+    return jobs

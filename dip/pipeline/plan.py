@@ -1,211 +1,783 @@
-"""Which files the workflow's extra experiments (``paper_experiments:`` in the config) read and write.
+"""The workflow's plan: every job of the Snakemake DAG, from the validated config (torch-free).
 
-Pure Python over the config dict (no Snakemake import): ``workflow/rules/experiments.smk`` builds one
-:class:`ExperimentPlan` and wires its paths into rules; the tests check it without Snakemake.
+``workflow/rules/common.smk`` builds one :class:`Plan` from the config once the schema has filled in its defaults;
+the rules with wildcards take their inputs, params and resources from :meth:`Plan.get` (the job with those
+wildcards), the generated rules (downloads, the paper's other experiments, the early-stopping scores) loop over the
+plan's jobs. Nothing here imports Snakemake or torch, so the tests check the plan of every shipped config directly:
+:meth:`Plan.dag` lists the jobs a target needs, as ``snakemake -n`` does.
 
-Layout under the results folder::
+Checks beyond the schema (a clear :class:`~dip.errors.DipInputError` for each): datasets and images exist, a
+benchmark dataset is named after its benchmark and runs its task, levels and baselines fit the task
+(:mod:`dip.tasks`), the manifest has a checksum for every file to download.
 
-    experiments/<name>/record.json + <panel>.png     one job per experiment (architectures: one per network)
-    figures/experiments/<name>.png|.pdf              the image grid (report)
-    tables/experiments/<name>.md|.csv                its numbers (report)
-    restored/<dataset>/<task>/<level>/dip/*_es.png   DIP + early stopping: the core fits' outputs at the detected step
-    scores/extra/<dataset>/<task>_<level>_es.csv     their scores, rows ``dip_es`` for metrics.csv
+Layout under ``results_dir``::
+
+    inputs/<dataset>/<task>/<level>/<image>/               degraded inputs (gt, observation, hr, mask, inputs.json)
+    restored/<dataset>/<task>/<level>/<method>/<image>_seed<N>.png|.json   outputs; DIP adds _raw.png (and _es.png)
+    restored/<dataset>/<task>/<level>/dip_packs/pack<N>/    the fits of one pack (pack_fits > 1), copied out after
+    scores/ours|published/<dataset>/<task>_<level>.csv     scores; scores/extra/.../<task>_<level>_es.csv: DIP + ES
+    metrics.csv, tables/, figures/, curves/                 what the paper shows
+    experiments/<name>/record.json + <panel>.png            the paper's other experiments (one job each;
+                                                            architectures: one per network)
 """
 
 from __future__ import annotations
 
+import csv
+import math
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 
-from dip.data.benchmarks import level_label
+from dip.data.benchmarks import BENCHMARKS, EMBEDDED, Benchmark, embedded_channels
 from dip.errors import DipInputError
-from dip.experiments import ARCHITECTURES, DATA_FILES, DEFAULT_ARCHITECTURES
+from dip.pipeline.packs import plan_packs
+from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
+from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
-__all__ = ["EXPERIMENT_NAMES", "PANELS", "ExperimentPlan", "build_plan"]
+__all__ = ["Job", "Manifest", "Plan", "build_plan", "TARGETS", "LEARNING_KINDS"]
 
-EXPERIMENT_NAMES = ("jpeg", "inpaint_text", "inpaint_hole", "architectures", "flash", "sr_prior", "preimage")
-
-# The images each experiment job writes (besides record.json), in figure order.
-PANELS = {
-    "inpaint_text": ("gt", "input", "biharmonic", "dip"),
-    "inpaint_hole": ("gt", "input", "biharmonic", "dip"),
-    "flash": ("flash", "noflash", "joint_bilateral", "dip"),
-    "sr_prior": ("hr", "lr", "bicubic", "no_prior", "tv_prior", "dip"),
-    "preimage": ("target", "tv", "dip"),
-}
-DEFAULT_INPUTS = {
-    "jpeg": ("snail",),
-    "inpaint_text": ("kate", "kate_mask"),
-    "inpaint_hole": ("vase", "vase_mask"),
-    "architectures": ("library", "library_mask"),
-    "flash": ("cave_flash", "cave_noflash"),
-    "sr_prior": ("zebra_crop",),
-    "preimage": ("building",),
-}
+TARGETS = ("all", "experiments", "published")  # the workflow's target rules
+LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what the network fits
+DEFAULT_MANIFEST = "config/manifest/benchmarks.tsv"
 
 
-@dataclass
-class ExperimentPlan:
-    results: str
-    resources: str
-    specs: dict[str, dict] = field(default_factory=dict)  # enabled experiment -> its config section (+ defaults)
-    skipped: dict[str, str] = field(default_factory=dict)  # configured but not run -> why
-    early_stopping: dict | None = None
+@dataclass(frozen=True)
+class Job:
+    """One job of the DAG: its rule, wildcards (empty for a generated rule), files and params.
 
-    # --- paths ---
-    def res(self, path: str) -> str:
-        return f"{self.results}/{path}"
+    ``input``/``output`` are what the rule declares: ``{name: path or [paths]}`` (named) or ``[paths]``.
+    """
 
-    def data(self, key: str) -> str:
-        return f"{self.resources}/{DATA_FILES[key]}"
+    rule: str
+    output: Mapping[str, Any] | list[str]
+    input: Mapping[str, Any] | list[str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    wildcards: Mapping[str, str] = field(default_factory=dict)
+    resources: Mapping[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def _flat(files) -> list[str]:
+        values = files.values() if isinstance(files, Mapping) else files
+        out = []
+        for value in values:
+            out.extend([value] if isinstance(value, str) else value)
+        return out
 
     @property
-    def names(self) -> list[str]:
-        return [n for n in EXPERIMENT_NAMES if n in self.specs]
+    def inputs(self) -> list[str]:
+        """Every input file, flattened."""
+        return self._flat(self.input)
 
-    def inputs(self, name: str) -> dict[str, str]:
-        """The data files an experiment reads: {role: path}."""
-        spec = self.specs[name]
-        if name == "preimage":
-            return {key: self.data(key) for key in spec["images"]}
-        keys = DEFAULT_INPUTS[name]
-        return {key: self.data(key) for key in keys}
+    @property
+    def outputs(self) -> list[str]:
+        """Every output file (or folder), flattened."""
+        return self._flat(self.output)
 
-    def data_files(self) -> list[str]:
-        """Every reference-repository file the enabled experiments need (relative to the download base URL)."""
-        rels = set()
-        for name in self.names:
-            keys = self.specs[name]["images"] if name == "preimage" else DEFAULT_INPUTS[name]
-            rels.update(DATA_FILES[k] for k in keys)
-        return sorted(rels)
 
-    def outputs(self, name: str) -> list[str]:
+@dataclass(frozen=True)
+class Manifest:
+    """The download manifest, read once: a TSV of ``path``, ``sha256`` and, for images, ``size`` (``WxH``) and
+    ``channels``."""
+
+    path: str
+    rows: tuple[dict[str, str], ...]
+
+    @classmethod
+    def read(cls, path: str | Path) -> Manifest:
+        path = Path(path)
+        if not path.is_file():
+            raise DipInputError(f"manifest {path} not found")
+        with path.open(newline="") as fh:
+            reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
+            if not {"path", "sha256"} <= set(reader.fieldnames or ()):
+                raise DipInputError(f"manifest {path} needs the columns 'path' and 'sha256' (tab-separated)")
+            rows = tuple({k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader)
+        return cls(str(path), rows)
+
+    @cached_property
+    def checksums(self) -> dict[str, str]:
+        """``{relative path: sha256}``."""
+        return {row["path"]: row["sha256"].lower() for row in self.rows}
+
+    @cached_property
+    def sizes(self) -> dict[str, tuple[int, int, int]]:
+        """``{relative path: (width, height, channels)}`` of the rows with a size."""
+        out = {}
+        for i, row in enumerate(self.rows, start=2):
+            size = row.get("size") or ""
+            if size:
+                try:
+                    w, h = (int(v) for v in size.lower().split("x"))
+                    out[row["path"]] = (w, h, int(row.get("channels") or 3))
+                except ValueError:
+                    raise DipInputError(
+                        f"{self.path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3"
+                    ) from None
+        return out
+
+
+def build_plan(config: Mapping[str, Any], manifest: Manifest | None = None) -> Plan:
+    """The plan of a config (validated against the schema, defaults filled in). The manifest (``config["manifest"]``,
+    relative to the working directory) is read once, and only when something is to be downloaded."""
+    return Plan(config, manifest)
+
+
+def _off(mapping: Mapping | None) -> dict:
+    """A mapping without its null entries: a layered config turns an entry of the one beneath off with ``null``."""
+    return {k: v for k, v in (mapping or {}).items() if v is not None}
+
+
+class Plan:
+    """Every job of the workflow for one config. See the module docstring."""
+
+    def __init__(self, config: Mapping[str, Any], manifest: Manifest | None = None):
+        self.config = config
+        self.results = str(config.get("results_dir", "results")).rstrip("/")
+        self.resources = str(config.get("resources_dir", "resources")).rstrip("/")
+        self.datasets: dict[str, dict] = _off(config.get("datasets"))
+        self.published: dict[str, list] = {name: list(levels) for name, levels in _off(config.get("published")).items()}
+        self.learning: dict | None = config.get("learning_curves") or None
+        self.section = read_section(config.get("paper_experiments"))
+        self.fit_resources = {"threads": 1, "mem_mb": 2000, "runtime": 60, "gpu": 0} | _off(config.get("fit_resources"))
+        self.baseline_resources = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
+        self.baseline_resources |= _off(config.get("baseline_resources"))
+        self._check()
+        self.experiments = {(e["dataset"], e["task"]): e for e in config["experiments"]}
+        self.es_keys = self._es_keys()
+        # Recorded by every core DIP fit when early stopping is configured: no second fit per image.
+        self.early_stopping = self.section.es_settings() if self.es_keys else None
+        self.download_groups = self._download_groups()
+        needs_manifest = bool(self.download_groups or self.experiment_data)
+        self.manifest = (
+            (manifest or Manifest.read(config.get("manifest", DEFAULT_MANIFEST))) if needs_manifest else None
+        )
+        self._check_manifest()
+        self.packs = self._packs()
+        self._jobs: list[Job] = []
+        self._index: dict[tuple, Job] = {}
+        self._plan_jobs()
+
+    # --- config checks beyond the schema ---------------------------------------------------------------------------
+
+    def dataset(self, name: str) -> dict:
+        if name not in self.datasets:
+            raise DipInputError(
+                f"config: dataset {name!r} is not defined under `datasets:` (defined: {', '.join(self.datasets)})"
+            )
+        return self.datasets[name]
+
+    def benchmark(self, dataset: str) -> Benchmark | None:
+        """The :class:`~dip.data.benchmarks.Benchmark` of a benchmark dataset, None for embedded photos."""
+        if self.dataset(dataset)["source"] != "benchmark":
+            return None
+        if dataset not in BENCHMARKS:
+            raise DipInputError(
+                f"config: a benchmark dataset is named after its benchmark; {dataset!r} is none of "
+                f"{', '.join(BENCHMARKS)}"
+            )
+        return BENCHMARKS[dataset]
+
+    def images(self, dataset: str) -> list[str]:
+        """The images of a dataset: its `images`, or every image of its benchmark."""
+        spec, bench = self.dataset(dataset), self.benchmark(dataset)
+        if bench is None:
+            if not spec.get("images"):
+                raise DipInputError(f"config: embedded dataset {dataset!r} needs a list of `images`")
+            images, known = list(spec["images"]), EMBEDDED
+        else:
+            images, known = list(spec.get("images") or bench.images), bench.images
+        unknown = [i for i in images if i not in known]
+        if unknown:
+            raise DipInputError(f"config: dataset {dataset!r}: unknown image(s) {unknown} (known: {', '.join(known)})")
+        return images
+
+    def _check(self):
+        seen = set()
+        for exp in self.config["experiments"]:
+            key = (exp["dataset"], exp["task"])
+            if key in seen:
+                raise DipInputError(f"config: two experiments for dataset {key[0]!r} and task {key[1]!r}; merge them")
+            seen.add(key)
+            bench = self.benchmark(exp["dataset"])
+            self.images(exp["dataset"])
+            if bench is not None and bench.task != exp["task"]:
+                raise DipInputError(f"config: benchmark {bench.name!r} is a {bench.task} benchmark, not {exp['task']}")
+            for level in exp["levels"]:
+                level_label(exp["task"], level)  # raises on a bad level
+                if bench is not None:
+                    bench.folder(level)
+            for name in exp.get("baselines", []):
+                if name not in baselines_for(exp["task"]):
+                    raise DipInputError(
+                        f"config: baseline {name!r} does not apply to {exp['task']!r} "
+                        f"(it offers {', '.join(baselines_for(exp['task']))})"
+                    )
+        for name, levels in self.published.items():
+            if name not in BENCHMARKS:
+                raise DipInputError(f"config: published: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+            for level in levels:
+                BENCHMARKS[name].folder(level)
+        if self.learning:
+            dataset, image = self.learning["dataset"], self.learning["image"]
+            bench = self.benchmark(dataset)
+            known = EMBEDDED if bench is None else bench.images
+            if image not in known:
+                raise DipInputError(
+                    f"config: learning_curves: dataset {dataset!r} has no image {image!r} (known: {', '.join(known)})"
+                )
+
+    # --- paths -----------------------------------------------------------------------------------------------------
+
+    def res(self, path: str) -> str:
+        """A path under results_dir."""
+        return f"{self.results}/{path}"
+
+    def resource(self, rel: str) -> str:
+        """A downloaded file, laid out under resources_dir as under the download base URL."""
+        return f"{self.resources}/{rel}"
+
+    def restored(self, d, t, lv, method, image, seed, suffix=".png") -> str:
+        return self.res(f"restored/{d}/{t}/{lv}/{method}/{image}_seed{seed}{suffix}")
+
+    def task_inputs(self, d: str, t: str, lv: str, image: str) -> dict[str, str]:
+        """What a fit or a baseline reads: observation, the target to log PSNR against, the mask (inpainting)."""
+        folder = self.res(f"inputs/{d}/{t}/{lv}/{image}")
+        files = {"observation": f"{folder}/observation.png", "target": f"{folder}/{'hr' if t == 'sr' else 'gt'}.png"}
+        if t == "inpaint":
+            files["mask"] = f"{folder}/mask.png"
+        return files
+
+    def fit_outputs(self, stem: str = "restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}") -> dict[str, str]:
+        """The files of one DIP fit (the rule's patterns by default): restored PNG, raw PNG, JSON record and, when
+        early stopping is recorded, the output at the detected step (``<image>_seed<N>_es.png``)."""
+        stem = self.res(stem)
+        files = {"png": f"{stem}.png", "raw": f"{stem}_raw.png", "json": f"{stem}.json"}
+        if self.early_stopping:
+            files["es"] = f"{stem}_es.png"
+        return files
+
+    def _report(self, stem: str) -> dict[str, str]:
+        return {"png": self.res(f"{stem}.png"), "pdf": self.res(f"{stem}.pdf")}
+
+    # --- what the config asks for ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def seeds(exp: Mapping) -> list[int]:
+        return list(exp.get("seeds") or [0])
+
+    def methods(self, exp: Mapping) -> list[tuple[str, int]]:
+        """(method, seed) pairs of an experiment: DIP for every seed, baselines with the first seed."""
+        seeds = self.seeds(exp)
+        pairs = [("dip", s) for s in seeds] if exp.get("run_dip", True) else []
+        return pairs + [(b, seeds[0]) for b in exp.get("baselines", [])]
+
+    def experiment_keys(self) -> list[tuple[str, str, str]]:
+        """(dataset, task, level label) of every experiment level."""
+        return [
+            (e["dataset"], e["task"], level_label(e["task"], lv))
+            for e in self.config["experiments"]
+            for lv in e["levels"]
+        ]
+
+    def published_keys(self) -> list[tuple[str, str, str]]:
+        return [
+            (name, BENCHMARKS[name].task, level_label(BENCHMARKS[name].task, lv))
+            for name, levels in self.published.items()
+            for lv in levels
+        ]
+
+    def _es_keys(self) -> list[tuple[str, str, str, str, int]]:
+        """(dataset, task, level label, image, seed) of every DIP + early-stop fit (a core fit that records ES)."""
+        if not self.section.early_stopping:
+            return []
+        return [
+            (exp["dataset"], exp["task"], level_label(exp["task"], level), image, int(seed))
+            for exp in self.config["experiments"]
+            if exp.get("run_dip", True) and self.section.es_applies(exp["dataset"], exp["task"])
+            for level in exp["levels"]
+            for image in self.images(exp["dataset"])
+            for seed in self.seeds(exp)
+        ]
+
+    def es_levels(self) -> list[tuple[str, str, str]]:
+        return sorted({k[:3] for k in self.es_keys})
+
+    def _download_groups(self) -> dict[str, list[str]]:
+        """One download job per benchmark folder the config needs: ``{<benchmark>_<level>: [relative paths]}``."""
+        needed = {}
+        for exp in self.config["experiments"]:
+            bench = self.benchmark(exp["dataset"])
+            if bench is not None:
+                for lv in exp["levels"]:
+                    needed[(bench.name, level_label(bench.task, lv))] = (bench, lv)
+        if self.learning:
+            bench = self.benchmark(self.learning["dataset"])
+            if bench is not None:
+                needed[(bench.name, level_label(bench.task, bench.levels[0]))] = (bench, bench.levels[0])
+        for name, levels in self.published.items():
+            for lv in levels:
+                needed[(name, level_label(BENCHMARKS[name].task, lv))] = (BENCHMARKS[name], lv)
+        return {f"{name}_{label}": bench.all_files(lv) for (name, label), (bench, lv) in sorted(needed.items())}
+
+    @property
+    def experiment_names(self) -> list[str]:
+        """The paper's other experiments to run, in the paper's order."""
+        return self.section.names
+
+    @property
+    def experiment_data(self) -> list[str]:
+        """Every reference-repository file the experiments read (relative to the download base URL)."""
+        return sorted({DATA_FILES[k] for name in self.experiment_names for k in self.section.data_keys(name)})
+
+    def _check_manifest(self):
+        for files in [*self.download_groups.values(), self.experiment_data]:
+            missing = [f for f in files if f not in self.manifest.checksums]
+            if missing:
+                raise DipInputError(f"manifest {self.manifest.path}: no checksum for {missing[:3]} ...")
+
+    def checksums(self, files: list[str]) -> dict[str, str]:
+        return {f: self.manifest.checksums[f] for f in files}
+
+    # --- fit packs (pack_fits > 1) ---------------------------------------------------------------------------------
+    # Fits of one (dataset, task, level) whose images have one size run together in one job and one process
+    # (fit_dip_pack), written to restored/.../dip_packs/packN/; unpack_fit then copies each fit's files to where a lone
+    # fit writes them, so nothing downstream knows the difference. Sizes come from the config (embedded photos) or
+    # the manifest's size column (benchmarks): the DAG is known before any download.
+
+    def _source_size(self, dataset: str, task: str, label: str, image: str):
+        """(width, height, channels) of the image a fit restores, None if not known before downloading it."""
+        bench = self.benchmark(dataset)
+        if bench is None:  # scikit-image photos, resized to squares: colour or grey by name
+            size = self.dataset(dataset).get("size")
+            return (size, size, embedded_channels(image)) if size else None
+        size = self.manifest.sizes.get(bench.gt_file(parse_level(task, label), image))
+        # SR benchmarks are read as RGB whatever the file holds (a grey GT becomes 3 channels)
+        return (*size[:2], 3) if size is not None and bench.read_mode == "rgb" else size
+
+    def _packs(self) -> dict[tuple[str, str, str, str], list[tuple[str, int]]]:
+        """``{(dataset, task, level label, pack name): [(image, seed), ...]}`` for every pack of two or more fits."""
+        max_fits = int(self.config.get("pack_fits", 1))
+        packs = {}
+        if max_fits < 2:
+            return packs
+        for exp in self.config["experiments"]:
+            if not exp.get("run_dip", True):
+                continue
+            d, t = exp["dataset"], exp["task"]
+            for lv in exp["levels"]:
+                label = level_label(t, lv)
+                fits = [((i, s), self._source_size(d, t, label, i)) for i in self.images(d) for s in self.seeds(exp)]
+                for n, members in enumerate(plan_packs(fits, max_fits)):
+                    packs[(d, t, label, f"pack{n}")] = members
+        return packs
+
+    @cached_property
+    def _pack_of(self) -> dict[tuple, str]:
+        return {(d, t, lv, i, s): name for (d, t, lv, name), members in self.packs.items() for i, s in members}
+
+    def pack_folder(self, wildcards: Mapping[str, str]) -> str:
+        """The pack folder a fit was fitted in. A lone fit gets ``dip_packs/none``, which nothing makes (a pack is
+        packN), so Snakemake discards its unpack_fit job and fit_dip, next in the ruleorder, makes the fit."""
+        w = dict(wildcards.items())
+        name = self._pack_of.get((w["dataset"], w["task"], w["level"], w["image"], int(w["seed"])), "none")
+        return self.res(f"restored/{w['dataset']}/{w['task']}/{w['level']}/dip_packs/{name}")
+
+    # --- specs (params) --------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def preset(spec: Mapping | None, task: str, level: float) -> str:
+        """The preset of a fit: the config's (a name, or a mapping level -> name), else the task table's default."""
+        preset = (spec or {}).get("preset")
+        if isinstance(preset, Mapping):
+            for key, name in preset.items():
+                if math.isclose(float(key), float(level)):
+                    return name
+            return default_preset(task, level)
+        return preset or default_preset(task, level)
+
+    def fit_spec(self, d: str, t: str, lv: str, seed: int | None) -> dict:
+        """The DIP settings of a fit (preset, width, FitConfig overrides, ES-WMV to record, seed): its params."""
+        spec = self.experiments[(d, t)].get("dip") or {}
+        value = parse_level(t, lv)
+        out = {
+            "task": t,
+            "level": value,
+            "preset": self.preset(spec, t, value),
+            "width": spec.get("width"),
+            "settings": dict(spec.get("settings") or {}),
+        }
+        if self.early_stopping:
+            out["early_stopping"] = dict(self.early_stopping)
+        if seed is not None:
+            out["seed"] = int(seed)
+        return out
+
+    # --- the jobs --------------------------------------------------------------------------------------------------
+
+    def _add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
+        """Plan a job. ``listed=False``: a job that may be looked up but is not run (see :meth:`_plan_fits`)."""
+        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {})
+        self._index[(rule, tuple(sorted(job.wildcards.items())))] = job
+        if listed:
+            self._jobs.append(job)
+        return job
+
+    def _plan_jobs(self):
+        for key, files in self.download_groups.items():
+            output, checksums = [self.resource(f) for f in files], self.checksums(files)
+            self._add(f"download_{key}", output, params={"checksums": checksums})
+        if self.experiment_data:
+            output, checksums = [self.resource(f) for f in self.experiment_data], self.checksums(self.experiment_data)
+            self._add("download_experiment_data", output, params={"checksums": checksums})
+        for exp in self.config["experiments"]:
+            for lv in exp["levels"]:
+                label = level_label(exp["task"], lv)
+                self._plan_inputs(exp, label)
+                self._plan_fits(exp, label)
+                self._plan_baselines(exp, label)
+                self._plan_score(exp, label)
+        self._plan_published()
+        self._plan_learning_curves()
+        self._plan_experiments()
+        self._plan_early_stopping()
+        self._plan_reports()
+
+    def _plan_inputs(self, exp: Mapping, lv: str):
+        """degrade_<task>: one per image."""
+        d, t = exp["dataset"], exp["task"]
+        bench, spec, value = self.benchmark(d), self.dataset(d), parse_level(t, lv)
+        for image in self.images(d):
+            folder = self.res(f"inputs/{d}/{t}/{lv}/{image}")
+            output = {"gt": f"{folder}/gt.png", "hr": f"{folder}/hr.png", "mask": f"{folder}/mask.png"}
+            output = {k: v for k, v in output.items() if k == "gt" or (k, t) in (("hr", "sr"), ("mask", "inpaint"))}
+            output |= {"observation": f"{folder}/observation.png", "info": f"{folder}/inputs.json"}
+            files = {}
+            if bench is not None:
+                files["gt"] = self.resource(bench.gt_file(value, image))
+                if bench.input_file(value, image):
+                    files["released"] = self.resource(bench.input_file(value, image))
+            params = dict(source=spec["source"], dataset=d, benchmark=getattr(bench, "name", None), image=image)
+            params |= dict(size=spec.get("size"), task=t, level=value, seed=self.config.get("degrade_seed", 0))
+            self._add(f"degrade_{t}", output, files, {"spec": params}, {"dataset": d, "level": lv, "image": image})
+
+    def _plan_fits(self, exp: Mapping, lv: str):
+        """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
+        d, t = exp["dataset"], exp["task"]
+        for image in self.images(d):
+            for method, seed in self.methods(exp):
+                if method != "dip":
+                    continue
+                wc = {"dataset": d, "task": t, "level": lv, "image": image, "seed": str(seed)}
+                output = self.fit_outputs(f"restored/{d}/{t}/{lv}/dip/{image}_seed{seed}")
+                packed = (d, t, lv, image, seed) in self._pack_of
+                # A packed fit's files come from unpack_fit, yet fit_dip answers for it too: Snakemake evaluates every
+                # rule that could make a file before its ruleorder picks one.
+                spec = {"spec": self.fit_spec(d, t, lv, seed)}
+                inputs = self.task_inputs(d, t, lv, image)
+                self._add("fit_dip", output, inputs, spec, wc, self.fit_resources, listed=not packed)
+                if packed:
+                    self._add("unpack_fit", output, {"pack": self.pack_folder(wc)}, wildcards=wc)
+        for (pd, pt, plv, pack), members in self.packs.items():
+            if (pd, pt, plv) != (d, t, lv):
+                continue
+            inputs = {}
+            for image, _seed in members:
+                for role, path in self.task_inputs(d, t, lv, image).items():
+                    inputs.setdefault(role, []).append(path)
+            spec = self.fit_spec(d, t, lv, seed=None) | {"members": [{"image": i, "seed": s} for i, s in members]}
+            # a pack asks for what its fits would ask for one after another (time, memory): an upper bound
+            resources = self.fit_resources | {k: self.fit_resources[k] * len(members) for k in ("mem_mb", "runtime")}
+            output = [self.res(f"restored/{d}/{t}/{lv}/dip_packs/{pack}")]
+            wc = {"dataset": d, "task": t, "level": lv, "pack": pack}
+            self._add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
+
+    def _plan_baselines(self, exp: Mapping, lv: str):
+        """baseline per image and baseline (with the first seed)."""
+        d, t = exp["dataset"], exp["task"]
+        for image in self.images(d):
+            for method, seed in self.methods(exp):
+                if method == "dip":
+                    continue
+                options = dict((self.config.get("baseline_settings") or {}).get(method) or {})
+                spec = {"name": method, "task": t, "level": parse_level(t, lv), "seed": int(seed), "options": options}
+                output = {"png": self.restored(d, t, lv, method, image, seed)}
+                output["json"] = self.restored(d, t, lv, method, image, seed, ".json")
+                wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
+                inputs = self.task_inputs(d, t, lv, image)
+                self._add("baseline", output, inputs, {"spec": spec}, wc, self.baseline_resources)
+
+    def score_plan(self, exp: Mapping, lv: str) -> list[dict]:
+        """Every output of one (dataset, task, level) to score: image, method, seed, png, json (and the raw DIP output,
+        scored when the fit averaged)."""
+        d, t = exp["dataset"], exp["task"]
+        plan = []
+        for image in self.images(d):
+            for method, seed in self.methods(exp):
+                record = self.restored(d, t, lv, method, image, seed, ".json")
+                png = self.restored(d, t, lv, method, image, seed)
+                plan.append({"image": image, "method": method, "seed": seed, "png": png, "json": record})
+                if method == "dip":
+                    raw = self.restored(d, t, lv, method, image, seed, "_raw.png")
+                    raw = {"image": image, "method": "dip_raw", "seed": seed, "png": raw, "json": record}
+                    plan.append(raw | {"only_if_averaged": True})
+        return plan
+
+    def _plan_score(self, exp: Mapping, lv: str):
+        d, t = exp["dataset"], exp["task"]
+        images, plan = self.images(d), self.score_plan(exp, lv)
+        inputs = {
+            "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in images],
+            "observation": [self.res(f"inputs/{d}/{t}/{lv}/{i}/observation.png") for i in images],
+            "outputs": sorted({p["png"] for p in plan} | {p["json"] for p in plan}),
+        }
+        params = {"plan": plan, "level": parse_level(t, lv), "images": images}
+        output = [self.res(f"scores/ours/{d}/{t}_{lv}.csv")]
+        self._add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
+
+    def published_scores(self) -> list[str]:
+        return [self.res(f"scores/published/{d}/{t}_{lv}.csv") for d, t, lv in self.published_keys()]
+
+    def _plan_published(self):
+        for (d, t, lv), output in zip(self.published_keys(), self.published_scores()):
+            files = [self.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
+            params = {"dataset": d, "level": parse_level(t, lv)}
+            self._add("score_published", [output], files, params, {"dataset": d, "task": t, "level": lv})
+        check = {"md": self.res("tables/published_check.md"), "csv": self.res("tables/published_check.csv")}
+        inputs = {"scores": self.published_scores(), "paper": self.config["paper_numbers"]}
+        self._add("published_check", check, inputs, {"datasets": list(self.published)})
+        self._add("published", [], self.published_scores() + [check["md"]])
+
+    def learning_curve_files(self) -> list[str]:
+        if not self.learning:
+            return []
+        kinds = self.learning.get("kinds") or LEARNING_KINDS
+        return [self.res(f"curves/{self.learning['dataset']}/{self.learning['image']}/{k}.json") for k in kinds]
+
+    def _plan_learning_curves(self):
+        if not self.learning:
+            return
+        d, image = self.learning["dataset"], self.learning["image"]
+        bench, ds, spec = self.benchmark(d), self.dataset(d), dict(self.learning.get("dip") or {})
+        inputs = {} if bench is None else {"image": self.resource(bench.gt_file(bench.levels[0], image))}
+        for kind, curve in zip(self.learning.get("kinds") or LEARNING_KINDS, self.learning_curve_files()):
+            params = dict(source=ds["source"], benchmark=getattr(bench, "name", None), image=image, size=ds.get("size"))
+            params |= dict(kind=kind, seed=int(self.learning.get("seed", 0)), preset=self.preset(spec, "denoise", 25))
+            params |= dict(width=spec.get("width"), settings=dict(spec.get("settings") or {}))
+            wc = {"dataset": d, "image": image, "kind": kind}
+            self._add("learning_curve", [curve], inputs, {"spec": params}, wc, self.fit_resources)
+        self._add("figure_learning_curves", self._report("figures/learning_curves"), self.learning_curve_files())
+
+    # --- the paper's other experiments -----------------------------------------------------------------------------
+
+    def experiment_inputs(self, name: str) -> dict[str, str]:
+        """The data files an experiment reads: ``{key: path}``."""
+        return {key: self.resource(DATA_FILES[key]) for key in self.section.data_keys(name)}
+
+    def experiment_outputs(self, name: str) -> list[str]:
         """The images an experiment job writes (its record.json comes separately)."""
-        folder = self.res(f"experiments/{name}")
+        folder, spec = self.res(f"experiments/{name}"), self.section.specs[name]
         if name == "jpeg":
-            return [f"{folder}/input.png"] + [f"{folder}/step{s}.png" for s in self.specs["jpeg"]["steps"]]
+            return [f"{folder}/input.png"] + [f"{folder}/step{s}.png" for s in spec["steps"]]
         if name == "preimage":
-            return [f"{folder}/{image}_{p}.png" for image in self.specs["preimage"]["images"] for p in PANELS[name]]
+            return [f"{folder}/{image}_{p}.png" for image in spec["images"] for p in PANELS[name]]
         if name == "architectures":
             return [f"{folder}/gt.png", f"{folder}/input.png"]
         return [f"{folder}/{p}.png" for p in PANELS[name]]
 
-    def record(self, name: str) -> str:
+    def experiment_record(self, name: str) -> str:
         return self.res(f"experiments/{name}/record.json")
 
-    @property
-    def architectures(self) -> list[str]:
-        return list(self.specs.get("architectures", {}).get("names", []))
+    def experiment_spec(self, name: str) -> dict:
+        return self.section.specs[name]
 
-    def architecture_outputs(self) -> list[str]:
-        return [self.res(f"experiments/architectures/net_{a}.png") for a in self.architectures] + [
-            self.res(f"experiments/architectures/net_{a}.json") for a in self.architectures
-        ]
-
-    def report_files(self, name: str) -> dict[str, str]:
+    def experiment_report(self, name: str) -> dict[str, str]:
         return {
-            "png": self.res(f"figures/experiments/{name}.png"),
-            "pdf": self.res(f"figures/experiments/{name}.pdf"),
+            **self._report(f"figures/experiments/{name}"),
             "md": self.res(f"tables/experiments/{name}.md"),
             "csv": self.res(f"tables/experiments/{name}.csv"),
         }
 
-    # --- early stopping on the core experiments ---
-    def es_keys(self, experiments: list[dict], images_of) -> list[tuple[str, str, str, str, int]]:
-        """(dataset, task, level label, image, seed) of every DIP + early-stop fit."""
-        if not self.early_stopping:
-            return []
-        wanted = self.early_stopping.get("experiments")
-        keys = []
-        for exp in experiments:
-            if wanted is not None and not any(
-                w["dataset"] == exp["dataset"] and w["task"] == exp["task"] for w in wanted
-            ):
-                continue
-            if not exp.get("run_dip", True):
-                continue
-            for level in exp["levels"]:
-                for image in images_of(exp["dataset"]):
-                    for seed in exp.get("seeds") or [0]:
-                        keys.append((exp["dataset"], exp["task"], level_label(exp["task"], level), image, int(seed)))
-        return keys
+    @property
+    def architectures(self) -> list[str]:
+        return self.section.architectures
 
-    def es_settings(self) -> dict | None:
-        """The ES-WMV settings every core DIP fit records when early stopping is configured (None otherwise).
+    def architecture_outputs(self) -> dict[str, list[str]]:
+        stem = [self.res(f"experiments/architectures/net_{a}") for a in self.architectures]
+        return {"pngs": [f"{s}.png" for s in stem], "jsons": [f"{s}.json" for s in stem]}
 
-        Recording only (``stop=False``): the fit runs its fixed step count, so one run gives the "DIP" rows and, from
-        the output kept at the detected step, the "DIP + early stop" rows.
-        """
-        if not self.early_stopping:
-            return None
-        return {k: self.early_stopping[k] for k in ("window", "patience", "check_every")} | {"stop": False}
+    def _plan_experiments(self):
+        for name in self.experiment_names:
+            record, spec, inputs = (
+                self.experiment_record(name),
+                self.experiment_spec(name),
+                self.experiment_inputs(name),
+            )
+            if name == "architectures":
+                for arch in self.architectures:
+                    stem = self.res(f"experiments/architectures/net_{arch}")
+                    output = {"png": f"{stem}.png", "json": f"{stem}.json"}
+                    wc, resources = {"arch": arch}, self.fit_resources
+                    self._add("experiment_architecture", output, inputs, {"spec": spec}, wc, resources)
+                output = dict(zip(("gt", "input"), self.experiment_outputs(name))) | {"record": record}
+                self._add("experiment_architectures", output, inputs | self.architecture_outputs(), {"spec": spec})
+            else:
+                output = self.experiment_outputs(name) + [record]
+                self._add(f"experiment_{name}", output, inputs, {"name": name, "spec": spec}, {}, self.fit_resources)
+            inputs = self.experiment_outputs(name) + [record]
+            self._add(f"experiment_{name}_report", self.experiment_report(name), inputs)
 
-    def es_levels(self, experiments: list[dict], images_of) -> list[tuple[str, str, str]]:
-        return sorted({k[:3] for k in self.es_keys(experiments, images_of)})
+    def es_score(self, d: str, t: str, lv: str) -> Job:
+        return self._index[(f"score_es_{d}_{t}_{lv}", ())]
 
-    def es_score_files(self, experiments: list[dict], images_of) -> list[str]:
-        """The CSVs of ``dip_es`` rows to add to metrics.csv."""
-        return [self.res(f"scores/extra/{d}/{t}_{lv}_es.csv") for d, t, lv in self.es_levels(experiments, images_of)]
+    def es_scores(self) -> list[str]:
+        """The CSVs of ``dip_es`` rows (DIP + early stop) to add to metrics.csv."""
+        return [self.res(f"scores/extra/{d}/{t}_{lv}_es.csv") for d, t, lv in self.es_levels()]
 
-    def targets(self, experiments: list[dict], images_of) -> list[str]:
+    def _plan_early_stopping(self):
+        """score_es_<dataset>_<task>_<level>: the DIP + early stop rows of one level; early_stop_table."""
+        if not self.es_keys:
+            return
+        for (d, t, lv), output in zip(self.es_levels(), self.es_scores()):
+            runs = [(k[3], k[4]) for k in self.es_keys if k[:3] == (d, t, lv)]
+            inputs = {
+                "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in self.images(d)],
+                "pngs": [self.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
+                "jsons": [self.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
+            }
+            params = {"dataset": d, "task": t, "images": self.images(d), "runs": runs, "level": parse_level(t, lv)}
+            self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
+        table = {"md": self.res("tables/experiments/early_stopping.md")}
+        table["csv"] = self.res("tables/experiments/early_stopping.csv")
+        self._add(
+            "early_stop_table",
+            table,
+            [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys],
+        )
+
+    def experiment_targets(self) -> list[str]:
+        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows."""
         out = []
-        for name in self.names:
-            out += [self.report_files(name)["png"], self.report_files(name)["md"]]
-        if self.early_stopping and self.es_keys(experiments, images_of):
-            out += self.es_score_files(experiments, images_of)
-            out.append(self.res("tables/experiments/early_stopping.md"))
+        for name in self.experiment_names:
+            out += [self.experiment_report(name)["png"], self.experiment_report(name)["md"]]
+        if self.es_keys:
+            out += self.es_scores() + [self.res("tables/experiments/early_stopping.md")]
         return out
 
+    # --- tables, figures, targets ----------------------------------------------------------------------------------
 
-_DEFAULTS = {
-    "jpeg": {"steps": [2399, 49999], "crop": None, "dip": {"preset": "jpeg"}},
-    "inpaint_text": {"crop": None, "dip": {"preset": "inpaint-text"}},
-    "inpaint_hole": {"crop": None, "dip": {"preset": "inpaint-hole"}},
-    "architectures": {"crop": None, "names": list(DEFAULT_ARCHITECTURES), "width": None, "pad": None,
-                      "settings": {}},
-    "flash": {"crop": None, "dip": {"preset": "flash"}, "bilateral": {}},
-    "sr_prior": {"crop": None, "factor": 4, "iterations": 2000, "tv_weight": 1e-7, "dip": {}},
-    "preimage": {"images": ["building"], "weights": None, "small_cnn": False, "layer": "fc6", "size": 256,
-                 "settings": {}},
-}
+    def grid_plan(self, d: str, t: str, lv: str) -> list[dict]:
+        """Panels of an image grid: per image the GT, the degraded input, each method's output (first seed)."""
+        n = (self.config.get("figures") or {}).get("grid_max_images", 4)
+        rows = []
+        for image in self.images(d)[:n]:
+            base = self.res(f"inputs/{d}/{t}/{lv}/{image}")
+            panels = [("gt", f"{base}/gt.png"), ("input", f"{base}/observation.png")]
+            seen = set()
+            for method, seed in self.methods(self.experiments[(d, t)]):
+                if method not in seen:
+                    seen.add(method)
+                    panels.append((method, self.restored(d, t, lv, method, image, seed)))
+            rows.append({"image": image, "panels": panels})
+        return rows
 
+    def _plan_reports(self):
+        """metrics, a table per level (ours and published), the figures, the target rules."""
+        metrics = self.res("metrics.csv")
+        ours = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.experiment_keys()] + self.es_scores()
+        self._add("metrics", [metrics], {"ours": ours, "published": self.published_scores()})
+        for d, t, lv in sorted(set(self.experiment_keys()) | set(self.published_keys())):
+            output = {ext: self.res(f"tables/{d}/{t}_{lv}.{ext}") for ext in ("md", "tex", "csv")}
+            inputs = {"metrics": metrics, "paper": self.config["paper_numbers"]}
+            self._add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
+        figures = self.experiment_keys() + [k for k in self.published_keys() if k[:2] not in self.experiments]
+        for d, t, lv in dict.fromkeys(figures):
+            wc = {"dataset": d, "task": t, "level": lv}
+            self._add(
+                "figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), [metrics], {"level": parse_level(t, lv)}, wc
+            )
+        for d, t, lv in dict.fromkeys(self.experiment_keys()):
+            wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
+            inputs = {"metrics": metrics, "images": [p for row in plan for _, p in row["panels"]]}
+            params = {"plan": plan, "level": parse_level(t, lv)}
+            self._add("figure_grid", self._report(f"figures/{d}/{t}_{lv}_grid"), inputs, params, wc)
+            exp = self.experiments[(d, t)]
+            if t == "denoise" and exp.get("run_dip", True):
+                seed = self.seeds(exp)[0]
+                inputs = {
+                    "traces": [self.restored(d, t, lv, "dip", i, seed, ".json") for i in self.images(d)],
+                    "scores": self.res(f"scores/ours/{d}/{t}_{lv}.csv"),
+                }
+                output, params = self._report(f"figures/{d}/denoise_{lv}_psnr_curves"), {"images": self.images(d)}
+                self._add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
+        self._add("experiments", [], self.experiment_targets())
+        self._add("all", [], self.final_targets())
 
-def build_plan(section: dict | None, results_dir: str, resources_dir: str) -> ExperimentPlan:
-    """The plan of the ``paper_experiments`` config section (None or {} = nothing to run).
+    def final_targets(self) -> list[str]:
+        """What the default target makes: metrics.csv, the tables, the figures, the published check, the experiments."""
+        figures = []
+        for d, t, lv in self.experiment_keys():
+            figures += [self.res(f"figures/{d}/{t}_{lv}_grid.png"), self.res(f"figures/{d}/{t}_{lv}_psnr.png")]
+            if t == "denoise" and self.experiments[(d, t)].get("run_dip", True):
+                figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr_curves.png"))
+        for d, t, lv in self.published_keys():
+            if (d, t) not in self.experiments:
+                figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr.png"))
+        if self.learning:
+            figures.append(self.res("figures/learning_curves.png"))
+        tables = sorted(set(self.experiment_keys()) | set(self.published_keys()))
+        targets = [self.res("metrics.csv")]
+        targets += [self.res(f"tables/{d}/{t}_{lv}.{ext}") for d, t, lv in tables for ext in ("md", "tex", "csv")]
+        targets += sorted(set(figures))
+        if self.published:
+            targets += [self.res("tables/published_check.md"), self.res("tables/published_check.csv")]
+        return targets + self.experiment_targets()
 
-    An experiment runs when its key is present (``jpeg: {}`` runs it with the paper's settings; ``jpeg: null`` turns
-    off an entry of a config layered underneath); the natural
-    pre-image runs only when ``weights`` names an AlexNet file (or ``small_cnn: true``, a random stand-in for tests).
-    """
-    section = {name: spec for name, spec in (section or {}).items() if spec is not None}
-    plan = ExperimentPlan(results_dir.rstrip("/"), resources_dir.rstrip("/"))
-    common = {k: section.pop(k) for k in ("device",) if k in section}
-    es = section.pop("early_stopping", None)
-    for name, spec in section.items():
-        if name not in _DEFAULTS:
-            raise DipInputError(f"paper_experiments: unknown experiment {name!r} (known: {', '.join(_DEFAULTS)})")
-        if spec is None:
-            continue
-        merged = {**_DEFAULTS[name], **dict(spec), **common}
-        if name == "architectures":
-            unknown = [a for a in merged["names"] if a not in ARCHITECTURES]
-            if unknown:
-                raise DipInputError(
-                    f"paper_experiments: architectures: unknown {unknown} (known: {', '.join(ARCHITECTURES)})"
-                )
-        if name == "jpeg" and not merged["steps"]:
-            raise DipInputError("paper_experiments: jpeg: give at least one step to keep")
-        if name == "preimage":
-            unknown = [k for k in merged["images"] if k not in DATA_FILES]
-            if unknown:
-                raise DipInputError(f"paper_experiments: preimage: unknown image(s) {unknown}")
-            if not merged["weights"] and not merged["small_cnn"]:
-                plan.skipped[name] = (
-                    "the natural pre-image needs AlexNet weights: set paper_experiments.preimage.weights to a "
-                    "torchvision alexnet state-dict file (see dip.experiments.preimage.ALEXNET_HOWTO)"
-                )
+    # --- looking jobs up -------------------------------------------------------------------------------------------
+
+    @property
+    def dataset_names(self) -> list[str]:
+        """Every dataset name a path can hold (the `dataset` wildcard's values)."""
+        return list(dict.fromkeys([*self.datasets, *self.published]))
+
+    def get(self, rule: str, wildcards: Mapping[str, str] = None) -> Job:
+        """The job of ``rule`` with these wildcards (a Snakemake ``wildcards`` object or a dict)."""
+        w = dict(wildcards.items()) if wildcards is not None else {}
+        try:
+            return self._index[(rule, tuple(sorted((k, str(v)) for k, v in w.items())))]
+        except KeyError:
+            which = ", ".join(f"{k}={v}" for k, v in w.items())
+            raise DipInputError(f"this configuration plans no {rule} job with {which or 'no wildcards'}") from None
+
+    def jobs(self) -> list[Job]:
+        """Every job of the plan: the jobs of all its targets (all, experiments, published)."""
+        return list(self._jobs)
+
+    def by_rule(self, rule: str) -> list[Job]:
+        return [job for job in self._jobs if job.rule == rule]
+
+    def downloads(self) -> list[Job]:
+        """The download jobs: one per benchmark folder (``download_<benchmark>_<level>``) and the experiments' data."""
+        return [job for job in self._jobs if job.rule.startswith("download_")]
+
+    def dag(self, *targets: str) -> list[Job]:
+        """The jobs that making ``targets`` (target rules or files; default: all) takes, as ``snakemake -n`` lists them
+        when nothing exists yet."""
+        producer = {path: job for job in self._jobs for path in job.outputs}
+        rules = {job.rule: job for job in self._jobs if job.rule in TARGETS}
+        todo = [rules[t] if t in rules else producer[t] for t in (targets or ("all",))]
+        seen: dict[int, Job] = {}
+        while todo:
+            job = todo.pop()
+            if id(job) in seen:
                 continue
-        plan.specs[name] = merged
-    if es:
-        plan.early_stopping = {"window": 100, "patience": 1000, "check_every": 50, "experiments": None,
-                               **dict(es)}
-    return plan
+            seen[id(job)] = job
+            todo += [producer[path] for path in job.inputs if path in producer]
+        return list(seen.values())
+
+    def counts(self, *targets: str) -> Counter:
+        """Jobs per rule of :meth:`dag`: the "Job stats" of a dry run."""
+        return Counter(job.rule for job in self.dag(*targets))

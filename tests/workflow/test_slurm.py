@@ -171,7 +171,7 @@ def _profile_for(slurm: dict, dest: Path) -> Path:
         elif stripped.startswith("# slurm_partition:") and "EDIT" in line and line.startswith("  #"):
             line = f'  slurm_partition: "{slurm["partition"]}"'
         filled.append(line)
-    assert any(l.startswith("  slurm_partition:") for l in filled), "profile lost its EDIT line for the partition"
+    assert any(line.startswith("  slurm_partition:") for line in filled), "profile lost its EDIT line for the partition"
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "profile.yaml").write_text("\n".join(filled) + "\n")
     return dest

@@ -4,7 +4,7 @@
 
 rule baseline:
     input:
-        unpack(task_inputs),
+        unpack(job_input("baseline")),
     output:
         png=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.png"),
         json=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.json"),
@@ -14,8 +14,6 @@ rule baseline:
         res(
             "benchmarks/baseline/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.tsv"
         )
-    wildcard_constraints:
-        method="|".join(BASELINE_NAMES),
     conda:
         "../envs/dip.yaml"
     threads: BASE_RES["threads"]
@@ -23,6 +21,6 @@ rule baseline:
         mem_mb=BASE_RES["mem_mb"],
         runtime=BASE_RES["runtime"],
     params:
-        spec=baseline_spec,
+        spec=job_param("baseline", "spec"),
     script:
         "../scripts/baseline.py"

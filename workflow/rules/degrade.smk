@@ -5,7 +5,7 @@
 
 rule degrade_denoise:
     input:
-        unpack(degrade_inputs),
+        unpack(job_input("degrade_denoise")),
     output:
         gt=res("inputs/{dataset}/denoise/{level}/{image}/gt.png"),
         observation=res("inputs/{dataset}/denoise/{level}/{image}/observation.png"),
@@ -17,14 +17,14 @@ rule degrade_denoise:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=degrade_params,
+        spec=job_param("degrade_denoise", "spec"),
     script:
         "../scripts/degrade.py"
 
 
 rule degrade_sr:
     input:
-        unpack(degrade_inputs),
+        unpack(job_input("degrade_sr")),
     output:
         gt=res("inputs/{dataset}/sr/{level}/{image}/gt.png"),
         hr=res("inputs/{dataset}/sr/{level}/{image}/hr.png"),
@@ -37,14 +37,14 @@ rule degrade_sr:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=degrade_params,
+        spec=job_param("degrade_sr", "spec"),
     script:
         "../scripts/degrade.py"
 
 
 rule degrade_inpaint:
     input:
-        unpack(degrade_inputs),
+        unpack(job_input("degrade_inpaint")),
     output:
         gt=res("inputs/{dataset}/inpaint/{level}/{image}/gt.png"),
         mask=res("inputs/{dataset}/inpaint/{level}/{image}/mask.png"),
@@ -57,6 +57,6 @@ rule degrade_inpaint:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=degrade_params,
+        spec=job_param("degrade_inpaint", "spec"),
     script:
         "../scripts/degrade.py"

@@ -1,21 +1,22 @@
-# Stage 1: download the benchmark files the config needs, one job per benchmark folder, from the manifest
-# (relative path + sha256) under `download_base_url`. pooch checks every hash; a mismatch leaves no file.
-# The base URL is read from the config inside the job (not a param), so pointing it at a mirror re-runs nothing.
+# Stage 1: download the files the config needs, one job per benchmark folder (download_<benchmark>_<level>) and one
+# for the paper's other experiments (download_experiment_data), from the manifest (relative path + sha256) under
+# `download_base_url`. pooch checks every hash; a mismatch leaves no file. The base URL is read from the config
+# inside the job (not a param), so pointing it at a mirror re-runs nothing.
 
 
-for _key, _files in DOWNLOAD_GROUPS.items():
+for _job in PLAN.downloads():
 
     rule:
         name:
-            f"download_{_key}"
+            _job.rule
         output:
-            [res_resource(f) for f in _files],
+            _job.output,
         log:
-            res(f"logs/download/{_key}.log"),
+            res(f"logs/download/{_job.rule.removeprefix('download_')}.log"),
         localrule: True
         conda:
             "../envs/dip.yaml"
         params:
-            checksums=checksums(_files),
+            checksums=_job.params["checksums"],
         script:
             "../scripts/download.py"

@@ -1,52 +1,20 @@
 # The paper's other experiments (config `paper_experiments:`), and DIP + early stopping on the core experiments.
-# Each experiment: one job that runs it (dip.experiments) -> images + record.json, one job that draws its figure and
-# writes its table. The architecture comparison runs one job per network. The plan (which files exist) comes from
-# dip.pipeline.plan; inputs are the reference repository's data/ files, downloaded like the benchmarks.
-# Include after common.smk and before score.smk (metrics.csv takes the `dip_es` score files).
-
-from dip.pipeline.plan import build_plan
-
-XP = build_plan(config.get("paper_experiments"), R, RES)
-XP_DATA = XP.data_files()
-XP_MANIFEST = (
-    read_manifest(config.get("manifest", "config/manifest/benchmarks.tsv"))
-    if XP_DATA
-    else {}
-)
-XP_ES_KEYS = XP.es_keys(config["experiments"], images_of)
-# Recorded by every core DIP fit (fit.smk) when any experiment has early stopping: no second fit per image.
-ES_SETTINGS = XP.es_settings() if XP_ES_KEYS else None
-for _name, _why in XP.skipped.items():
-    print(f"paper_experiments: skipping {_name}: {_why}", file=sys.stderr)
+# Each experiment: one job that runs it (dip.pipeline.run_experiment) -> images + record.json, one job that draws its
+# figure and writes its table. The architecture comparison runs one job per network. Which experiments run and the
+# files they read (the reference repository's data/, downloaded like the benchmarks) come from the plan.
 
 
-if XP_DATA:
-
-    rule download_experiment_data:
-        output:
-            [res_resource(f) for f in XP_DATA],
-        log:
-            res("logs/download/experiment_data.log"),
-        localrule: True
-        conda:
-            "../envs/dip.yaml"
-        params:
-            checksums={f: XP_MANIFEST[f] for f in XP_DATA},
-        script:
-            "../scripts/download.py"
-
-
-for _name in XP.names:
+for _name in PLAN.experiment_names:
     if _name != "architectures":
 
         rule:
             name:
                 f"experiment_{_name}"
             input:
-                **XP.inputs(_name),
+                **PLAN.experiment_inputs(_name),
             output:
-                XP.outputs(_name),
-                record=XP.record(_name),
+                PLAN.experiment_outputs(_name),
+                record=PLAN.experiment_record(_name),
             log:
                 res(f"logs/experiments/{_name}.log"),
             benchmark:
@@ -60,7 +28,7 @@ for _name in XP.names:
                 gpu=FIT_RES["gpu"],
             params:
                 name=_name,
-                spec=XP.specs[_name],
+                spec=PLAN.experiment_spec(_name),
             script:
                 "../scripts/experiment.py"
 
@@ -68,19 +36,19 @@ for _name in XP.names:
         name:
             f"experiment_{_name}_report"
         input:
-            XP.outputs(_name),
-            record=XP.record(_name),
+            PLAN.experiment_outputs(_name),
+            record=PLAN.experiment_record(_name),
         output:
             png=report(
-                XP.report_files(_name)["png"],
+                PLAN.experiment_report(_name)["png"],
                 caption="../report/experiments.rst",
                 category="Experiments",
                 labels={"experiment": _name},
             ),
-            pdf=XP.report_files(_name)["pdf"],
-            md=XP.report_files(_name)["md"],
+            pdf=PLAN.experiment_report(_name)["pdf"],
+            md=PLAN.experiment_report(_name)["md"],
             csv=report(
-                XP.report_files(_name)["csv"],
+                PLAN.experiment_report(_name)["csv"],
                 caption="../report/experiments.rst",
                 category="Experiments",
                 labels={"experiment": f"{_name} (table)"},
@@ -93,11 +61,11 @@ for _name in XP.names:
             "../scripts/experiment_report.py"
 
 
-if "architectures" in XP.names:
+if PLAN.architectures:
 
     rule experiment_architecture:
         input:
-            **XP.inputs("architectures"),
+            **PLAN.experiment_inputs("architectures"),
         output:
             png=res("experiments/architectures/net_{arch}.png"),
             json=res("experiments/architectures/net_{arch}.json"),
@@ -106,7 +74,7 @@ if "architectures" in XP.names:
         benchmark:
             res("benchmarks/experiments/architectures/{arch}.tsv")
         wildcard_constraints:
-            arch="|".join(XP.architectures),
+            arch="|".join(PLAN.architectures),
         conda:
             "../envs/dip.yaml"
         threads: FIT_RES["threads"]
@@ -115,64 +83,51 @@ if "architectures" in XP.names:
             runtime=FIT_RES["runtime"],
             gpu=FIT_RES["gpu"],
         params:
-            spec=XP.specs["architectures"],
+            spec=PLAN.experiment_spec("architectures"),
         script:
             "../scripts/experiment_architecture.py"
 
     rule experiment_architectures:
         input:
-            **XP.inputs("architectures"),
-            pngs=[
-                res(f"experiments/architectures/net_{a}.png") for a in XP.architectures
-            ],
-            jsons=[
-                res(f"experiments/architectures/net_{a}.json")
-                for a in XP.architectures
-            ],
+            **PLAN.get("experiment_architectures").input,
         output:
             gt=res("experiments/architectures/gt.png"),
             input=res("experiments/architectures/input.png"),
-            record=XP.record("architectures"),
+            record=PLAN.experiment_record("architectures"),
         log:
             res("logs/experiments/architectures.log"),
         conda:
             "../envs/dip.yaml"
         params:
-            spec=XP.specs["architectures"],
+            spec=PLAN.experiment_spec("architectures"),
         script:
             "../scripts/experiment_architectures_summary.py"
 
 
-if XP_ES_KEYS:
+for _d, _t, _lv in PLAN.es_levels():
 
-    for _d, _t, _lv in XP.es_levels(config["experiments"], images_of):
-        _runs = [(k[3], k[4]) for k in XP_ES_KEYS if k[:3] == (_d, _t, _lv)]
+    rule:
+        name:
+            f"score_es_{_d}_{_t}_{_lv}"
+        input:
+            **PLAN.es_score(_d, _t, _lv).input,
+        output:
+            res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
+        log:
+            res(f"logs/score/{_d}/{_t}_{_lv}_es.log"),
+        conda:
+            "../envs/dip.yaml"
+        params:
+            **PLAN.es_score(_d, _t, _lv).params,
+        script:
+            "../scripts/score_es.py"
 
-        rule:
-            name:
-                f"score_es_{_d}_{_t}_{_lv}"
-            input:
-                gt=[res(f"inputs/{_d}/{_t}/{_lv}/{i}/gt.png") for i in images_of(_d)],
-                pngs=[restored(_d, _t, _lv, "dip", i, s, "_es.png") for i, s in _runs],
-                jsons=[restored(_d, _t, _lv, "dip", i, s, ".json") for i, s in _runs],
-            output:
-                res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
-            log:
-                res(f"logs/score/{_d}/{_t}_{_lv}_es.log"),
-            conda:
-                "../envs/dip.yaml"
-            params:
-                dataset=_d,
-                task=_t,
-                images=images_of(_d),
-                runs=_runs,
-                level=parse_level(_t, _lv),
-            script:
-                "../scripts/score_es.py"
+
+if PLAN.es_keys:
 
     rule early_stop_table:
         input:
-            [restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in XP_ES_KEYS],
+            PLAN.get("early_stop_table").input,
         output:
             md=res("tables/experiments/early_stopping.md"),
             csv=report(
@@ -191,4 +146,4 @@ if XP_ES_KEYS:
 
 rule experiments:
     input:
-        XP.targets(config["experiments"], images_of),
+        PLAN.get("experiments").input,

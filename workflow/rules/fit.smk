@@ -10,9 +10,9 @@
 
 rule fit_dip:
     input:
-        unpack(task_inputs),
+        unpack(job_input("fit_dip")),
     output:
-        **fit_outputs(ES_SETTINGS),
+        **PLAN.fit_outputs(),
     log:
         res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.log"),
     benchmark:
@@ -25,14 +25,14 @@ rule fit_dip:
         runtime=FIT_RES["runtime"],
         gpu=FIT_RES["gpu"],
     params:
-        spec=fit_spec,
+        spec=job_param("fit_dip", "spec"),
     script:
         "../scripts/fit.py"
 
 
 rule fit_dip_pack:
     input:
-        unpack(pack_inputs),
+        unpack(job_input("fit_dip_pack")),
     output:
         directory(res("restored/{dataset}/{task}/{level}/dip_packs/{pack}")),
     log:
@@ -43,11 +43,11 @@ rule fit_dip_pack:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]
     resources:
-        mem_mb=pack_resource("mem_mb"),
-        runtime=pack_resource("runtime"),
+        mem_mb=job_resource("fit_dip_pack", "mem_mb"),
+        runtime=job_resource("fit_dip_pack", "runtime"),
         gpu=FIT_RES["gpu"],
     params:
-        spec=pack_spec,
+        spec=job_param("fit_dip_pack", "spec"),
     script:
         "../scripts/fit_pack.py"
 
@@ -56,7 +56,7 @@ rule unpack_fit:
     input:
         pack=packed_fit,
     output:
-        **fit_outputs(ES_SETTINGS),
+        **PLAN.fit_outputs(),
     log:
         res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.unpack.log"),
     localrule: True
@@ -66,5 +66,5 @@ rule unpack_fit:
         "../scripts/unpack_fit.py"
 
 
-# A packed fit's files come from its pack; packed_fit() raises for a lone fit, which fit_dip then makes.
+# A packed fit's files come from its pack; a lone fit's pack folder is made by nothing, so fit_dip makes it.
 ruleorder: unpack_fit > fit_dip

@@ -4,7 +4,7 @@
 
 rule score_published:
     input:
-        published_inputs,
+        job_input("score_published"),
     output:
         res("scores/published/{dataset}/{task}_{level}.csv"),
     log:
@@ -12,16 +12,15 @@ rule score_published:
     conda:
         "../envs/dip.yaml"
     params:
-        dataset="{dataset}",
-        level=level_value,
+        dataset=job_param("score_published", "dataset"),
+        level=job_param("score_published", "level"),
     script:
         "../scripts/score_published.py"
 
 
 rule published_check:
     input:
-        scores=published_scores(),
-        paper=config["paper_numbers"],
+        **PLAN.get("published_check").input,
     output:
         md=res("tables/published_check.md"),
         csv=report(
@@ -35,13 +34,12 @@ rule published_check:
     conda:
         "../envs/dip.yaml"
     params:
-        datasets=list(PUBLISHED),
+        datasets=PLAN.get("published_check").params["datasets"],
     script:
         "../scripts/published_check.py"
 
 
 rule published:
     input:
-        published_scores(),
-        res("tables/published_check.md"),
+        PLAN.get("published").input,
     localrule: True

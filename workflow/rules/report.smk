@@ -5,8 +5,7 @@
 
 rule table:
     input:
-        metrics=res("metrics.csv"),
-        paper=config["paper_numbers"],
+        unpack(job_input("table")),
     output:
         md=res("tables/{dataset}/{task}_{level}.md"),
         tex=res("tables/{dataset}/{task}_{level}.tex"),
@@ -23,14 +22,14 @@ rule table:
     conda:
         "../envs/dip.yaml"
     params:
-        level=level_value,
+        level=job_param("table", "level"),
     script:
         "../scripts/table.py"
 
 
 rule learning_curve:
     input:
-        unpack(learning_curve_inputs),
+        unpack(job_input("learning_curve")),
     output:
         res("curves/{dataset}/{image}/{kind}.json"),
     log:
@@ -45,14 +44,14 @@ rule learning_curve:
         runtime=FIT_RES["runtime"],
         gpu=FIT_RES["gpu"],
     params:
-        spec=learning_curve_params,
+        spec=job_param("learning_curve", "spec"),
     script:
         "../scripts/learning_curve.py"
 
 
 rule figure_learning_curves:
     input:
-        learning_curve_files(),
+        PLAN.learning_curve_files(),
     output:
         png=report(
             res("figures/learning_curves.png"),
@@ -73,7 +72,7 @@ rule figure_learning_curves:
 
 rule figure_psnr_curves:
     input:
-        unpack(psnr_curve_inputs),
+        unpack(job_input("figure_psnr_curves")),
     output:
         png=report(
             res("figures/{dataset}/denoise_{level}_psnr_curves.png"),
@@ -89,14 +88,14 @@ rule figure_psnr_curves:
     conda:
         "../envs/dip.yaml"
     params:
-        images=score_images,
+        images=job_param("figure_psnr_curves", "images"),
     script:
         "../scripts/figure_psnr_curves.py"
 
 
 rule figure_grid:
     input:
-        unpack(grid_inputs),
+        unpack(job_input("figure_grid")),
     output:
         png=report(
             res("figures/{dataset}/{task}_{level}_grid.png"),
@@ -112,15 +111,15 @@ rule figure_grid:
     conda:
         "../envs/dip.yaml"
     params:
-        plan=grid_plan,
-        level=level_value,
+        plan=job_param("figure_grid", "plan"),
+        level=job_param("figure_grid", "level"),
     script:
         "../scripts/figure_grid.py"
 
 
 rule figure_psnr:
     input:
-        res("metrics.csv"),
+        job_input("figure_psnr"),
     output:
         png=report(
             res("figures/{dataset}/{task}_{level}_psnr.png"),
@@ -136,6 +135,6 @@ rule figure_psnr:
     conda:
         "../envs/dip.yaml"
     params:
-        level=level_value,
+        level=job_param("figure_psnr", "level"),
     script:
         "../scripts/figure_psnr.py"

@@ -1,10 +1,11 @@
 # Stage 6: scores. One job per (dataset, task, level) scores every output (and the degraded input) with the paper's
-# protocol (dip.eval.scoring); `metrics` gathers ours and the published scores into one tidy metrics.csv.
+# protocol (dip.eval.scoring); `metrics` gathers ours, the DIP + early stop rows and the published scores into one
+# tidy metrics.csv.
 
 
 rule score:
     input:
-        unpack(score_inputs),
+        unpack(job_input("score")),
     output:
         res("scores/ours/{dataset}/{task}_{level}.csv"),
     log:
@@ -12,17 +13,16 @@ rule score:
     conda:
         "../envs/dip.yaml"
     params:
-        plan=score_plan,
-        level=level_value,
-        images=score_images,
+        plan=job_param("score", "plan"),
+        level=job_param("score", "level"),
+        images=job_param("score", "images"),
     script:
         "../scripts/score.py"
 
 
 rule metrics:
     input:
-        ours=our_scores(),
-        published=published_scores(),
+        **PLAN.get("metrics").input,
     output:
         report(
             res("metrics.csv"),

@@ -1,12 +1,11 @@
 """Plumbing shared by the workflow's script shims: find the `dip` package, send output to the job's log.
 
-Not restoration logic: every shim calls the `dip` library for the actual work.
+Not restoration logic: every shim hands its files to one `dip` library function (mostly dip.pipeline.steps).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import traceback
 from pathlib import Path
@@ -35,32 +34,6 @@ def logged(snakemake):
             raise
 
 
-def set_threads(n: int) -> None:
-    import torch
-
-    torch.set_num_threads(max(1, int(n)))
-
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=1, default=str)
-
-
-def fit_config(spec: dict):
-    """The FitConfig of a fit job's spec: its preset, width cap and settings, and its seed when it has one."""
-    from dip.presets import get_preset
-
-    config = get_preset(spec["preset"], width=spec.get("width"), **spec["settings"])
-    return config.replace(seed=spec["seed"]) if "seed" in spec else config
-
-
-def sr_factor(spec: dict) -> int | None:
-    """The super-resolution factor of a job's spec (its level), None for the other tasks."""
-    return int(spec["level"]) if spec["task"] == "sr" else None
-
-
-def early_output(result):
-    """The output at the ES-WMV detected step, or (window never filled, e.g. a fit shorter than it) the final one."""
-    if result.output_early is None:
-        print("early stopping: the variance window never filled; the _es output is the fit's final output")
-        return result.output
-    return result.output_early
+def files(namedlist) -> dict:
+    """A job's named inputs or outputs (a Snakemake Namedlist) as a plain dict."""
+    return dict(namedlist.items())

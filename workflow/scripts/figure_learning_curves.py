@@ -5,12 +5,12 @@ from pathlib import Path
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.eval.figures import plot_learning_curves
 
     curves = {}
-    for path in snakemake.input:  # noqa: F821
+    for path in snakemake.input:
         record = json.loads(Path(path).read_text())
         curves[record["spec"]["kind"]] = record["history"]
-    out = snakemake.output  # noqa: F821
+    out = snakemake.output
     plot_learning_curves(curves, out.png, out.pdf)

@@ -7,13 +7,13 @@ import pandas as pd
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.data.benchmarks import display_name
     from dip.eval.figures import plot_psnr_curves
 
-    wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
+    wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output
     curves = {}
-    for image, path in zip(snakemake.params.images, inp.traces):  # noqa: F821
+    for image, path in zip(snakemake.params.images, inp.traces):
         curves[display_name(wc.dataset, image)] = json.loads(Path(path).read_text())["history"]
     scores = pd.read_csv(inp.scores)
     noisy = scores[scores["method"] == "input"]

@@ -1,24 +1,9 @@
-"""Shim: one learning curve of Fig. 2 (dip.eval.figures.run_learning_curve) -> JSON history."""
+"""Shim: one learning curve of Fig. 2 (dip.pipeline.steps.learning_curve) -> JSON history."""
 
-import json
+from _shim import logged
 
-from _shim import dump, fit_config, logged, set_threads
+with logged(snakemake):
+    from dip.pipeline import steps
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    from dip.data.benchmarks import load_benchmark_image, load_embedded
-    from dip.eval.figures import run_learning_curve
-
-    set_threads(snakemake.threads)  # noqa: F821
-    spec = snakemake.params.spec  # noqa: F821
-    inp = snakemake.input  # noqa: F821
-    if spec["source"] == "embedded":
-        img = load_embedded(spec["image"], spec.get("size"))
-    else:
-        img = load_benchmark_image(inp.image, spec["benchmark"])
-    config = fit_config(spec)
-    print(dump({"spec": spec, "config": config.to_dict()}))
-    history, result = run_learning_curve(img, spec["kind"], config, seed=spec["seed"])
-    record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": history}
-    with open(snakemake.output[0], "w") as fh:  # noqa: F821
-        json.dump(record, fh)
-    print(dump(result.summary()))
+    image = snakemake.input.get("image")  # a benchmark's file; none for an embedded photo
+    steps.learning_curve(snakemake.params.spec, image, snakemake.output[0], snakemake.threads)

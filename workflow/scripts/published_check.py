@@ -4,14 +4,14 @@ import pandas as pd
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.eval.scoring import check_published
     from dip.eval.tables import load_paper_numbers, published_check_table, released_records, write_table
 
-    inp, out = snakemake.input, snakemake.output  # noqa: F821
+    inp, out = snakemake.input, snakemake.output
     scores = pd.concat([pd.read_csv(p) for p in inp.scores], ignore_index=True)
     _, _, tolerance = load_paper_numbers(inp.paper)
-    check = check_published(scores, released_records(inp.paper, snakemake.params.datasets), tolerance)  # noqa: F821
+    check = check_published(scores, released_records(inp.paper, snakemake.params.datasets), tolerance)
     caption = (
         f"The authors' released result images re-scored with this project's metric code, against the values they "
         f"give (config/paper_numbers.yaml: released); ok = within {tolerance} dB."

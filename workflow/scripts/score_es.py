@@ -4,10 +4,10 @@ import pandas as pd
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.eval.scoring import COLUMNS, score_outputs
 
-    inp, params = snakemake.input, snakemake.params  # noqa: F821
+    inp, params = snakemake.input, snakemake.params
     rows = []
     for image, gt in zip(params.images, inp.gt):
         outputs = [{"method": "dip_es", "seed": seed, "png": png, "json": js}
@@ -15,5 +15,5 @@ with logged(snakemake):  # noqa: F821 -- injected by Snakemake
         rows += [r for r in score_outputs(params.dataset, params.task, params.level, image, gt, None, outputs)
                  if r["method"] != "input"]
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    frame.to_csv(snakemake.output[0], index=False)  # noqa: F821
+    frame.to_csv(snakemake.output[0], index=False)
     print(frame.to_string())

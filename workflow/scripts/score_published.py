@@ -4,13 +4,13 @@ import pandas as pd
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.data.benchmarks import BENCHMARKS
     from dip.eval.scoring import COLUMNS, score_published
 
-    params = snakemake.params  # noqa: F821
+    params = snakemake.params
     first = BENCHMARKS[params.dataset].all_files(params.level)[0]
-    root = snakemake.input[0][: -len(first)]  # noqa: F821 -- inputs are <resources_dir>/<relative path>
+    root = snakemake.input[0][: -len(first)]  # inputs are <resources_dir>/<relative path>
     frame = pd.DataFrame(score_published(params.dataset, params.level, root), columns=COLUMNS)
-    frame.to_csv(snakemake.output[0], index=False)  # noqa: F821
+    frame.to_csv(snakemake.output[0], index=False)
     print(frame.groupby("method")["psnr"].mean().round(3).to_string())

@@ -4,11 +4,11 @@ import pandas as pd
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
+with logged(snakemake):
     from dip.eval.tables import load_paper_numbers, results_table, table_caption, write_table
 
-    wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output  # noqa: F821
-    level = snakemake.params.level  # noqa: F821
+    wc, inp, out = snakemake.wildcards, snakemake.input, snakemake.output
+    level = snakemake.params.level
     metrics = pd.read_csv(inp.metrics)
     reported, _, _ = load_paper_numbers(inp.paper)
     table = results_table(metrics, reported, wc.dataset, wc.task, level)

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from _shim import logged
 
-with logged(snakemake):  # noqa: F821 -- injected by Snakemake
-    wc, out = snakemake.wildcards, snakemake.output  # noqa: F821
-    stem = Path(snakemake.input.pack) / f"{wc.image}_seed{wc.seed}"  # noqa: F821
+with logged(snakemake):
+    wc, out = snakemake.wildcards, snakemake.output
+    stem = Path(snakemake.input.pack) / f"{wc.image}_seed{wc.seed}"
     pairs = [(f"{stem}.png", out.png), (f"{stem}_raw.png", out.raw), (f"{stem}.json", out.json)]
     if "es" in out.keys():
         pairs.append((f"{stem}_es.png", out.es))

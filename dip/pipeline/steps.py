@@ -1,0 +1,310 @@
+"""The workflow's jobs as library functions: what each script shim of ``workflow/scripts/`` calls.
+
+Each function takes a job's spec (its params, planned by :mod:`dip.pipeline.plan`) and its files (``inputs``/
+``outputs``: role -> path, as the rule names them), does the work with the ``dip`` library and writes the outputs;
+what it prints goes to the job's log. ``threads`` caps torch's CPU threads. No Snakemake here: the shims pass plain
+dicts, and the tests can call these directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "set_threads",
+    "degrade",
+    "fit",
+    "fit_pack",
+    "baseline",
+    "learning_curve",
+    "figure_grid",
+    "early_stop_table",
+]
+
+
+def set_threads(n: int | None) -> None:
+    """Cap torch's CPU threads at the job's ``threads``."""
+    import torch
+
+    if n is not None:
+        torch.set_num_threads(max(1, int(n)))
+
+
+def _dump(obj) -> str:
+    return json.dumps(obj, indent=1, default=str)
+
+
+def _sr_factor(spec: Mapping) -> int | None:
+    """The super-resolution factor of a job's spec (its level), None for the other tasks."""
+    return int(spec["level"]) if spec["task"] == "sr" else None
+
+
+def _mask(inputs: Mapping[str, Any]):
+    from dip.data.degrade import mask_from_file
+
+    return mask_from_file(inputs["mask"]) if inputs.get("mask") else None
+
+
+def _early_output(result):
+    """The output at the ES-WMV detected step, or (window never filled, e.g. a fit shorter than it) the final one."""
+    if result.output_early is None:
+        print("early stopping: the variance window never filled; the _es output is the fit's final output")
+        return result.output
+    return result.output_early
+
+
+def degrade(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
+    """Make one task input (:func:`dip.data.benchmarks.make_task_inputs`): gt, observation, (hr, mask) and a record
+    (``info``). ``inputs``: the benchmark's ``gt`` and ``released`` input, if any (none for embedded photos)."""
+    from dip.data.benchmarks import derive_seed, load_benchmark_image, load_embedded, make_task_inputs
+    from dip.data.imageio import write_image
+    from dip.files import write_json
+
+    print(_dump(spec))
+    if spec["source"] == "embedded":
+        gt = load_embedded(spec["image"], spec.get("size"))
+    else:
+        gt = load_benchmark_image(inputs["gt"], spec["benchmark"])
+    released = load_benchmark_image(inputs["released"], spec["benchmark"]) if inputs.get("released") else None
+    seed = derive_seed(spec["seed"], spec["dataset"], spec["image"], spec["task"], spec["level"])
+    made = make_task_inputs(spec["task"], spec["level"], gt, released_input=released, seed=seed)
+    write_image(outputs["gt"], made.ground_truth)
+    write_image(outputs["observation"], made.observation)
+    if "hr" in outputs:
+        write_image(outputs["hr"], made.fit_target)
+    if "mask" in outputs:
+        write_image(outputs["mask"], made.mask)
+    info = {
+        **made.info,
+        **spec,
+        "derived_seed": seed,
+        "gt_shape": list(made.ground_truth.shape),
+        "observation_shape": list(made.observation.shape),
+    }
+    write_json(outputs["info"], info)
+    print(_dump(info))
+    return info
+
+
+def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int | None = None):
+    """One DIP fit (:func:`dip.restore.restore`) -> ``png`` (restored), ``raw``, ``json`` (record) and, when the spec
+    records early stopping, ``es`` (the output at the detected step; the fit runs on).
+
+    The fit checkpoints to <png>.ckpt on SIGTERM (SLURM preemption / time limit) and every ``checkpoint_every``
+    steps; a re-run resumes from it (a checkpoint that does not fit the job is discarded). It is removed at the end.
+    """
+    from dip.data.imageio import read_image, write_image
+    from dip.errors import DipInputError
+    from dip.presets import config_from_spec
+    from dip.restore import restore, save_result
+
+    set_threads(threads)
+    config = config_from_spec(spec)
+    print(_dump({"spec": spec, "config": config.to_dict()}))
+    observation, target, mask = read_image(inputs["observation"]), read_image(inputs["target"]), _mask(inputs)
+    ckpt = Path(outputs["png"]).with_suffix(".ckpt")
+
+    def run():
+        return restore(
+            spec["task"],
+            observation,
+            config=config,
+            factor=_sr_factor(spec),
+            mask=mask,
+            ground_truth=target,
+            checkpoint_path=ckpt,
+            early_stopping=spec.get("early_stopping"),
+        )
+
+    try:
+        result = run()
+    except DipInputError as exc:
+        if not ckpt.exists():
+            raise
+        print(f"discarding the checkpoint {ckpt} ({exc}); starting afresh")
+        ckpt.unlink()
+        result = run()
+    save_result(result, outputs["png"], outputs["json"], extra={"spec": spec, "method": "dip"})
+    write_image(outputs["raw"], result.output_raw)
+    if "es" in outputs:
+        write_image(outputs["es"], _early_output(result))
+    ckpt.unlink(missing_ok=True)
+    print(_dump(result.summary()))
+    return result
+
+
+def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, threads: int | None = None):
+    """Several DIP fits of one size in one process (:func:`dip.restore.restore_many`) -> ``folder`` holding, per fit
+    (``spec["members"]``: image, seed), the files a lone :func:`fit` writes; unpack_fit copies them out.
+
+    No checkpoints in a pack: a pack stopped mid-way (SLURM preemption, time limit) starts again from step 0.
+    """
+    from dip.data.degrade import mask_from_file
+    from dip.data.imageio import read_image, write_image
+    from dip.presets import config_from_spec
+    from dip.restore import restore_many, save_result
+
+    set_threads(threads)
+    members = spec["members"]
+    config = config_from_spec(spec)
+    print(_dump({"spec": spec, "config": config.to_dict()}))
+    observations = [read_image(f) for f in inputs["observation"]]
+    targets = [read_image(f) for f in inputs["target"]]
+    masks = [mask_from_file(f) for f in inputs["mask"]] if inputs.get("mask") else None
+    results = restore_many(
+        spec["task"],
+        observations,
+        config=config,
+        seeds=[m["seed"] for m in members],
+        factor=_sr_factor(spec),
+        masks=masks,
+        ground_truths=targets,
+        early_stopping=spec.get("early_stopping"),
+    )
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for member, result in zip(members, results):
+        stem = folder / f"{member['image']}_seed{member['seed']}"
+        one_spec = {**{k: v for k, v in spec.items() if k != "members"}, "seed": member["seed"]}
+        pack = {"size": len(members), "members": members}
+        save_result(result, f"{stem}.png", f"{stem}.json", extra={"spec": one_spec, "method": "dip", "pack": pack})
+        write_image(f"{stem}_raw.png", result.output_raw)
+        if spec.get("early_stopping"):
+            write_image(f"{stem}_es.png", _early_output(result))
+        print(_dump({"fit": member, **result.summary()}))
+    return results
+
+
+def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int | None = None):
+    """One baseline (:func:`dip.baselines.run_baseline`) -> ``png`` and a JSON record (``json``)."""
+    from dip.baselines import PRIOR_EFFECT_ITERATIONS, run_baseline
+    from dip.data.imageio import read_image, write_image
+    from dip.files import write_json
+    from dip.restore import environment_info
+
+    set_threads(threads)
+    print(_dump(spec))
+    options = dict(spec["options"])
+    iterations = options.pop("iterations", None)
+    kwargs = {"iterations": int(iterations)} if iterations is not None else {}
+    started = time.perf_counter()
+    output = run_baseline(
+        spec["name"],
+        spec["task"],
+        read_image(inputs["observation"]),
+        sigma=spec["level"] if spec["task"] == "denoise" else None,
+        factor=_sr_factor(spec),
+        mask=_mask(inputs),
+        seed=spec["seed"],
+        **kwargs,
+        **options,
+    )
+    seconds = time.perf_counter() - started
+    optimised = spec["name"] in ("no_prior", "tv_prior")
+    iterations_done = kwargs.get("iterations", PRIOR_EFFECT_ITERATIONS) if optimised else None
+    write_image(outputs["png"], output)
+    record = {
+        "method": spec["name"],
+        "seed": spec["seed"],
+        "spec": spec,
+        "summary": {"seconds": round(seconds, 3), "iterations_done": iterations_done},
+        "environment": environment_info(),
+    }
+    write_json(outputs["json"], record)
+    print(_dump(record["summary"]))
+    return record
+
+
+def learning_curve(spec: Mapping, image: str | None, output: str, threads: int | None = None) -> dict:
+    """One learning curve of Fig. 2 (:func:`dip.eval.figures.run_learning_curve`) -> a JSON history. ``image``: the
+    benchmark file (None for an embedded photo)."""
+    from dip.data.benchmarks import load_benchmark_image, load_embedded
+    from dip.eval.figures import run_learning_curve
+    from dip.files import atomic_write
+    from dip.presets import config_from_spec
+
+    set_threads(threads)
+    if spec["source"] == "embedded":
+        img = load_embedded(spec["image"], spec.get("size"))
+    else:
+        img = load_benchmark_image(image, spec["benchmark"])
+    config = config_from_spec(spec)
+    print(_dump({"spec": spec, "config": config.to_dict()}))
+    history, result = run_learning_curve(img, spec["kind"], config, seed=spec["seed"])
+    record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": history}
+    with atomic_write(output, "w") as fh:
+        json.dump(record, fh)
+    print(_dump(result.summary()))
+    return record
+
+
+def figure_grid(
+    plan: Sequence[Mapping], metrics_csv: str, dataset: str, task: str, level: float, label: str, png: str, pdf: str
+) -> None:
+    """The image grid of one (dataset, task, level): per row of ``plan`` (image, panels: (method, path)) the GT, the
+    degraded input, each method's output, with our mean PSNR (metrics.csv) in the labels."""
+    import numpy as np
+    import pandas as pd
+
+    from dip.data.benchmarks import display_name
+    from dip.data.imageio import read_image
+    from dip.eval.figures import plot_grid
+    from dip.eval.tables import METHOD_LABELS
+
+    metrics = pd.read_csv(metrics_csv)
+    ours = metrics[
+        (metrics["dataset"] == dataset)
+        & (metrics["task"] == task)
+        & np.isclose(metrics["level"].astype(float), float(level))
+        & (metrics["source"] == "ours")
+    ]
+    rows = []
+    for row in plan:
+        panels = []
+        for method, path in row["panels"]:
+            text = "ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
+            if method == "input" and task == "sr":
+                text = "LR input"
+            sel = ours[(ours["image"] == row["image"]) & (ours["method"] == method)]
+            if len(sel):
+                text += f"\n{sel['psnr'].mean():.2f} dB"
+            panels.append((text, read_image(path, alpha="ignore")))
+        rows.append({"image": display_name(dataset, row["image"]), "panels": panels})
+    plot_grid(rows, png, pdf, title=f"{dataset}: {task} {label}")
+
+
+def early_stop_table(records: Sequence[str], md: str, csv: str):
+    """The early-stopping summary: per fit record (``restored/<dataset>/<task>/<level>/dip/<image>_seed<N>.json``)
+    the detected step and the PSNR there, at the fixed step count and at the best logged step."""
+    import pandas as pd
+
+    from dip.eval.tables import write_table
+
+    rows = []
+    for path in records:
+        es = json.loads(Path(path).read_text()).get("early_stopping") or {}
+        p = Path(path)
+        rows.append(
+            {
+                "fit": "/".join([p.parts[-5], p.parts[-4], p.parts[-3], p.stem]),
+                "detected step": es.get("detected_step"),
+                "steps": es.get("iterations_done"),
+                "PSNR at detected step": es.get("psnr_detected"),
+                "PSNR at fixed step": es.get("psnr_final"),
+                "best logged PSNR": es.get("psnr_peak_logged"),
+                "at step": es.get("peak_step_logged"),
+            }
+        )
+    table = pd.DataFrame(rows).set_index("fit")
+    write_table(
+        table,
+        md=md,
+        csv=csv,
+        caption="DIP with ES-WMV early stopping (window/patience from the config) vs the fixed step count",
+    )
+    print(table.to_string())
+    return table

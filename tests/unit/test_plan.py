@@ -1,0 +1,339 @@
+"""The workflow's planner (dip.pipeline.plan), without Snakemake's DAG and without torch: the jobs of every shipped
+config (the numbers are those of `snakemake -n`), the checks beyond the schema, fit packing and the paper's other
+experiments."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from dip.errors import DipInputError
+from dip.pipeline.packs import plan_packs
+from dip.pipeline.paper_experiments import ARCHITECTURE_NAMES, DATA_FILES, read_section
+from dip.pipeline.plan import Manifest, build_plan
+from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, workflow_config
+
+
+@pytest.fixture(autouse=True)
+def in_repo(monkeypatch):
+    monkeypatch.chdir(REPO)  # the configs name the manifest relative to the working directory, as Snakemake runs
+
+
+def plan_of(*configfiles, **overrides):
+    return build_plan(workflow_config(*configfiles, **overrides))
+
+
+# --- torch-free --------------------------------------------------------------------------------------------------
+
+
+def test_planning_imports_no_torch():
+    # What workflow/rules/common.smk imports and does, in a fresh interpreter: plan the paper config (downloads,
+    # packs, experiments) and look the jobs up; torch must stay out (the DAG is built in seconds, on any machine).
+    code = (
+        "import sys, pandas, snakemake.utils, dip.tasks\n"
+        "from dip.pipeline.plan import build_plan\n"
+        "from tests.helpers import workflow_config\n"
+        "plan = build_plan(workflow_config('config/paper.yaml', pack_fits=4))\n"
+        "assert plan.counts()['fit_dip_pack'] == 11\n"
+        "print('torch' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
+
+
+# --- the jobs of the shipped configs (as `snakemake -n` counts them) ---------------------------------------------
+
+
+def test_default_config_jobs():
+    counts = plan_of().counts()
+    assert counts == {
+        "degrade_denoise": 3,
+        "degrade_sr": 3,
+        "degrade_inpaint": 3,
+        "fit_dip": 9,
+        "baseline": 15,
+        "score": 3,
+        "metrics": 1,
+        "table": 3,
+        "figure_grid": 3,
+        "figure_psnr": 3,
+        "figure_psnr_curves": 1,
+        "learning_curve": 4,
+        "figure_learning_curves": 1,
+        "all": 1,
+    }
+    assert sum(counts.values()) == 53
+
+
+def test_test_config_jobs():
+    counts = plan_of(TEST_CONFIG).counts()
+    assert sum(counts.values()) == 42
+    assert counts["fit_dip"] == 2 * (2 + 1 + 1) and counts["baseline"] == 10 and counts["learning_curve"] == 2
+    packed = plan_of(TEST_CONFIG, pack_fits=4).counts()
+    assert "fit_dip" not in packed and packed["fit_dip_pack"] == 3 and packed["unpack_fit"] == 8
+
+
+def test_paper_config_jobs():
+    plan = plan_of("config/paper.yaml")
+    counts = plan.counts()
+    assert sum(counts.values()) == 377
+    assert counts["fit_dip"] == (5 + 14) * 2 + 9 * 2 + 11 == 67
+    assert counts["degrade_sr"] == 38 and counts["degrade_denoise"] == 18 and counts["degrade_inpaint"] == 11
+    assert counts["baseline"] == 161 and counts["score"] == 7 and counts["table"] == 7
+    assert counts["score_published"] == 7 and counts["published_check"] == 1
+    assert sorted(r for r in counts if r.startswith("download_")) == [
+        "download_color9_sigma25",
+        "download_color9_sigma50",
+        "download_experiment_data",
+        "download_gray11_missing50",
+        "download_set14_x4",
+        "download_set14_x8",
+        "download_set5_x4",
+        "download_set5_x8",
+    ]
+    assert counts["experiment_architecture"] == 9 and "experiment_preimage" not in counts  # no AlexNet weights
+    assert sum(n for r, n in counts.items() if r.startswith("score_es_")) == 7 and counts["early_stop_table"] == 1
+    # every fit records ES-WMV: its _es.png is one of its outputs, and its params say so
+    fit = plan.by_rule("fit_dip")[0]
+    assert fit.output["es"].endswith("_seed0_es.png") and fit.params["spec"]["early_stopping"]["stop"] is False
+    assert fit.resources["gpu"] == 1
+    assert sum(plan.counts("experiments").values()) == 172
+    published = plan.counts("published")
+    assert sum(published.values()) == 16 and "fit_dip" not in published and published["score_published"] == 7
+
+
+def test_paper_config_packs_fits_of_one_shape():
+    plan = plan_of("config/paper.yaml", pack_fits=4)
+    counts = plan.counts()
+    assert sum(counts.values()) == 388
+    assert counts["fit_dip"] == 28 and counts["fit_dip_pack"] == 11 and counts["unpack_fit"] == 39
+    packs = {job.wildcards["pack"]: job for job in plan.by_rule("fit_dip_pack") if job.wildcards["level"] == "sigma25"}
+    # colour sigma 25: four 512x512 and four 768x512 images -> 2 packs + 1 lone fit; Set5's sizes all differ
+    assert len(packs) == 2 and all(len(job.params["spec"]["members"]) == 4 for job in packs.values())
+    assert not any(job.wildcards["dataset"] == "set5" for job in plan.by_rule("fit_dip_pack"))
+    # a pack asks for what its fits would ask for one after another, and one GPU
+    assert packs["pack0"].resources == {"threads": 4, "mem_mb": 4 * 16000, "runtime": 4 * 240, "gpu": 1}
+    # fit_dip still answers for a packed fit (Snakemake asks every rule that could make a file); its pack folder
+    member = {"dataset": "color9", "task": "denoise", "level": "sigma25", "seed": "0"}
+    member["image"] = packs["pack0"].params["spec"]["members"][0]["image"]
+    assert plan.get("fit_dip", member).params["spec"]["seed"] == 0
+    assert plan.pack_folder(member).endswith("color9/denoise/sigma25/dip_packs/pack0")
+    lone = plan.by_rule("fit_dip")[0].wildcards
+    assert plan.pack_folder(lone).endswith("/dip_packs/none")
+
+
+def test_paper_cpu_layers_on_paper():
+    # learning_curves: null and the paper's other experiments set to null in the layered config turn them off
+    plan = plan_of("config/paper.yaml", "config/paper-cpu.yaml")
+    counts = plan.counts()
+    assert counts["fit_dip"] == 5
+    fits = sorted((j.wildcards["dataset"], j.wildcards["level"], j.wildcards["image"]) for j in plan.by_rule("fit_dip"))
+    assert fits == [("color9", "sigma25", "hill")] + [("set5", "x4", i) for i in ("bird", "butterfly", "head", "woman")]
+    assert "learning_curve" not in counts and "figure_learning_curves" not in counts
+    assert not any(rule.startswith("experiment") for rule in counts) and plan.experiment_names == []
+    assert sum(counts.values()) == 35 and counts["score_published"] == 2
+
+
+def test_experiments_on_the_tiny_config(tmp_path):
+    from tests.helpers import tiny_experiments_config
+
+    plan = plan_of(TEST_CONFIG, tiny_experiments_config(tmp_path))
+    assert plan.experiment_names == [
+        "jpeg",
+        "inpaint_text",
+        "inpaint_hole",
+        "architectures",
+        "flash",
+        "sr_prior",
+        "preimage",
+    ]
+    assert sum(plan.counts("experiments").values()) == 28 and sum(plan.counts().values()) == 63
+    assert plan.counts("experiments")["experiment_architecture"] == 4
+    assert plan.get("score_es_photos_denoise_sigma25").params["runs"] == [
+        (image, seed) for image in ("astronaut", "coffee") for seed in (0, 1)
+    ]
+
+
+def test_job_lookup_by_wildcards():
+    plan = plan_of(TEST_CONFIG)
+    wc = {"dataset": "photos", "task": "sr", "level": "x4", "image": "coffee", "seed": "0"}
+    fit = plan.get("fit_dip", wc)
+    assert fit.input == {
+        "observation": "results/inputs/photos/sr/x4/coffee/observation.png",
+        "target": "results/inputs/photos/sr/x4/coffee/hr.png",
+    }
+    assert fit.params["spec"] == {
+        "task": "sr",
+        "level": 4,
+        "preset": "sr4",
+        "width": 8,
+        "seed": 0,
+        "settings": {"iterations": 20, "log_every": 5, "device": "cpu"},
+    }
+    assert plan.get("degrade_sr", {"dataset": "photos", "level": "x4", "image": "coffee"}).input == {}
+    with pytest.raises(DipInputError, match="plans no fit_dip job with .*seed=7"):
+        plan.get("fit_dip", {**wc, "seed": "7"})
+
+
+# --- checks beyond the schema -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"experiments": [{"dataset": "nowhere", "task": "sr", "levels": [4]}]}, "'nowhere' is not defined"),
+        ({"experiments": [{"dataset": "photos", "task": "sr", "levels": [3.5]}]}, "SR level"),
+        ({"experiments": [{"dataset": "photos", "task": "inpaint", "levels": [0.505]}]}, "whole percentages"),
+        (
+            {"experiments": [{"dataset": "photos", "task": "sr", "levels": [4], "baselines": ["cbm3d"]}]},
+            "'cbm3d' does not apply to 'sr'",
+        ),
+        ({"experiments": [{"dataset": "photos", "task": "sr", "levels": [4]}] * 2}, "two experiments"),
+        ({"datasets": {"photos": {"source": "embedded", "images": ["lena"]}}}, r"unknown image\(s\) \['lena'\]"),
+        (
+            {
+                "datasets": {"set6": {"source": "benchmark"}},
+                "experiments": [{"dataset": "set6", "task": "sr", "levels": [4]}],
+            },
+            "named after its benchmark",
+        ),
+        (
+            {
+                "datasets": {"set5": {"source": "benchmark"}},
+                "experiments": [{"dataset": "set5", "task": "denoise", "levels": [25]}],
+            },
+            "is a sr benchmark, not denoise",
+        ),
+        (
+            {
+                "datasets": {"set5": {"source": "benchmark"}},
+                "experiments": [{"dataset": "set5", "task": "sr", "levels": [3]}],
+            },
+            "has no level 3",
+        ),
+        ({"published": {"set5": [3]}}, "no level"),
+        ({"published": {"set7": [4]}}, "unknown benchmark 'set7'"),
+        ({"learning_curves": {"dataset": "photos", "image": "lena"}}, "learning_curves: dataset 'photos' has no image"),
+        ({"paper_experiments": {"jpg": {}}}, "unknown experiment 'jpg'"),
+    ],
+)
+def test_bad_config_is_refused(override, message):
+    with pytest.raises(DipInputError, match=message):
+        plan_of(**override)
+
+
+def test_manifest_without_a_checksum_is_refused(tmp_path):
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("path\tsha256\nsomething/else.png\t" + "0" * 64 + "\n")
+    with pytest.raises(DipInputError, match="no checksum for"):
+        build_plan(workflow_config("config/paper.yaml"), Manifest.read(manifest))
+
+
+def test_manifest_is_read_once_and_only_when_needed(monkeypatch):
+    reads = []
+    original = Manifest.read.__func__
+    monkeypatch.setattr(Manifest, "read", classmethod(lambda cls, path: reads.append(path) or original(cls, path)))
+    assert plan_of().manifest is None and reads == []  # the default config downloads nothing
+    plan = plan_of("config/paper.yaml", pack_fits=4)
+    assert reads == ["config/manifest/benchmarks.tsv"]
+    assert plan.manifest.sizes["DmitryUlyanov/deep-image-prior/master/data/denoising/F16_GT.png"] == (512, 512, 3)
+
+
+def test_null_turns_a_layered_entry_off():
+    plan = plan_of(learning_curves=None, published=None, paper_experiments={"jpeg": {}, "early_stopping": None})
+    assert plan.learning is None and plan.published == {} and plan.experiment_names == ["jpeg"]
+    assert plan.early_stopping is None and "learning_curve" not in plan.counts()
+    paper = plan_of(
+        "config/paper.yaml",
+        published={"set14": None, "gray11": None},
+        datasets={"gray11": None},
+        experiments=[{"dataset": "set5", "task": "sr", "levels": [4]}],
+    )
+    assert list(paper.published) == ["set5", "color9"] and "gray11" not in paper.dataset_names
+
+
+# --- fit packing --------------------------------------------------------------------------------------------------
+
+
+def test_plan_packs_groups_one_size_and_balances():
+    fits = [
+        (("a", 0), (64, 64, 3)),
+        (("b", 0), (64, 64, 3)),
+        (("c", 0), (32, 32, 3)),
+        (("d", 0), (64, 64, 3)),
+        (("e", 0), None),
+        (("f", 0), (64, 64, 3)),
+        (("g", 0), (64, 64, 3)),
+        (("h", 0), (64, 64, 1)),
+    ]
+    packs = plan_packs(fits, 4)
+    # five 64x64x3 fits -> 3 + 2 (not 4 + 1); the lone 32 px, grey and unknown-size fits stay lone fits
+    assert packs == [[("a", 0), ("b", 0), ("d", 0)], [("f", 0), ("g", 0)]]
+    assert plan_packs(fits, 1) == []
+    assert [len(p) for p in plan_packs([(i, "s") for i in range(9)], 4)] == [3, 3, 3]
+    with pytest.raises(DipInputError, match="max_fits"):
+        plan_packs(fits, 0)
+
+
+# --- the paper's other experiments --------------------------------------------------------------------------------
+
+
+def test_empty_section_plans_nothing():
+    section = read_section(None)
+    assert section.names == [] and section.early_stopping is None and section.es_settings() is None
+
+
+def test_experiment_inputs_outputs_and_targets():
+    plan = plan_of(TEST_CONFIG, paper_experiments=TINY_EXPERIMENTS, results_dir="res/", resources_dir="rsc")
+    assert plan.experiment_spec("jpeg")["device"] == "cpu"  # the section's device reaches every experiment
+    assert plan.experiment_inputs("inpaint_text") == {
+        "kate": "rsc/DmitryUlyanov/deep-image-prior/master/data/inpainting/kate.png",
+        "kate_mask": "rsc/DmitryUlyanov/deep-image-prior/master/data/inpainting/kate_mask.png",
+    }
+    assert plan.experiment_outputs("jpeg") == [
+        "res/experiments/jpeg/input.png",
+        "res/experiments/jpeg/step4.png",
+        "res/experiments/jpeg/step9.png",
+    ]
+    assert len(plan.experiment_data) == 11
+    assert plan.es_keys == [("photos", "denoise", "sigma25", i, s) for i in ("astronaut", "coffee") for s in (0, 1)]
+    targets = plan.experiment_targets()
+    assert "res/scores/extra/photos/denoise_sigma25_es.csv" in targets
+    assert "res/figures/experiments/architectures.png" in targets
+    assert "res/tables/experiments/early_stopping.md" in targets
+
+
+def test_experiment_defaults_are_the_papers_and_preimage_needs_weights():
+    section = read_section({"jpeg": {}, "preimage": {}, "architectures": {}})
+    assert section.specs["jpeg"]["steps"] == [2399, 49999] and section.specs["jpeg"]["crop"] is None
+    assert section.specs["architectures"]["names"][:5] == ["depth2", "depth3", "depth4", "depth5", "depth6"]
+    assert "preimage" not in section.names and "AlexNet" in section.skipped["preimage"]
+    assert "preimage" in read_section({"preimage": {"weights": "alexnet.pth"}}).names
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"jpg": {}}, "unknown experiment"),
+        ({"architectures": {"names": ["vgg"]}}, "unknown"),
+        ({"jpeg": {"steps": []}}, "at least one step"),
+        ({"preimage": {"weights": "x", "images": ["lena"]}}, "unknown image"),
+    ],
+)
+def test_bad_sections_are_refused(section, message):
+    with pytest.raises(DipInputError, match=message):
+        read_section(section)
+
+
+def test_tables_agree_with_the_experiment_runners():
+    # the planner's torch-free copies of dip.experiments' tables (the runners import torch)
+    from dip import experiments
+
+    assert DATA_FILES == experiments.DATA_FILES
+    assert ARCHITECTURE_NAMES == tuple(experiments.ARCHITECTURES)
+    for name, (_, _, inputs, _) in experiments.EXPERIMENTS.items():
+        if name != "preimage":
+            assert read_section({name.replace("-", "_"): {}}).data_keys(name.replace("-", "_")) == inputs
