@@ -44,7 +44,7 @@ SIGMA = 25  # denoising, the paper's sigma = 25 on the 0-255 scale
 SEED = 0
 
 # The speed modes of dip.fit.fit: FitConfig overrides. "cuda_only" ones are skipped on CPU (compile costs 80-100 s
-# there and gains nothing below 512 px: shared/reference/cpu-calibration.md).
+# there and gains nothing below 512 px).
 OUR_MODES = {
     "ours-fp32": dict(channels_last=False, precision="fp32"),
     "ours-cl": dict(channels_last=True, precision="fp32"),
@@ -54,7 +54,7 @@ OUR_MODES = {
 }
 CUDA_ONLY = {"ours-cl-bf16-compile", "ours-cl-bf16-cudagraphs"}
 
-# The paper's workload (dip-anchor.md sections 1.4, 2): (table, task, iterations, output sizes (W, H) of every fit).
+# The paper's workload: (table, task, iterations, output sizes (W, H) of every fit).
 # Sizes are the released GT sizes cropped to multiples of 32 (what dip.restore feeds the network).
 _SET5 = [(512, 512), (288, 288), (256, 256), (280, 280), (228, 344)]
 _SET14 = [(500, 480), (720, 576), (512, 512), (352, 288), (248, 360), (276, 276), (500, 360), (352, 288),
@@ -424,7 +424,7 @@ def estimate_paper(speed: list[dict], mode: str) -> dict | None:
     return {"mode": mode, "measured_points": pts, "rows": rows, "total_hours": total / 3600}
 
 
-def main(argv=None) -> int:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--device", default="auto", help="auto | cpu | cuda")
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512])
@@ -450,7 +450,11 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=900, help="seconds per subprocess")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "out"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
 
     if args.child:
         res = child(json.loads(args.child))
@@ -458,6 +462,8 @@ def main(argv=None) -> int:
         return 0
 
     import torch
+
+    from dip.files import write_json
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device.split(":")[0]
     if device == "cuda" and not torch.cuda.is_available():
@@ -489,9 +495,7 @@ def main(argv=None) -> int:
             "speed": speed, "speed_rounds": rounds, "parity": parity, **more,
         }
         for target in (path, out_dir / f"bench_fit_{device}_latest.json"):
-            tmp = target.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=1))
-            os.replace(tmp, target)
+            write_json(target, record)
     for size in args.sizes if steps > 0 else []:  # --steps 0: quality runs only
         for rep in range(args.repeat):
             for mode in modes:

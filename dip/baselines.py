@@ -19,7 +19,9 @@ from PIL import Image
 from torch import nn
 
 from dip import physics
+from dip.data.imageio import check_image, to_pil
 from dip.errors import DipInputError
+from dip.fit.pixels import optimise_pixels, tv_loss  # noqa: F401 -- tv_loss is part of this module's interface
 
 __all__ = [
     "bicubic",
@@ -48,22 +50,10 @@ PRIOR_EFFECT_ITERATIONS = 2000
 PRIOR_EFFECT_TV_WEIGHT = 1e-7
 
 
-def _check_image(img: np.ndarray, what: str = "image") -> np.ndarray:
-    arr = np.asarray(img, dtype=np.float32)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3):
-        raise DipInputError(f"expected an (H, W, 1|3) {what}, got shape {arr.shape}")
-    return arr
-
-
 def _check_sigma(sigma) -> float:
     if sigma is None or not np.isfinite(sigma) or sigma <= 0:
         raise DipInputError(f"this denoiser needs the noise level sigma > 0 (0-255 scale, e.g. 25), got {sigma!r}")
     return float(sigma)
-
-
-def _to_pil(img: np.ndarray) -> Image.Image:
-    u8 = np.round(np.clip(img, 0.0, 1.0) * 255.0).astype(np.uint8)
-    return Image.fromarray(u8[..., 0], mode="L") if u8.shape[2] == 1 else Image.fromarray(u8, mode="RGB")
 
 
 def _from_pil(pil: Image.Image) -> np.ndarray:
@@ -73,22 +63,21 @@ def _from_pil(pil: Image.Image) -> np.ndarray:
 
 def bicubic(lr: np.ndarray, factor: int) -> np.ndarray:
     """Pillow bicubic upsampling of the uint8-quantised LR image by ``factor`` (the authors' ``get_baselines``)."""
-    arr = _check_image(lr, "LR image")
+    arr = check_image(lr, "LR image")
     if isinstance(factor, bool) or int(factor) != factor or factor < 1:
         raise DipInputError(f"the SR factor must be a positive integer, got {factor!r}")
-    pil = _to_pil(arr)
+    pil = to_pil(arr)
     return _from_pil(pil.resize((pil.width * int(factor), pil.height * int(factor)), Image.BICUBIC))
 
 
 def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """BM3D at the true noise level ``sigma`` (0-255 scale): CBM3D (``bm3d_rgb``, 'np' profile) for colour.
 
-    The default profile on purpose: ``profile='refilter'`` crashes with a scalar sigma in bm3d 4.0.3
-    (cpu-calibration.md section 5).
+    The default profile on purpose: ``profile='refilter'`` crashes with a scalar sigma in bm3d 4.0.3.
     """
     import bm3d as bm3d_lib  # imported here: it is slow to import and only the denoising baselines need it
 
-    arr = _check_image(noisy, "noisy image").astype(np.float64)
+    arr = check_image(noisy, "noisy image").astype(np.float64)
     s = _check_sigma(sigma) / 255.0
     if arr.shape[2] == 3:
         out = bm3d_lib.bm3d_rgb(arr, s)
@@ -99,10 +88,10 @@ def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
 
 def nlm(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """Non-local means (skimage ``denoise_nl_means``) with the true ``sigma``: fast mode, 5x5 patches, distance 6,
-    ``h = 0.8 sigma`` (the calibrated setting, cpu-calibration.md section 5)."""
+    ``h = 0.8 sigma`` (a calibrated setting)."""
     from skimage.restoration import denoise_nl_means
 
-    arr = _check_image(noisy, "noisy image").astype(np.float64)
+    arr = check_image(noisy, "noisy image").astype(np.float64)
     s = _check_sigma(sigma) / 255.0
     out = denoise_nl_means(
         arr, h=0.8 * s, sigma=s, fast_mode=True, patch_size=5, patch_distance=6, channel_axis=-1
@@ -120,7 +109,7 @@ def biharmonic(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     from dip.data.degrade import validate_mask
 
-    arr = _check_image(img).astype(np.float64)
+    arr = check_image(img).astype(np.float64)
     m = validate_mask(mask, arr.shape[:2], channels=arr.shape[2])
     missing = np.any(m <= 0.5, axis=2)
     if not missing.any():
@@ -129,24 +118,11 @@ def biharmonic(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, 1.0)
 
 
-def tv_loss(x: torch.Tensor, beta: float = 0.5, eps: float = 1e-12) -> torch.Tensor:
-    """The authors' total variation (``utils/sr_utils.tv_loss``): ``sum((dx^2 + dy^2 + eps)^beta)``.
-
-    ``dx`` and ``dy`` are forward differences on the common ``(H-1) x (W-1)`` grid. With the default ``beta=0.5`` this
-    is ordinary isotropic TV, ``sum sqrt(dx^2 + dy^2)`` -- i.e. Mahendran & Vedaldi's ``TV^beta'`` with
-    ``beta' = 2 beta = 1``. ``eps`` keeps the gradient finite where the image is flat (the authors' version returns
-    NaN gradients there; their noise initialisation made exact zeros unlikely, a bicubic start does not).
-    """
-    dh = (x[:, :, :, 1:] - x[:, :, :, :-1]) ** 2
-    dw = (x[:, :, 1:, :] - x[:, :, :-1, :]) ** 2
-    return torch.sum((dh[:, :, :-1] + dw[:, :, :, :-1] + eps) ** beta)
-
-
 def _initial_pixels(init, shape_hw_c, y, operator, seed) -> torch.Tensor:
     h, w, c = shape_hw_c
     gen = torch.Generator().manual_seed(int(seed))
     if isinstance(init, np.ndarray):
-        start = _check_image(init, "initial image")
+        start = check_image(init, "initial image")
         if start.shape != (h, w, c):
             raise DipInputError(f"the initial image has shape {start.shape}, expected {(h, w, c)}")
         return torch.from_numpy(start.transpose(2, 0, 1).copy())[None]
@@ -175,14 +151,14 @@ def _optimise_pixels(
     tv_weight: float,
     beta: float,
 ) -> np.ndarray:
-    obs = _check_image(y, "observation")
+    obs = check_image(y, "observation")
     if iterations < 1:
         raise DipInputError(f"iterations must be >= 1, got {iterations}")
     if len(shape) == 2:
         shape = (shape[0], shape[1], obs.shape[2])
     h, w, c = (int(v) for v in shape)
     y_t = torch.from_numpy(obs.transpose(2, 0, 1).copy())[None]
-    x = _initial_pixels(init, (h, w, c), y_t, operator, seed).to(torch.float32).requires_grad_(True)
+    x = _initial_pixels(init, (h, w, c), y_t, operator, seed).to(torch.float32)
     with torch.no_grad():
         probe = operator(x)
     if probe.shape != y_t.shape:
@@ -192,15 +168,9 @@ def _optimise_pixels(
         )
     # The notebook optimises the identity network's input ("OPT_OVER = 'input'"): plain Adam on the pixels, no sigmoid
     # or clipping during the fit, clipped to [0, 1] at the end.
-    optimiser = torch.optim.Adam([x], lr=lr)
-    for _ in range(iterations):
-        optimiser.zero_grad(set_to_none=True)
-        loss = physics.data_term(operator, x, y_t)
-        if tv_weight:
-            loss = loss + tv_weight * tv_loss(x, beta)
-        loss.backward()
-        optimiser.step()
-    out = x.detach()[0].permute(1, 2, 0).numpy()
+    x = optimise_pixels(x, lambda pixels: physics.data_term(operator, pixels, y_t), iterations=iterations, lr=lr,
+                        tv_weight=tv_weight, tv_beta=beta)  # fmt: skip
+    out = x[0].permute(1, 2, 0).numpy()
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
@@ -268,7 +238,7 @@ def run_baseline(
         raise DipInputError(
             f"the {name} baseline does not apply to {task!r}; it is for: {', '.join(BASELINES[name])}"
         )
-    obs = _check_image(observation, "observation")
+    obs = check_image(observation, "observation")
     if name == "bicubic":
         if factor is None:
             raise DipInputError("the bicubic baseline needs the SR factor")

@@ -9,6 +9,7 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -207,3 +208,23 @@ def dry_run_jobs(output: str) -> dict[tuple[str, tuple[str, ...]], int]:
         key = (m.group(1), tuple(sorted(out.group(1).split(", ") if out else ())))
         jobs[key] = jobs.get(key, 0) + 1
     return jobs
+
+
+class SigtermAt(CrashAt):
+    """A fit hook that sends this process SIGTERM (as SLURM does before preempting a job) right after step ``step``."""
+
+    def on_step(self, state):
+        if state.step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+class PoisonAt(CrashAt):
+    """A fit hook that makes the network's weights NaN after step ``step``, as a divergence would."""
+
+    def on_step(self, state):
+        if state.step == self.step:
+            import torch
+
+            with torch.no_grad():
+                for p in state.net.parameters():
+                    p.fill_(float("nan"))

@@ -19,7 +19,6 @@ quick runs use :func:`small_cnn`, a random network with the same named-layer int
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import OrderedDict
@@ -31,12 +30,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dip.eval import metrics
-from dip.nets import networks as models
-from dip.baselines import tv_loss
-from dip.errors import DipInputError
-from dip.fit import resolve_device
 from dip.data.imageio import to_numpy, to_tensor
+from dip.errors import DipInputError
+from dip.eval import metrics
+from dip.fit import FitConfig, resolve_device
+from dip.fit.engine import FitDriver
+from dip.fit.lone import LoneStepper
+from dip.fit.pixels import optimise_pixels
+from dip.nets import networks as models
 
 __all__ = [
     "ALEXNET_HOWTO",
@@ -50,6 +51,7 @@ __all__ = [
     "PreimageResult",
     "invert_dip",
     "invert_tv",
+    "FeatureTerm",
     "prepare_target",
 ]
 
@@ -260,10 +262,6 @@ def _target_features(feature_net: FeatureNet, target: np.ndarray, layer: str, de
         return feature_net(to_tensor(target).to(device), layer).detach()
 
 
-def _feature_error(feature_net, x, layer, target_feats, energy) -> torch.Tensor:
-    return torch.sum((feature_net(x, layer) - target_feats) ** 2) / energy
-
-
 def _prepare(feature_net: FeatureNet, config: PreimageConfig):
     if config.iterations < 1:
         raise DipInputError(f"iterations must be >= 1, got {config.iterations}")
@@ -276,43 +274,64 @@ def _prepare(feature_net: FeatureNet, config: PreimageConfig):
     return feature_net, device
 
 
-def _log(history, step, err, x, target_np, started):
-    history.append({"step": step, "feature_error": float(err), "psnr_target": metrics.psnr(target_np, to_numpy(x)),
-                    "seconds": time.perf_counter() - started})
+class FeatureTerm:
+    """The pre-image's data term for the fit engine: ``||phi(x) - phi(x0)||^2 / ||phi(x0)||^2`` at one layer.
+
+    Logged: the normalised feature error and the PSNR of ``x`` to the target image ``x0`` (on the host, as a reader
+    of the figure would measure it).
+    """
+
+    quality_key = None  # no PSNR to the data to backtrack on; the engine's NaN guard still rolls back
+
+    def __init__(self, feature_net: FeatureNet, target: np.ndarray, layer: str, device: torch.device):
+        self.feature_net, self.target, self.layer = feature_net, target, layer
+        self.features = _target_features(feature_net, target, layer, device)
+        self.energy = torch.sum(self.features**2).clamp_min(1e-12)
+
+    def loss(self, output: torch.Tensor) -> torch.Tensor:
+        return torch.sum((self.feature_net(output, self.layer) - self.features) ** 2) / self.energy
+
+    def log_values(self, output: torch.Tensor, average: torch.Tensor | None) -> list[torch.Tensor]:
+        return []
+
+    def record(self, loss: float, values: list[float], output: torch.Tensor, average: torch.Tensor | None) -> dict:
+        return {"feature_error": loss, "psnr_target": metrics.psnr(self.target, to_numpy(output))}
 
 
-def invert_dip(feature_net: FeatureNet, target: np.ndarray, config: PreimageConfig = PreimageConfig()) -> PreimageResult:
-    """The DIP pre-image of ``target``'s activations at ``config.layer``: fit a skip net's output to them."""
+def _engine_config(config: PreimageConfig) -> FitConfig:
+    """The fit-engine settings of a DIP inversion: the notebook's plain loop (no EMA, no PSNR backtracking, fp32)."""
+    return FitConfig(
+        net="skip", net_kwargs=dict(config.net_kwargs), input_depth=config.input_depth,
+        input_scale=config.input_scale, lr=config.lr, iterations=config.iterations,
+        reg_noise_std=config.reg_noise_std, exp_weight=None, backtrack_db=None, log_every=config.log_every,
+        seed=config.seed, device=config.device, precision="fp32", channels_last=False,
+    )  # fmt: skip
+
+
+def invert_dip(
+    feature_net: FeatureNet, target: np.ndarray, config: PreimageConfig = PreimageConfig()
+) -> PreimageResult:
+    """The DIP pre-image of ``target``'s activations at ``config.layer``: fit a skip net's output to them.
+
+    The fit engine of every DIP fit (:class:`dip.fit.engine.FitDriver`) with :class:`FeatureTerm` as the data term.
+    """
     feature_net, device = _prepare(feature_net, config)
     started = time.perf_counter()
     target = np.asarray(target, dtype=np.float32)
-    feats = _target_features(feature_net, target, config.layer, device)
-    energy = torch.sum(feats**2).clamp_min(1e-12)
+    term = FeatureTerm(feature_net, target, config.layer, device)
     h, w = target.shape[:2]
     torch.manual_seed(config.seed)
     net = models.skip(config.input_depth, 3, **config.net_kwargs).to(device)
     multiple = models.size_multiple(net)
     if h % multiple or w % multiple:
         raise DipInputError(f"the target is {w}x{h}; this network needs multiples of {multiple} (crop or resize it)")
+    # One CPU generator draws z and then, step after step, the input perturbation (the notebook's single stream).
     gen = torch.Generator().manual_seed(config.seed)
     z = models.make_input("noise", config.input_depth, (h, w), generator=gen, scale=config.input_scale).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    history: list[dict] = []
-    for step in range(config.iterations):
-        net_in = z + torch.randn(z.shape, generator=gen).to(device) * config.reg_noise_std if config.reg_noise_std else z
-        x = net(net_in)
-        loss = _feature_error(feature_net, x, config.layer, feats, energy)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if step % config.log_every == 0 or step == config.iterations - 1:  # the only host syncs
-            value = loss.item()
-            if not math.isfinite(value):
-                raise FloatingPointError(f"the inversion diverged by step {step}; lower the learning rate")
-            _log(history, step, value, x.detach(), target, started)
-    with torch.no_grad():
-        out = to_numpy(net(z))
-    return PreimageResult(out, history, time.perf_counter() - started, "dip", config)
+    engine_config = _engine_config(config)
+    stepper = LoneStepper(net, z, gen, term, engine_config, device)
+    result = FitDriver(stepper, [term], engine_config, device, hooks=[[]], started=started).run()[0]
+    return PreimageResult(result.output_raw, result.history, time.perf_counter() - started, "dip", config)
 
 
 def invert_tv(feature_net: FeatureNet, target: np.ndarray, config: PreimageConfig = PreimageConfig()) -> PreimageResult:
@@ -322,24 +341,19 @@ def invert_tv(feature_net: FeatureNet, target: np.ndarray, config: PreimageConfi
         raise DipInputError(f"the TV weight must be >= 0, got {config.tv_weight}")
     started = time.perf_counter()
     target = np.asarray(target, dtype=np.float32)
-    feats = _target_features(feature_net, target, config.layer, device)
-    energy = torch.sum(feats**2).clamp_min(1e-12)
+    term = FeatureTerm(feature_net, target, config.layer, device)
     h, w = target.shape[:2]
     gen = torch.Generator().manual_seed(config.seed)
-    x = (torch.rand((1, 3, h, w), generator=gen) * 0.1).to(device).requires_grad_(True)
-    optimizer = torch.optim.Adam([x], lr=config.tv_lr)
+    start = (torch.rand((1, 3, h, w), generator=gen) * 0.1).to(device)
     history: list[dict] = []
-    for step in range(config.iterations):
-        err = _feature_error(feature_net, x, config.layer, feats, energy)
-        loss = err + config.tv_weight * tv_loss(x, config.tv_beta)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            x.clamp_(0.0, 1.0)
-        if step % config.log_every == 0 or step == config.iterations - 1:
-            _log(history, step, err.item(), x.detach(), target, started)
-    return PreimageResult(to_numpy(x.detach()), history, time.perf_counter() - started, "tv", config)
+
+    def log(step: int, error: torch.Tensor, x: torch.Tensor) -> None:
+        entries = term.record(error.item(), [], x, None)
+        history.append({"step": step, **entries, "seconds": time.perf_counter() - started})
+
+    x = optimise_pixels(start, term.loss, iterations=config.iterations, lr=config.tv_lr, tv_weight=config.tv_weight,
+                        tv_beta=config.tv_beta, clamp=True, log_every=config.log_every, on_log=log)  # fmt: skip
+    return PreimageResult(to_numpy(x), history, time.perf_counter() - started, "tv", config)
 
 
 def prepare_target(img: np.ndarray, size: int) -> np.ndarray:

@@ -1,22 +1,11 @@
-"""Fitting a DIP network to one degraded image: the settings (``FitConfig``), the engine (``fit``), fits stacked into
-one batched run (:mod:`~dip.fit.stacked`) and early stopping (:mod:`~dip.fit.early_stopping`)."""
+"""Fitting DIP networks: the settings and results (:mod:`~dip.fit.config`), the one engine (:mod:`~dip.fit.engine`:
+``fit``), the lone and stacked steppers it drives (:mod:`~dip.fit.lone`, :mod:`~dip.fit.stacked`), data terms
+(:mod:`~dip.fit.objectives`), checkpoints (:mod:`~dip.fit.checkpoint`), hooks (:mod:`~dip.fit.hooks`), early
+stopping (:mod:`~dip.fit.early_stopping`) and pixel optimisation without a network (:mod:`~dip.fit.pixels`)."""
 
-from dip.fit.engine import (  # noqa: F401 -- the package's public names
-    CHECKPOINT_FORMAT,
-    COMPILE_MODES,
-    PRECISIONS,
-    BaseHook,
-    FitConfig,
-    FitInterrupted,
-    FitResult,
-    FitState,
-    Hook,
-    ProgressBar,
-    bf16_is_fast,
-    ema_update,
-    fit,
-    output_shape_for,
-    resolve_device,
-    resolve_precision,
-    set_threads,
-)
+from dip.fit.checkpoint import CHECKPOINT_FORMAT  # noqa: F401 -- the package's public names
+from dip.fit.config import COMPILE_MODES, PRECISIONS, FitConfig, FitInterrupted, FitResult  # noqa: F401
+from dip.fit.device import bf16_is_fast, resolve_device, resolve_precision, set_threads  # noqa: F401
+from dip.fit.engine import ema_update, fit  # noqa: F401
+from dip.fit.hooks import BaseHook, FitState, Hook, ProgressBar  # noqa: F401
+from dip.fit.objectives import output_shape_for  # noqa: F401

@@ -91,10 +91,11 @@ class EarlyStopping(BaseHook):
         state.extra["early_stopping"] = self.summary(state.step)
 
     def summary(self, step: int) -> dict:
+        patience_ran_out = self.detected_step is not None and step - self.detected_step >= self.patience
         return {
             "detected_step": self.detected_step,
             "stopped_at": self.stopped_at,
-            "triggered": self.stopped_at is not None or (self.detected_step is not None and step - self.detected_step >= self.patience),
+            "triggered": self.stopped_at is not None or patience_ran_out,
             "window": self.window,
             "patience": self.patience,
         }

@@ -3,10 +3,12 @@
 A lone fit of the default network at 128-256 px leaves most of a GPU idle (batch 1, ~5 ms kernels). ``fit_many``
 stacks the K networks' weights (``torch.func.stack_module_state``) and runs them as one vectorised network
 (``torch.func.vmap`` over ``functional_call``: each convolution becomes one grouped convolution), so one kernel
-launch serves all K fits. Every fit stays its own fit:
+launch serves all K fits. :class:`StackedStepper` is that vectorised step; everything around it -- logging,
+backtracking, the EMA, hooks, results -- is the same driver as a lone fit's (:class:`dip.fit.engine.FitDriver`), with
+the same data term per fit. Every fit stays its own fit:
 
 * fit ``k`` with seed ``s`` starts from the same weights, input ``z`` and per-step input noise as ``fit(...,
-  config.replace(seed=s))`` (built in the same order from the same seeds);
+  config.replace(seed=s))`` (built by the same code from the same seeds);
 * the loss is the sum of the K data terms, so each fit's gradient is exactly its own;
 * Adam is elementwise; :class:`StackedAdam` keeps one step count per fit, so a fit that is rolled back (backtracking,
   NaN guard) resumes its own bias correction exactly as a lone fit does;
@@ -25,32 +27,21 @@ Not supported in a batch: checkpoints/resume, ``input_kind="image"``, ``compile`
 from __future__ import annotations
 
 import copy
-import math
-import resource
 import time
-from typing import Callable, Hashable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
-from dip.nets import networks as models
-from dip import physics
 from dip.errors import DipInputError
-from dip.fit.engine import (
-    BaseHook,
-    FitConfig,
-    FitResult,
-    FitState,
-    _as_tensor,
-    _psnr_t,
-    ema_update,
-    output_shape_for,
-    resolve_device,
-    resolve_precision,
-)
-from dip.data.imageio import to_numpy
+from dip.fit.config import FitConfig, FitResult
+from dip.fit.device import autocast_for, prepare_device, resolve_device, resolve_precision
+from dip.fit.engine import FitDriver
+from dip.fit.hooks import BaseHook
+from dip.fit.objectives import ObservationTerm, image_on_device
+from dip.nets import networks as models
 
-__all__ = ["fit_many", "plan_packs", "StackedAdam"]
+__all__ = ["fit_many", "StackedAdam", "StackedStepper"]
 
 
 class StackedAdam:
@@ -103,31 +94,101 @@ class StackedAdam:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq, "steps": self.steps}
 
 
-def plan_packs(fits: Sequence[tuple[Hashable, Hashable | None]], max_fits: int) -> list[list[Hashable]]:
-    """Group fits into packs for :func:`fit_many`: fits of one size together, at most ``max_fits`` per pack.
+class StackedStepper:
+    """K fits of one shape as one vectorised network: fit k is built from ``seeds[k]`` exactly as a lone fit is."""
 
-    fits: ``(fit, size)`` pairs in a stable order; ``size`` is anything that is equal for fits whose inputs have one
-        shape (e.g. the source image's (width, height)), or None when unknown (such a fit is never packed).
-    Returns the packs of two or more fits, in order of their first fit; a fit left alone is not returned (it runs as a
-    lone fit). Packs are balanced: 5 fits of one size with ``max_fits=4`` give packs of 3 and 2, not 4 and 1.
-    """
-    if max_fits < 1:
-        raise DipInputError(f"max_fits must be >= 1, got {max_fits}")
-    by_size: dict[Hashable, list[Hashable]] = {}
-    for fit, size in fits:
-        if size is not None:
-            by_size.setdefault(size, []).append(fit)
-    packs = []
-    for members in by_size.values():
-        n_packs = math.ceil(len(members) / max_fits)
-        base, extra = divmod(len(members), n_packs)
-        start = 0
-        for i in range(n_packs):
-            end = start + base + (1 if i < extra else 0)
-            if end - start >= 2:
-                packs.append(members[start:end])
-            start = end
-    return packs
+    def __init__(self, config: FitConfig, device: torch.device, terms: Sequence[ObservationTerm], seeds: Sequence[int]):
+        self.config, self.terms, self.seeds = config, list(terms), [int(s) for s in seeds]
+        self.count = len(self.seeds)
+        channels, out_hw = terms[0].channels, terms[0].output_hw
+        # Each fit's network, input and noise stream are built in the order dip.fit.fit builds them for its seed.
+        nets, zs, self.noise_gens = [], [], []
+        for seed in self.seeds:
+            torch.manual_seed(seed)
+            input_gen = torch.Generator(device="cpu").manual_seed(seed)
+            nets.append(models.build_net(config.net, config.input_depth, channels, **config.net_kwargs))
+            zs.append(models.make_input(config.input_kind, config.input_depth, out_hw, generator=input_gen,
+                                        scale=config.input_scale))  # fmt: skip
+            self.noise_gens.append(torch.Generator(device=device).manual_seed(seed + 1))
+        for net in nets:
+            torch.func.replace_all_batch_norm_modules_(net)  # batch statistics only, as in training mode
+        params, buffers = torch.func.stack_module_state(nets)
+        self.params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
+        self.buffers = {k: v.to(device) for k, v in buffers.items()}
+        base = copy.deepcopy(nets[0]).to("meta")
+        del nets
+
+        def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
+            return torch.func.functional_call(base, (p, b), (x,))
+
+        self.batched_net = torch.func.vmap(one, in_dims=(0, 0, 0), randomness="error")
+        self.inputs = torch.stack(zs).to(device)  # (K, 1, D, H, W)
+        self.noise = torch.empty_like(self.inputs)
+        self.plist = list(self.params.values())
+        self.optimizer = StackedAdam(self.plist, self.count, config.lr)
+        self.autocast = autocast_for(device, config.precision)
+        self.snapshot: dict | None = None  # stacked copies; slice k is fit k's last good state
+
+    def net_of(self, fit: int) -> None:
+        return None
+
+    def config_of(self, fit: int) -> FitConfig:
+        return self.config.replace(seed=self.seeds[fit])
+
+    def label(self, fit: int) -> str:
+        return f"fit {fit} (seed {self.seeds[fit]})"
+
+    def step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.config.reg_noise_std > 0:
+            for k in range(self.count):
+                self.noise[k].normal_(generator=self.noise_gens[k])
+            net_in = self.inputs + self.noise * self.config.reg_noise_std
+        else:
+            net_in = self.inputs
+        with self.autocast:
+            out = self.batched_net(self.params, self.buffers, net_in)
+        out = out.float()
+        losses = torch.stack([term.loss(out[k]) for k, term in enumerate(self.terms)])
+        self.optimizer.zero_grad()
+        losses.sum().backward()
+        self.optimizer.step()
+        return out.detach(), losses.detach()
+
+    def _state_lists(self) -> list[torch.Tensor]:
+        return self.plist + self.optimizer.exp_avg + self.optimizer.exp_avg_sq
+
+    @torch.no_grad()
+    def take_snapshot(self, fits: list[int]) -> None:
+        if self.snapshot is None:
+            self.snapshot = {"tensors": [t.detach().clone() for t in self._state_lists()],
+                             "steps": list(self.optimizer.steps)}  # fmt: skip
+            return
+        whole = len(fits) == self.count
+        for dst, src in zip(self.snapshot["tensors"], self._state_lists()):
+            if whole:
+                dst.copy_(src)
+            else:
+                for k in fits:
+                    dst[k].copy_(src[k])
+        for k in fits:
+            self.snapshot["steps"][k] = self.optimizer.steps[k]
+
+    @torch.no_grad()
+    def roll_back(self, fit: int) -> None:
+        for dst, src in zip(self._state_lists(), self.snapshot["tensors"]):
+            dst[fit].copy_(src[fit])
+        self.optimizer.steps[fit] = self.snapshot["steps"][fit]
+
+    @torch.no_grad()
+    def final_outputs(self) -> torch.Tensor:
+        with self.autocast:
+            return self.batched_net(self.params, self.buffers, self.inputs).float()
+
+    def state_dict(self) -> dict:
+        raise DipInputError("stacked fits are not checkpointed; use dip.fit.fit for a fit that must resume")
+
+    def load_state_dict(self, state: dict) -> None:
+        self.state_dict()
 
 
 def _broadcast(name: str, values: Sequence, count: int) -> list:
@@ -182,223 +243,26 @@ def fit_many(
     device = resolve_device(config.device)
     config = resolve_precision(config, device)
     started = time.perf_counter()
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-        torch.backends.cudnn.benchmark = not config.deterministic
-        torch.backends.cudnn.deterministic = config.deterministic
+    prepare_device(device, config)
+    terms = _terms(observations, ops, gts, device)
+    stepper = StackedStepper(config, device, terms, seeds)
+    driver = FitDriver(
+        stepper, terms, config, device, hooks=fit_hooks, started=started, stop_on_request=False,
+        after_step=None if on_step is None else (lambda step: on_step(step, stepper.params)),
+    )  # fmt: skip
+    results = driver.run()
+    for result in results:
+        result.notes.insert(0, f"fitted in a batch of {count} (dip.fit.stacked.fit_many); seconds and memory are "
+                               "the batch's")  # fmt: skip
+    return results
 
-    ys = [_as_tensor(o, device) for o in observations]
+
+def _terms(observations, operators, ground_truths, device) -> list[ObservationTerm]:
+    """One data term per fit; the fits of a batch must observe, and produce, images of one shape."""
+    ys = [image_on_device(o, device) for o in observations]
     if len({tuple(y.shape) for y in ys}) != 1:
         raise DipInputError(f"fit_many needs observations of one shape, got {sorted({tuple(y.shape) for y in ys})}")
-    y = torch.stack(ys)  # (K, 1, C, h, w)
-    channels = y.shape[2]
-    out_hws = {output_shape_for(op, (y.shape[3], y.shape[4])) for op in ops}
-    if len(out_hws) != 1:
+    terms = [ObservationTerm(op, y, device, gt) for y, op, gt in zip(ys, operators, ground_truths)]
+    if len({t.output_hw for t in terms}) != 1:
         raise DipInputError("the operators of a batch must all produce images of one size")
-    out_hw = out_hws.pop()
-    gt = [_as_tensor(g, device) if g is not None else None for g in gts]
-    for g in gt:
-        if g is not None and tuple(g.shape[2:]) != out_hw:
-            raise DipInputError(f"a ground truth is {tuple(g.shape[2:])} but the fits produce {out_hw}")
-    ops = [op.to(device) for op in ops]
-
-    # Build each fit's network, input and noise stream exactly as dip.fit.fit does for its seed.
-    nets, zs, noise_gens = [], [], []
-    for seed in seeds:
-        torch.manual_seed(seed)
-        input_gen = torch.Generator(device="cpu").manual_seed(seed)
-        nets.append(models.build_net(config.net, config.input_depth, channels, **config.net_kwargs))
-        zs.append(models.make_input(config.input_kind, config.input_depth, out_hw, generator=input_gen,
-                                    scale=config.input_scale))  # fmt: skip
-        noise_gens.append(torch.Generator(device=device).manual_seed(seed + 1))
-    for net in nets:
-        torch.func.replace_all_batch_norm_modules_(net)  # batch statistics only, as in training mode
-    params, buffers = torch.func.stack_module_state(nets)
-    params = {k: v.detach().to(device).requires_grad_(True) for k, v in params.items()}
-    buffers = {k: v.to(device) for k, v in buffers.items()}
-    base = copy.deepcopy(nets[0]).to("meta")
-    del nets
-    z = torch.stack(zs).to(device)  # (K, 1, D, H, W)
-    noise = torch.empty_like(z)
-
-    def one(p: dict, b: dict, x: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(base, (p, b), (x,))
-
-    batched_net = torch.func.vmap(one, in_dims=(0, 0, 0), randomness="error")
-    names = list(params)
-    plist = [params[n] for n in names]
-    optimizer = StackedAdam(plist, count, config.lr)
-    autocast = (
-        torch.autocast(device.type, dtype=torch.bfloat16)
-        if config.precision == "bf16"
-        else torch.autocast(device.type, enabled=False)
-    )
-
-    out_avg: torch.Tensor | None = None
-    histories: list[list[dict]] = [[] for _ in range(count)]
-    backtracks = [0] * count
-    last_good: list[float | None] = [None] * count
-    snapshot: dict | None = None  # stacked copies; slice k is fit k's last good state
-    nonfinite = torch.zeros(count, dtype=torch.bool, device=device)
-    states = [
-        FitState(step=0, iterations=config.iterations, net=None, output=z[k], output_avg=None,
-                 loss=torch.zeros((), device=device), history=histories[k])
-        for k in range(count)
-    ]  # fmt: skip
-    stop_requests: list[int | None] = [None] * count
-    for k in range(count):
-        for hook in fit_hooks[k]:
-            hook.on_start(states[k])
-
-    def observe(k: int, step: int, out_d: torch.Tensor, losses_d: torch.Tensor) -> None:
-        state = states[k]
-        state.step, state.output, state.loss = step, out_d[k], losses_d[k]
-        state.output_avg = out_avg[k] if out_avg is not None else None
-
-    def take_snapshot(k: int | None) -> None:
-        nonlocal snapshot
-        if snapshot is None:
-            snapshot = {
-                "p": [p.detach().clone() for p in plist],
-                "m": [t.clone() for t in optimizer.exp_avg],
-                "v": [t.clone() for t in optimizer.exp_avg_sq],
-                "steps": list(optimizer.steps),
-                "out_avg": out_avg.clone() if out_avg is not None else None,
-            }
-            return
-        sl = slice(None) if k is None else slice(k, k + 1)
-        with torch.no_grad():
-            for dst, src in zip(snapshot["p"] + snapshot["m"] + snapshot["v"],
-                                plist + optimizer.exp_avg + optimizer.exp_avg_sq):  # fmt: skip
-                dst[sl].copy_(src[sl])
-            if out_avg is not None:
-                snapshot["out_avg"][sl].copy_(out_avg[sl])
-        for i in range(count) if k is None else [k]:
-            snapshot["steps"][i] = optimizer.steps[i]
-
-    def roll_back(k: int) -> None:
-        with torch.no_grad():
-            for dst, src in zip(plist + optimizer.exp_avg + optimizer.exp_avg_sq,
-                                snapshot["p"] + snapshot["m"] + snapshot["v"]):  # fmt: skip
-                dst[k].copy_(src[k])
-            if out_avg is not None and snapshot["out_avg"] is not None:
-                out_avg[k].copy_(snapshot["out_avg"][k])
-        optimizer.steps[k] = snapshot["steps"][k]
-
-    step = -1
-    for step in range(config.iterations):
-        if config.reg_noise_std > 0:
-            for k in range(count):
-                noise[k].normal_(generator=noise_gens[k])
-            net_in = z + noise * config.reg_noise_std
-        else:
-            net_in = z
-        with autocast:
-            out = batched_net(params, buffers, net_in)
-        out = out.float()
-        losses = torch.stack([physics.data_term(ops[k], out[k], y[k]) for k in range(count)])
-        optimizer.zero_grad()
-        losses.sum().backward()
-        optimizer.step()
-
-        out_d = out.detach()
-        losses_d = losses.detach()
-        nonfinite |= ~torch.isfinite(losses_d)
-        if config.exp_weight is not None:
-            out_avg = ema_update(out_avg, out_d, config.exp_weight)
-
-        is_last = step == config.iterations - 1
-        if step % config.log_every == 0 or is_last:
-            with torch.no_grad():
-                rows = []
-                for k in range(count):
-                    row = [losses_d[k], _psnr_t(ops[k](out_d[k]), y[k]), nonfinite[k].float()]
-                    nan = torch.full((), float("nan"), device=device)
-                    row.append(_psnr_t(out_d[k], gt[k]) if gt[k] is not None else nan)
-                    row.append(_psnr_t(out_avg[k], gt[k]) if gt[k] is not None and out_avg is not None else nan)
-                    rows.append(torch.stack([v.float() for v in row]))
-                host = torch.stack(rows).cpu().tolist()  # the one sync for all K fits
-            elapsed = time.perf_counter() - started
-            all_good = True
-            for k in range(count):
-                h = host[k]
-                record = {
-                    "step": step,
-                    "loss": h[0],
-                    "psnr_obs": h[1],
-                    "psnr_gt": h[3] if gt[k] is not None else None,
-                    "psnr_gt_avg": h[4] if gt[k] is not None and out_avg is not None else None,
-                    "seconds": elapsed,
-                }
-                diverged = bool(h[2]) or not math.isfinite(record["loss"])
-                if config.backtrack_db is not None and last_good[k] is not None:
-                    diverged = diverged or record["psnr_obs"] < last_good[k] - config.backtrack_db
-                if diverged and snapshot is not None:
-                    roll_back(k)
-                    backtracks[k] += 1
-                    record["backtracked"] = True
-                    nonfinite[k] = False
-                    all_good = False
-                elif diverged:
-                    raise FloatingPointError(
-                        f"fit {k} (seed {seeds[k]}) diverged at step {step} (loss {record['loss']}) before any good "
-                        "state was saved; lower the learning rate"
-                    )
-                else:
-                    last_good[k] = record["psnr_obs"]
-                histories[k].append(record)
-                if fit_hooks[k]:
-                    observe(k, step, out_d, losses_d)
-                    for hook in fit_hooks[k]:
-                        hook.on_log(states[k], record)
-            if all_good or snapshot is None:
-                take_snapshot(None)
-            else:
-                for k in range(count):
-                    if not histories[k][-1].get("backtracked"):
-                        take_snapshot(k)
-        for k in range(count):
-            if fit_hooks[k]:
-                observe(k, step, out_d, losses_d)
-                for hook in fit_hooks[k]:
-                    hook.on_step(states[k])
-                if states[k].stop and stop_requests[k] is None:
-                    stop_requests[k] = step
-        if on_step is not None:
-            on_step(step, params)
-
-    with torch.no_grad(), autocast:
-        final_raw = batched_net(params, buffers, z).float()
-    if device.type == "cuda":
-        peak_mb = torch.cuda.max_memory_allocated(device) / 2**20
-    else:
-        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    for k in range(count):
-        for hook in fit_hooks[k]:
-            hook.on_end(states[k])
-    seconds = time.perf_counter() - started
-    results = []
-    for k in range(count):
-        notes = [f"fitted in a batch of {count} (dip.fit.stacked.fit_many); seconds and memory are the batch's"]
-        if stop_requests[k] is not None:
-            notes.append(f"a hook asked to stop at step {stop_requests[k]}; a fit in a batch runs its full step count")
-        raw = to_numpy(final_raw[k])
-        avg = to_numpy(out_avg[k]) if out_avg is not None else None
-        results.append(
-            FitResult(
-                output=avg if avg is not None else raw,
-                output_raw=raw,
-                output_avg=avg,
-                history=histories[k],
-                seconds=seconds,
-                iterations_done=step + 1,
-                resumed_from=0,
-                stopped_early=False,
-                backtracks=backtracks[k],
-                device=str(device),
-                peak_memory_mb=peak_mb,
-                config=config.replace(seed=int(seeds[k])),
-                notes=notes,
-            )
-        )
-    return results
+    return terms

@@ -127,3 +127,19 @@ def test_run_baseline_needs_its_inputs(photo64):
         baselines.run_baseline("biharmonic", "inpaint", photo64)
     with pytest.raises(DipInputError, match="option"):
         baselines.run_baseline("no_prior", "sr", photo64[:16, :16], factor=4, iterations=1, tv_weight=1.0)
+
+
+def test_one_pixel_routine_serves_the_baselines_and_the_tv_preimage():
+    from dip.fit import pixels
+
+    assert baselines.tv_loss is pixels.tv_loss
+    start = torch.full((1, 1, 6, 6), 0.5)
+    target = torch.zeros((1, 1, 6, 6))
+    target[..., :3] = 2.0  # half the pixels are pulled above 1: the projection holds them at 1
+    logged = []
+    x = pixels.optimise_pixels(start, lambda p: torch.mean((p - target) ** 2), iterations=30, lr=0.1, clamp=True,
+                               log_every=10, on_log=lambda step, value, _: logged.append((step, float(value))))
+    assert [step for step, _ in logged] == [0, 10, 20, 29]
+    assert logged[-1][1] < logged[0][1]
+    assert x.max().item() == 1.0 and x.min().item() == 0.0
+    assert bool(start.eq(0.5).all())  # the start is not changed in place

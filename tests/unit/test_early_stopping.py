@@ -16,7 +16,7 @@ from dip.eval import metrics
 from dip.fit import BaseHook, FitState, fit
 from dip.fit.early_stopping import EarlyStopping
 from dip.restore import restore, save_result
-from tests.helpers import crop_photo, save_png, tiny_fit_config
+from tests.helpers import CrashAt, crop_photo, save_png, tiny_fit_config
 
 # A 32 px crop with strong noise and a tiny net: the PSNR peaks after ~20 steps and then the net fits the noise.
 ES = dict(window=10, patience=40, check_every=10)
@@ -96,15 +96,6 @@ def test_stop_ends_the_fit_and_record_only_finds_the_same_step(noisy32, clean32)
     assert metrics.psnr(clean32, detected) > metrics.psnr(clean32, full.output) + 1.0
 
 
-class _CrashAt(BaseHook):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step(self, state):
-        if state.step == self.step:
-            raise KeyboardInterrupt("simulated kill")
-
-
 def test_resume_from_checkpoint_keeps_the_hook_state(noisy32, tmp_path):
     config = _config(checkpoint_every=20, iterations=100)
     reference = EarlyStopping(stop=False, **ES)
@@ -115,7 +106,7 @@ def test_resume_from_checkpoint_keeps_the_hook_state(noisy32, tmp_path):
     first = EarlyStopping(stop=False, **ES)
     with pytest.raises(KeyboardInterrupt):
         # Killed after the window filled but before detection: the ring buffer and the minimum must survive.
-        fit(noisy32, physics.Identity(), config, checkpoint_path=ckpt, hooks=[first, _CrashAt(45)])
+        fit(noisy32, physics.Identity(), config, checkpoint_path=ckpt, hooks=[first, CrashAt(45)])
     assert first.detected_step is None
     resumed_hook = EarlyStopping(stop=False, **ES)
     resumed = fit(noisy32, physics.Identity(), config, checkpoint_path=ckpt, hooks=[resumed_hook, BaseHook()])

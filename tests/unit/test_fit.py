@@ -12,9 +12,9 @@ import torch
 from dip import physics
 from dip.data import degrade
 from dip.eval import metrics
-from dip.fit import BaseHook, FitConfig, FitInterrupted, fit
+from dip.fit import FitConfig, FitInterrupted, fit
 from dip.restore import restore
-from tests.helpers import tiny_fit_config
+from tests.helpers import CrashAt, PoisonAt, SigtermAt, tiny_fit_config
 
 
 def test_short_denoising_fit_beats_noisy_input_by_2db(photo64):
@@ -47,32 +47,12 @@ def test_history_every_k_steps_and_at_the_end(photo64):
     assert result.iterations_done == 23 and result.resumed_from == 0
 
 
-class _CrashAt(BaseHook):
-    """Simulates a job killed without warning (SIGKILL, node failure) right after a given step."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step(self, state):
-        if state.step == self.step:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _SigtermAt(BaseHook):
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step(self, state):
-        if state.step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-
 def test_killed_fit_resumes_bit_identical(photo64, tmp_path):
     config = tiny_fit_config(iterations=30, checkpoint_every=10, exp_weight=0.9)
     ckpt = tmp_path / "fit.ckpt"
     uninterrupted = fit(photo64, physics.Identity(), config)
     with pytest.raises(KeyboardInterrupt):
-        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[_CrashAt(24)])
+        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(24)])
     assert ckpt.exists()
     resumed = fit(photo64, physics.Identity(), config, checkpoint_path=ckpt)
     assert resumed.resumed_from == 20  # the last periodic checkpoint was after step 19
@@ -86,7 +66,7 @@ def test_sigterm_writes_checkpoint_and_resume_matches(photo64, tmp_path):
     ckpt = tmp_path / "fit.ckpt"
     uninterrupted = fit(photo64, physics.Identity(), config)
     with pytest.raises(FitInterrupted) as err:
-        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[_SigtermAt(7)])
+        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[SigtermAt(7)])
     assert err.value.step == 7 and ckpt.exists()
     resumed = fit(photo64, physics.Identity(), config, checkpoint_path=ckpt)
     assert resumed.resumed_from == 8
@@ -98,29 +78,16 @@ def test_sigterm_writes_checkpoint_and_resume_matches(photo64, tmp_path):
 def test_checkpoint_of_other_settings_is_refused(photo64, tmp_path):
     ckpt = tmp_path / "fit.ckpt"
     with pytest.raises(FitInterrupted):
-        fit(photo64, physics.Identity(), tiny_fit_config(iterations=10), checkpoint_path=ckpt, hooks=[_SigtermAt(3)])
+        fit(photo64, physics.Identity(), tiny_fit_config(iterations=10), checkpoint_path=ckpt, hooks=[SigtermAt(3)])
     from dip.errors import DipInputError
 
     with pytest.raises(DipInputError, match="other settings"):
         fit(photo64, physics.Identity(), tiny_fit_config(iterations=10, lr=0.02), checkpoint_path=ckpt)
 
 
-class _PoisonAt(BaseHook):
-    """Makes the network output NaN from a given step on, as a divergence would."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step(self, state):
-        if state.step == self.step:
-            with torch.no_grad():
-                for p in state.net.parameters():
-                    p.fill_(float("nan"))
-
-
 def test_divergence_rolls_back_weights_and_adam_state(photo64):
     config = tiny_fit_config(iterations=25, log_every=5)
-    result = fit(photo64, physics.Identity(), config, hooks=[_PoisonAt(7)])
+    result = fit(photo64, physics.Identity(), config, hooks=[PoisonAt(7)])
     assert result.backtracks == 1
     assert any(r.get("backtracked") for r in result.history)
     assert np.isfinite(result.output).all() and np.isfinite(result.history[-1]["loss"])

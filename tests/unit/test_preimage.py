@@ -78,6 +78,7 @@ def test_dip_and_tv_inversions_of_a_small_cnn_lower_the_feature_error():
         assert 0.0 <= result.output.min() and result.output.max() <= 1.0
         errors = [h["feature_error"] for h in result.history]
         assert [h["step"] for h in result.history] == [0, 12, 24]
+        assert set(result.history[0]) == {"step", "feature_error", "psnr_target", "seconds"}
         assert errors[-1] < errors[0] / 2, (result.method, errors)
     # Seeded: the same run twice gives the same image.
     again = preimage.invert_dip(net, target, config)
