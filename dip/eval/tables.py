@@ -12,6 +12,7 @@ Writers produce Markdown, LaTeX (booktabs) and CSV from the same frame. No optio
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import numpy as np

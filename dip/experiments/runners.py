@@ -28,13 +28,13 @@ import torch
 
 from dip import baselines
 from dip.data import degrade
-from dip.data.benchmarks import REPO_DATA
-from dip.data.imageio import centre_crop, crop_to_box, to_numpy
+from dip.data.imageio import crop_to_box, to_numpy
 from dip.errors import DipInputError
+from dip.experiments.catalog import ARCHITECTURES, DATA_FILES, DEFAULT_ARCHITECTURES, EXPERIMENTS  # noqa: F401
 from dip.eval import metrics
 from dip.fit import BaseHook, FitConfig, FitResult, FitState
 from dip.nets import networks as models
-from dip.presets import config_from_spec, get_preset
+from dip.presets import get_preset
 
 __all__ = [
     "DATA_FILES",
@@ -52,41 +52,10 @@ __all__ = [
     "sr_prior_comparison",
     "joint_bilateral",
     "flash_no_flash",
-    # Defined in dip.data.imageio and dip.presets; re-exported because the workflow's experiment scripts call them as
-    # dip.experiments.centre_crop / .config_from_spec.
-    "centre_crop",
-    "config_from_spec",
 ]
 
-# The reference repository's example inputs (paths in the benchmark mirror / raw.githubusercontent.com layout).
-DATA_FILES = {
-    "snail": f"{REPO_DATA}/denoising/snail.jpg",
-    "kate": f"{REPO_DATA}/inpainting/kate.png",
-    "kate_mask": f"{REPO_DATA}/inpainting/kate_mask.png",
-    "vase": f"{REPO_DATA}/inpainting/vase.png",
-    "vase_mask": f"{REPO_DATA}/inpainting/vase_mask.png",
-    "library": f"{REPO_DATA}/inpainting/library.png",
-    "library_mask": f"{REPO_DATA}/inpainting/library_mask.png",
-    "cave_flash": f"{REPO_DATA}/flash_no_flash/cave01_00_flash.jpg",
-    "cave_noflash": f"{REPO_DATA}/flash_no_flash/cave01_01_noflash.jpg",
-    "zebra_crop": f"{REPO_DATA}/sr/zebra_crop.png",
-    "building": f"{REPO_DATA}/feature_inversion/building.jpg",
-    "monkey": f"{REPO_DATA}/feature_inversion/monkey.jpg",
-}
 
 # name -> (what, paper figure, input files, preset)
-EXPERIMENTS: dict[str, tuple[str, str, tuple[str, ...], str | None]] = {
-    "jpeg": ("JPEG / blind restoration: good at ~2400 steps, overfits by ~50K", "Fig. 3", ("snail",), "jpeg"),
-    "inpaint-text": ("Text inpainting vs biharmonic", "Fig. 7 (top)", ("kate", "kate_mask"), "inpaint-text"),
-    "inpaint-hole": ("Large-hole inpainting, meshgrid input, vs biharmonic", "Fig. 6", ("vase", "vase_mask"),
-                     "inpaint-hole"),
-    "architectures": ("Inpainting with different depths and architectures", "Fig. 8",
-                      ("library", "library_mask"), "inpaint-library"),
-    "flash": ("Flash / no-flash reconstruction vs joint bilateral", "Fig. 10", ("cave_flash", "cave_noflash"),
-              "flash"),
-    "sr-prior": ("Super-resolution x4: no prior / TV prior / DIP", "supp. material", ("zebra_crop",), None),
-    "preimage": ("Natural pre-image of AlexNet features: DIP vs TV", "Fig. 9", ("building", "monkey"), None),
-}
 
 
 # --- snapshots of the output during a fit ---------------------------------------------------------------------------
@@ -192,22 +161,6 @@ def inpainting_comparison(
 # The library notebook: skip_depthN are hourglasses WITHOUT skip connections (channels_skip 0), widths
 # [16, 32, 64, 128, 128, 128][:N], 5x5 down / 3x3 up, nearest; the paper's Fig. 8 labels them "encoder-decoder".
 # U-Net and ResNet use LR 1e-3 there; everything else the inpaint-library preset (1-channel input, 3001 steps).
-ARCHITECTURES: dict[str, tuple[str, dict]] = {
-    **{
-        f"depth{d}": (f"Hourglass, depth {d}, no skips (authors' skip_depth{d})", {"net": f"skip_depth{d}"})
-        for d in range(2, 7)
-    },
-    "depth6_skips": ("Hourglass, depth 6, with 4-channel skip connections",
-                     {"net": "skip_depth6", "net_kwargs": {"channels_skip": [4] * 6}}),
-    "encoder_decoder": ("Encoder-decoder, 5 levels of 128 channels, no skips",
-                        {"net": "encoder_decoder", "net_kwargs": {"depth": 5, "channels": 128,
-                                                                  "upsample": "nearest"}}),
-    "unet": ("U-Net (feature scale 8, 5 levels, skips)",
-             {"net": "unet", "net_kwargs": {"feature_scale": 8, "more_layers": 1}, "lr": 0.001}),
-    "resnet": ("ResNet (8 blocks of 32 channels, full resolution)",
-               {"net": "resnet", "net_kwargs": {"num_blocks": 8, "num_channels": 32}, "lr": 0.001}),
-}
-DEFAULT_ARCHITECTURES = tuple(ARCHITECTURES)
 
 
 def architecture_config(

@@ -1,15 +1,14 @@
 """The paper's other experiments as the planner sees them (``paper_experiments:`` in the workflow config), torch-free:
 their names, the reference-repository files each reads, the panels each writes and the paper's settings.
 
-:mod:`dip.experiments` runs them (and imports torch); the names and file tables here must agree with its
-``DATA_FILES`` and ``ARCHITECTURES`` (``tests/unit/test_plan.py`` checks they do).
+:mod:`dip.experiments.runners` runs them (and imports torch); both read the tables of :mod:`dip.experiments.catalog`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dip.data.benchmarks import REPO_DATA
+from dip.experiments.catalog import ARCHITECTURES, DATA_FILES, EXPERIMENT_NAMES, EXPERIMENTS, PANELS
 from dip.errors import DipInputError
 
 __all__ = [
@@ -22,53 +21,9 @@ __all__ = [
     "read_section",
 ]
 
-EXPERIMENT_NAMES = ("jpeg", "inpaint_text", "inpaint_hole", "architectures", "flash", "sr_prior", "preimage")
-
-# The images each experiment job writes (besides record.json), in figure order.
-PANELS = {
-    "inpaint_text": ("gt", "input", "biharmonic", "dip"),
-    "inpaint_hole": ("gt", "input", "biharmonic", "dip"),
-    "flash": ("flash", "noflash", "joint_bilateral", "dip"),
-    "sr_prior": ("hr", "lr", "bicubic", "no_prior", "tv_prior", "dip"),
-    "preimage": ("target", "tv", "dip"),
-}
 # The data files each experiment reads (the pre-image: the images of its config entry).
-INPUTS = {
-    "jpeg": ("snail",),
-    "inpaint_text": ("kate", "kate_mask"),
-    "inpaint_hole": ("vase", "vase_mask"),
-    "architectures": ("library", "library_mask"),
-    "flash": ("cave_flash", "cave_noflash"),
-    "sr_prior": ("zebra_crop",),
-    "preimage": ("building",),
-}
-# Data file key -> its path in the reference repository (under the download base URL).
-DATA_FILES = {
-    "snail": f"{REPO_DATA}/denoising/snail.jpg",
-    "kate": f"{REPO_DATA}/inpainting/kate.png",
-    "kate_mask": f"{REPO_DATA}/inpainting/kate_mask.png",
-    "vase": f"{REPO_DATA}/inpainting/vase.png",
-    "vase_mask": f"{REPO_DATA}/inpainting/vase_mask.png",
-    "library": f"{REPO_DATA}/inpainting/library.png",
-    "library_mask": f"{REPO_DATA}/inpainting/library_mask.png",
-    "cave_flash": f"{REPO_DATA}/flash_no_flash/cave01_00_flash.jpg",
-    "cave_noflash": f"{REPO_DATA}/flash_no_flash/cave01_01_noflash.jpg",
-    "zebra_crop": f"{REPO_DATA}/sr/zebra_crop.png",
-    "building": f"{REPO_DATA}/feature_inversion/building.jpg",
-    "monkey": f"{REPO_DATA}/feature_inversion/monkey.jpg",
-}
-# The networks of the architecture comparison (Fig. 8), in the paper's order: dip.experiments.ARCHITECTURES.
-ARCHITECTURE_NAMES = (
-    "depth2",
-    "depth3",
-    "depth4",
-    "depth5",
-    "depth6",
-    "depth6_skips",
-    "encoder_decoder",
-    "unet",
-    "resnet",
-)
+INPUTS = {name: entry[2] for name, entry in EXPERIMENTS.items()}
+ARCHITECTURE_NAMES = tuple(ARCHITECTURES)
 
 # The paper's settings: an entry given as {} runs with these.
 DEFAULTS = {

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from dip.experiments.catalog import EXPERIMENTS
+
 __all__ = ["run_experiment", "run_architecture", "summarise_architectures", "report_experiment"]
 
 
@@ -163,9 +165,8 @@ RUNNERS: dict[str, Callable] = {
 
 
 def _title(name: str) -> tuple[str, str]:
-    from dip import experiments as X
 
-    title, figure = X.EXPERIMENTS[name.replace("_", "-")][:2]
+    title, figure = EXPERIMENTS[name][:2]
     return title, figure
 
 

@@ -164,7 +164,6 @@ def test_config_from_spec_is_the_presets_one_for_workflow_jobs():
     """One function turns a workflow job's spec into a FitConfig: the experiments' `dip:` sections and the fit jobs."""
     from dip.presets import config_from_spec, get_preset
 
-    assert experiments.config_from_spec is config_from_spec
     job = {"preset": "sr8", "width": 16, "settings": {"iterations": 7}, "seed": 3}
     assert config_from_spec(job) == get_preset("sr8", width=16, iterations=7).replace(seed=3)
     section = {"width": 32, "settings": {"log_every": 50}}
