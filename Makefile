@@ -6,6 +6,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
+# The workflow config of `make run` and `make report`: empty = config/config.yaml (the Snakefile's own), else one
+# file or several layered ones: CONFIG=config/paper.yaml, CONFIG="config/paper.yaml config/paper-cpu.yaml".
+CONFIG ?=
+CONFIGFILE := $(if $(strip $(CONFIG)),--configfile $(CONFIG))
+# Where the config puts its results (results_dir, the last file that sets it wins).
+RESULTS := $(or $(lastword $(shell sed -n 's/^results_dir:[[:space:]]*//p' config/config.yaml $(CONFIG) \
+	| tr -d "\"'")),results)
+# The report: one self-contained HTML page for the small default run; a zip for any other config (what Snakemake
+# recommends for large reports: report/report.html beside the figures and tables; unzip it and open that page).
+REPORT ?= $(if $(strip $(CONFIG)),$(RESULTS)/report.zip,$(RESULTS)/report.html)
+
 .PHONY: run test install bench report lint clean
 
 $(BIN)/python:
@@ -13,7 +24,8 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	# torch is pinned to 2.13.0: the CPU wheel; an open range would pull a multi-GB CUDA build.
+	# torch first, pinned to the CPU wheel 2.13.0: pyproject.toml gives a range (so that a cluster's own CUDA torch
+	# stays), and pip resolving that range from scratch would pull a multi-GB CUDA build.
 	$(BIN)/pip install --quiet "torch==2.13.0"
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
@@ -21,8 +33,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --cores $(CORES) $(CONFIGFILE)
+	$(BIN)/snakemake $(CONFIGFILE) --report $(REPORT)
+
+# The report of a finished run (runs no job): results/report.html; CONFIG=config/paper.yaml: results/paper/report.zip.
+report: $(STAMP)
+	$(BIN)/snakemake $(CONFIGFILE) --report $(REPORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

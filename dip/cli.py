@@ -12,14 +12,17 @@
 Without ``--preset`` the task and its level choose the preset, from the task table (:mod:`dip.tasks`): ``sr
 --factor 8`` runs ``sr8``, ``denoise --sigma 50`` runs ``denoise-sigma50``.
 
-Exit codes: 0 done; 2 bad input (nothing written); 143 interrupted by SIGTERM (checkpoint written, re-run to resume);
-1 anything else. The output PNG and its JSON sidecar are written atomically.
+Exit codes: 0 done; 2 bad input, a file or an option value (said in one line on stderr; nothing written, and every
+option is checked before any image is read or any fit starts); 143 interrupted by SIGTERM (checkpoint written, re-run
+to resume); 1 anything else. The output PNG and its JSON sidecar are written atomically.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
+import re
 import sys
 from pathlib import Path
 
@@ -39,6 +42,19 @@ TASK_HELP = {
 # The option that gives a task's level, for the tasks whose preset depends on it. The inpainting level (--missing)
 # does not: its table has one preset, and a --mask file has no level at all.
 LEVEL_OPTIONS = {"sr": "--factor", "denoise": "--sigma"}
+
+
+# What --device takes; torch.device() would take more ("mps", "meta", "xla", ...) but fits run on the CPU or CUDA.
+DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes up to 2**64 - 1 and a fit also seeds with seed + 1; numpy needs >= 0
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with its own errors (a missing argument, a value of the wrong type) in one line on stderr, exit 2, like
+    the errors the command finds itself."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def preset_rule(task: str) -> str:
@@ -113,7 +129,7 @@ def _add_fit_arguments(p: argparse.ArgumentParser, task: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dip", description="Deep Image Prior: restore one image without training data.")
+    parser = Parser(prog="dip", description="Deep Image Prior: restore one image without training data.")
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     sub = parser.add_subparsers(dest="command")
     for task in tasks.TASKS:
@@ -136,23 +152,122 @@ def build_parser() -> argparse.ArgumentParser:
     mask = deg_sub.add_parser("mask", help="write a Bernoulli pixel mask or a text mask")
     mask.add_argument("input", type=Path, help="image whose size the mask takes")
     mask.add_argument("-o", "--output", type=Path, required=True)
-    mask.add_argument("--missing", type=float, default=tasks.get_task("inpaint").default_level,
+    what = mask.add_mutually_exclusive_group()
+    what.add_argument("--missing", type=float, default=tasks.get_task("inpaint").default_level,
                       help="fraction of missing pixels (Bernoulli)")
-    mask.add_argument("--text", help="draw this text as the missing region instead")
+    what.add_argument("--text", help="draw this text as the missing region instead")
     mask.add_argument("--seed", type=int, default=0)
 
     sub.add_parser("presets", help="list the presets (the authors' per-task settings) and each task's default")
     return parser
 
 
+# --- checks of the values argparse cannot check itself (each a DipInputError: exit 2, one line, nothing written) ------
+
+
+def _check_number(option: str, value: float | None, *, low: float, low_ok: bool = True,
+                  high: float | None = None, note: str = "") -> None:
+    """``value`` (when given) is finite and in [low, high) (or (low, high) without ``low_ok``)."""
+    if value is None:
+        return
+    above = value >= low if low_ok else value > low
+    if not (math.isfinite(value) and above and (high is None or value < high)):
+        if high is None:
+            wanted = f"a finite number {'>=' if low_ok else '>'} {low:g}"
+        else:
+            wanted = f"a number in {'[' if low_ok else '('}{low:g}, {high:g})"
+        raise DipInputError(f"{option} must be {wanted}{note}, got {value}")
+
+
+def _check_int(option: str, value: int | None, low: int, high: int | None = None, high_text: str = "") -> None:
+    if value is not None and (value < low or (high is not None and value > high)):
+        wanted = f">= {low}" if high is None else f"from {low} to {high_text or high}"
+        raise DipInputError(f"{option} must be an integer {wanted}, got {value}")
+
+
+def _check_png(option: str, path: Path | None) -> None:
+    """An image to write: a .png path that is not a folder."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise DipInputError(f"{option} must be a .png file, got {path}")
+    if path.is_dir():
+        raise DipInputError(f"{option} must be a file, but {path} is a folder")
+
+
+def _check_distinct(paths: dict[str, Path | None]) -> None:
+    """No two outputs are the same file (the second would overwrite the first)."""
+    seen: dict[Path, str] = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        key = path.resolve()
+        if key in seen:
+            raise DipInputError(f"{option} and {seen[key]} are the same file ({path}); give two different paths")
+        seen[key] = option
+
+
+def _check_device(name: str) -> None:
+    """``--device``: auto, cpu, cuda or cuda:N, and CUDA (with device N) present for a cuda device."""
+    if not DEVICE_PATTERN.fullmatch(name):
+        raise DipInputError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise DipInputError(f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto")
+        index, count = int(name.partition(":")[2] or 0), torch.cuda.device_count()
+        if index >= count:
+            raise DipInputError(f"device {name!r} does not exist: this machine has {count} CUDA device(s), "
+                                f"cuda:0 to cuda:{count - 1}")
+
+
+def _check_fit_args(task: str, args: argparse.Namespace) -> None:
+    """Every option of ``dip <task>`` that argparse cannot check: before any image is read or any fit starts."""
+    _check_png("the output (-o)", args.output)
+    _check_png("--early-output", args.early_output)
+    if args.early_output is not None and not args.early_stop_record:
+        raise DipInputError("--early-output needs --early-stop-record")
+    early_png = None
+    if args.early_stop_record:
+        early_png = args.early_output or args.output.with_suffix(".early.png")
+    sidecar = args.sidecar or args.output.with_suffix(".json")
+    _check_distinct({"the output (-o)": args.output, "the sidecar (--sidecar)": sidecar,
+                     "the early output (--early-output)": early_png,
+                     "--checkpoint": args.checkpoint})
+    _check_int("--iters", args.iters, 1)
+    _check_number("--lr", args.lr, low=0.0, low_ok=False)
+    _check_number("--reg-noise-std", args.reg_noise_std, low=0.0)
+    _check_number("--exp-weight", args.exp_weight, low=0.0, high=1.0, note=" (0 disables averaging)")
+    _check_int("--width", args.width, 1)
+    _check_int("--seed", args.seed, 0, MAX_SEED, "2**63 - 1")
+    _check_device(args.device)
+    _check_int("--log-every", args.log_every, 1)
+    _check_int("--checkpoint-every", args.checkpoint_every, 0)
+    if args.checkpoint_every and not args.checkpoint:
+        raise DipInputError("--checkpoint-every needs --checkpoint PATH")
+    for option, path in (("--checkpoint", args.checkpoint), ("--sidecar", args.sidecar)):
+        if path is not None and path.is_dir():
+            raise DipInputError(f"{option} must be a file, but {path} is a folder")
+    _check_int("--es-window", args.es_window, 2)
+    _check_int("--es-patience", args.es_patience, 1)
+    if task == "denoise":
+        _check_number("--sigma", args.sigma, low=0.0, low_ok=False, note=" (on the 0-255 scale)")
+    if task == "inpaint":
+        _check_number("--missing", args.missing, low=0.0, high=1.0)
+
+
 def _fit_command(args: argparse.Namespace) -> int:
-    from dip.data import degrade
+    task = args.command
+    _check_fit_args(task, args)
+
     from dip import presets
+    from dip.data import degrade
     from dip.data.imageio import read_image
     from dip.restore import restore, save_result
 
-    task = args.command
-    preset = args.preset or tasks.default_preset(task, _task_level(task, args))
+    chosen = tasks.default_preset(task, _task_level(task, args))  # also checks the level (--factor, --sigma)
+    preset = args.preset or chosen
     config = presets.get_preset(
         preset,
         width=args.width,
@@ -167,10 +282,7 @@ def _fit_command(args: argparse.Namespace) -> int:
     )
     if args.exp_weight is not None:
         config = config.replace(exp_weight=args.exp_weight if args.exp_weight > 0 else None)
-    if args.checkpoint_every and not args.checkpoint:
-        raise DipInputError("--checkpoint-every needs --checkpoint PATH")
-    if args.output.suffix.lower() != ".png":
-        raise DipInputError(f"the output must be a .png file, got {args.output}")
+    config.validate()  # the settings the preset brings, before any image is read
 
     observation = read_image(args.input)
     ground_truth = read_image(args.gt) if args.gt else None
@@ -183,8 +295,6 @@ def _fit_command(args: argparse.Namespace) -> int:
         if args.mask is not None:
             mask = degrade.mask_from_file(args.mask, observation.shape[:2])
         else:
-            if not 0.0 <= args.missing < 1.0:
-                raise DipInputError(f"--missing must be in [0, 1), got {args.missing}")
             mask = degrade.bernoulli_mask(observation.shape[:2], args.missing, args.seed)
     if task == "flash":
         guide = read_image(args.flash, mode="rgb")
@@ -193,8 +303,6 @@ def _fit_command(args: argparse.Namespace) -> int:
     early_stopping = None
     if args.early_stop or args.early_stop_record:
         early_stopping = {"window": args.es_window, "patience": args.es_patience, "stop": args.early_stop}
-    elif args.early_output is not None:
-        raise DipInputError("--early-output needs --early-stop-record")
     result = restore(
         task, observation, config=config, factor=getattr(args, "factor", None), mask=mask,
         ground_truth=ground_truth, guide=guide, checkpoint_path=args.checkpoint, progress=not args.quiet,
@@ -235,6 +343,17 @@ def _keep_early_output(args: argparse.Namespace, result, extra: dict) -> None:
 
 
 def _degrade_command(args: argparse.Namespace) -> int:
+    _check_png("the output (-o)", args.output)
+    _check_int("--seed", getattr(args, "seed", None), 0, MAX_SEED, "2**63 - 1")
+    if args.kind == "noise":
+        _check_number("--sigma", args.sigma, low=0.0, note=" (on the 0-255 scale)")
+    elif args.kind == "lr":
+        _check_int("--factor", args.factor, 1)
+        _check_png("--hr-output", args.hr_output)
+        _check_distinct({"the output (-o)": args.output, "--hr-output": args.hr_output})
+    elif args.text is None:
+        _check_number("--missing", args.missing, low=0.0, high=1.0)
+
     from dip.data import degrade
     from dip.data.imageio import read_image, write_image
 
@@ -247,7 +366,7 @@ def _degrade_command(args: argparse.Namespace) -> int:
             write_image(args.hr_output, hr)
         write_image(args.output, lr)
     else:
-        if args.text:
+        if args.text is not None:
             mask = degrade.text_mask(img.shape[:2], text=args.text)
         else:
             mask = degrade.bernoulli_mask(img.shape[:2], args.missing, args.seed)

@@ -1,11 +1,15 @@
 """The paper's figures: learning curves (Fig. 2), PSNR along a denoising fit, image grids and PSNR per method.
 
 Every plot function takes plain data (histories, images, a metrics frame) and writes a PNG and, optionally, a PDF of
-the same figure (atomically). Matplotlib runs headless (Agg).
+the same figure (atomically). Matplotlib runs headless (Agg). How they read: iteration axes tick whole iterations only;
+legends sit beside the axes, off the data; the image grids use matplotlib's constrained layout, so no title or label
+runs into an image; PSNR per method is points and mean lines (no bars on a y axis cut above 0); the seaborn style is
+set per figure, never for the process (tests/unit/test_figures.py checks each).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -35,6 +39,10 @@ LEARNING_CURVE_KINDS = {
 }
 
 
+# One colour and line style per target, whatever the order of the curves (the style tells them apart in grey too).
+LEARNING_CURVE_STYLES = {"image": (0, "-"), "image_noise": (1, "--"), "shuffled": (2, "-."), "noise": (4, ":")}
+
+
 def _pyplot():
     import matplotlib
 
@@ -42,6 +50,35 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _seaborn_style(plot):
+    """Run ``plot`` in seaborn's whitegrid style and paper context without setting them for later figures (the image
+    grids keep matplotlib's own look whatever was plotted before them in the process)."""
+
+    @functools.wraps(plot)
+    def styled(*args, **kwargs):
+        import seaborn as sns
+
+        with _pyplot().rc_context({**sns.axes_style("whitegrid"), **sns.plotting_context("paper")}):
+            return plot(*args, **kwargs)
+
+    return styled
+
+
+def _integer_ticks(axis) -> None:
+    """Whole numbers only on an iteration axis (no 2.5, 7.5 on a short run), at round steps (0, 50, 100 or 0, 200,
+    400), and one tick where the axis holds a single step."""
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 2.5, 5, 10], integer=True, min_n_ticks=1))
+
+
+def _legend_outside(ax, handles=None, **kwargs):
+    """The legend to the right of the axes, where it cannot cover a curve or a point."""
+    extra = {} if handles is None else {"handles": handles}
+    return ax.legend(**extra, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False,
+                     **kwargs)
 
 
 def save_figure(fig, png: str | os.PathLike, pdf: str | os.PathLike | None = None, dpi: int = 150) -> None:
@@ -92,23 +129,25 @@ def run_learning_curve(img: np.ndarray, kind: str, config, *, seed: int = 0) -> 
     return result.history, result
 
 
+@_seaborn_style
 def plot_learning_curves(curves: dict, png, pdf=None, *, title: str | None = None):
     """MSE vs iteration (log y) for each target of Fig. 2. ``curves``: kind -> history (dicts with step, loss)."""
     import seaborn as sns
 
     plt = _pyplot()
-    sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(5.0, 3.4))
-    palette = sns.color_palette("colorblind", n_colors=max(4, len(curves)))
+    palette = sns.color_palette("colorblind", n_colors=10)
     for i, (kind, history) in enumerate(curves.items()):
+        colour, style = LEARNING_CURVE_STYLES.get(kind, (5 + i % 5, "-"))
         steps = [r["step"] + 1 for r in history if r.get("loss") is not None]
         loss = [r["loss"] for r in history if r.get("loss") is not None]
-        ax.plot(steps, loss, label=LEARNING_CURVE_KINDS.get(kind, kind), color=palette[i], lw=1.4)
+        ax.plot(steps, loss, label=LEARNING_CURVE_KINDS.get(kind, kind), color=palette[colour], ls=style, lw=1.4)
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
+    _integer_ticks(ax.xaxis)
     ax.set_ylabel("MSE")
     ax.set_title(title or "Learning curves of the reconstruction task (cf. paper Fig. 2)")
-    ax.legend(frameon=True)
+    _legend_outside(ax, title="target")
     save_figure(fig, png, pdf)
     return fig
 
@@ -116,36 +155,52 @@ def plot_learning_curves(curves: dict, png, pdf=None, *, title: str | None = Non
 # --- PSNR along a fit ----------------------------------------------------------------------------------------------
 
 
+@_seaborn_style
 def plot_psnr_curves(curves: dict, png, pdf=None, *, reference: dict | None = None, title: str | None = None):
     """PSNR vs iteration of the raw output (solid) and the averaged output (dashed), one colour per image.
 
     ``curves``: image -> history (dicts with step, psnr_gt, psnr_gt_avg). ``reference``: image -> PSNR of the
-    degraded input (dotted horizontal line). Shows why stopping matters: the raw output peaks and then fits the noise.
+    degraded input (dotted horizontal line). A dot marks each image's best raw output. Shows why stopping matters:
+    the raw output peaks and then fits the noise. The legend names the images by colour and the lines by style.
     """
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
     plt = _pyplot()
-    sns.set_theme(style="whitegrid", context="paper")
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     palette = sns.color_palette("colorblind", n_colors=max(3, len(curves)))
+    images, averaged, noisy = [], False, False
     for i, (image, history) in enumerate(curves.items()):
         colour = palette[i % len(palette)]
+        images.append(Line2D([], [], color=colour, lw=3, label=image))
         steps = [r["step"] + 1 for r in history]
         raw = [np.nan if r.get("psnr_gt") is None else r["psnr_gt"] for r in history]
         avg = [np.nan if r.get("psnr_gt_avg") is None else r["psnr_gt_avg"] for r in history]
-        ax.plot(steps, raw, color=colour, lw=1.3, label=f"{image}: output")
+        ax.plot(steps, raw, color=colour, lw=1.3)
         if not all(math.isnan(v) for v in avg):
-            ax.plot(steps, avg, color=colour, lw=1.3, ls="--", label=f"{image}: averaged output")
+            ax.plot(steps, avg, color=colour, lw=1.3, ls="--")
+            averaged = True
         if reference and image in reference:
-            ax.axhline(reference[image], color=colour, lw=0.8, ls=":")
+            ax.axhline(reference[image], color=colour, lw=0.9, ls=":")
+            noisy = True
         finite = [(s, v) for s, v in zip(steps, raw) if not math.isnan(v)]
         if finite:
             best = max(finite, key=lambda sv: sv[1])
             ax.plot([best[0]], [best[1]], marker="o", color=colour, ms=4)
+    grey = "0.35"
+    lines = [Line2D([], [], color=grey, lw=1.3, label="output")]
+    if averaged:
+        lines.append(Line2D([], [], color=grey, lw=1.3, ls="--", label="averaged output"))
+    lines.append(Line2D([], [], color=grey, lw=0, marker="o", ms=4, label="best output"))
+    if noisy:
+        lines.append(Line2D([], [], color=grey, lw=0.9, ls=":", label="noisy input"))
     ax.set_xlabel("iteration")
+    _integer_ticks(ax.xaxis)
     ax.set_ylabel("PSNR vs ground truth (dB)")
-    ax.set_title(title or "Denoising: PSNR along the fit (dots: best raw output; dotted: noisy input)")
-    ax.legend(fontsize=7, ncol=2, frameon=True)
+    ax.set_title(title or "Denoising: PSNR along the fit")
+    ax.add_artist(_legend_outside(ax, images, fontsize=7, title="image", title_fontsize=7))
+    ax.legend(handles=lines, loc="lower left", bbox_to_anchor=(1.02, 0.0), borderaxespad=0.0, frameon=False,
+              fontsize=7, title="line", title_fontsize=7)
     save_figure(fig, png, pdf)
     return fig
 
@@ -153,20 +208,45 @@ def plot_psnr_curves(curves: dict, png, pdf=None, *, reference: dict | None = No
 # --- image grids ---------------------------------------------------------------------------------------------------
 
 
+def _column_headers(rows: list[dict], ncols: int) -> list[str] | None:
+    """The column titles when every row names its panels alike (the first line of each label: the method), else None.
+
+    Then each method is named once above its column and only the rest of a label (its PSNR) is shown under each
+    image; rows that name their panels differently (an experiment's panels wrapped over rows) keep a title each.
+    """
+    if len(rows) < 2:
+        return None
+    headers: list[str | None] = [None] * ncols
+    for row in rows:
+        for j, (label, _) in enumerate(row["panels"]):
+            head = str(label).split("\n", 1)[0]
+            if headers[j] is None:
+                headers[j] = head
+            elif headers[j] != head:
+                return None
+    return [h or "" for h in headers]
+
+
 def plot_grid(rows: list[dict], png, pdf=None, *, title: str | None = None, panel_size: float = 1.9):
     """A grid of images: one row per image, one column per panel.
 
     ``rows``: dicts with ``image`` (row label) and ``panels``: a list of ``(label, array (H, W, C) in [0, 1])``.
-    Labels usually carry the PSNR, e.g. ``"DIP 29.1 dB"``. Images keep their own size (the LR input of SR is shown
-    blocky, with nearest interpolation).
+    Labels usually carry the PSNR, e.g. ``"DIP\n29.1 dB"``. When every row has the same panels (by the first line of
+    the label), each column is titled once, above the first row, and the rest of each label (the PSNR) is written
+    under its image; otherwise each panel has its own title. The layout (constrained) keeps every title and label
+    clear of the images around it. Images keep their own size (the LR input of SR is shown blocky, with nearest
+    interpolation).
     """
     plt = _pyplot()
     if not rows:
         raise DipInputError("an image grid needs at least one row")
     ncols = max(len(r["panels"]) for r in rows)
+    headers = _column_headers(rows, ncols)
     fig, axes = plt.subplots(
-        len(rows), ncols, figsize=(panel_size * ncols, panel_size * len(rows) + 0.4), squeeze=False
+        len(rows), ncols, figsize=(panel_size * ncols, panel_size * len(rows) + 0.5), squeeze=False,
+        layout="constrained",
     )
+    fig.get_layout_engine().set(h_pad=0.04, w_pad=0.04, hspace=0.02, wspace=0.02)
     for i, row in enumerate(rows):
         for j in range(ncols):
             ax = axes[i][j]
@@ -181,12 +261,18 @@ def plot_grid(rows: list[dict], png, pdf=None, *, title: str | None = None, pane
                 ax.imshow(arr[..., 0], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             else:
                 ax.imshow(arr, interpolation="nearest")
-            ax.set_title(label, fontsize=7)
+            if headers is None:
+                ax.set_title(label, fontsize=7)
+            else:
+                if i == 0:
+                    ax.set_title(headers[j], fontsize=8)
+                rest = str(label).split("\n", 1)[1] if "\n" in str(label) else ""
+                if rest:
+                    ax.set_xlabel(rest, fontsize=7, labelpad=2)
             if j == 0:
                 ax.set_ylabel(row["image"], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
     save_figure(fig, png, pdf)
     return fig
 
@@ -194,34 +280,68 @@ def plot_grid(rows: list[dict], png, pdf=None, *, title: str | None = None, pane
 # --- PSNR per method -----------------------------------------------------------------------------------------------
 
 
+@_seaborn_style
 def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, method_labels: dict | None = None):
-    """Mean PSNR per method (bars, by source) with the per-image values as points.
+    """PSNR per method: each image's value as a point (one colour per image), the mean over images as a bar-free
+    horizontal line with its value; methods ordered by mean. Several sources (ours, the paper's) sit side by side in
+    a method's column with their own marker. No bars: a bar on a y axis that does not start at 0 misreads.
 
     ``frame``: tidy rows with method, source, image, psnr (one dataset/task/level).
     """
     import seaborn as sns
+    from matplotlib.lines import Line2D
 
     plt = _pyplot()
     if frame.empty:
         raise DipInputError("no scores to plot")
-    sns.set_theme(style="whitegrid", context="paper")
     data = frame.copy()
     data = data[np.isfinite(data["psnr"].astype(float))]
+    if data.empty:
+        raise DipInputError("no finite scores to plot")
     labels = method_labels or {}
     data["method"] = [labels.get(m, m) for m in data["method"]]
     order = list(data.groupby("method")["psnr"].mean().sort_values().index)
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.55 * len(order) + 2), 3.6))
-    sns.barplot(data=data, x="method", y="psnr", hue="source", order=order, errorbar=None, ax=ax, alpha=0.8,
-                palette="colorblind")
-    sns.stripplot(data=data, x="method", y="psnr", hue="source", order=order, dodge=True, ax=ax, size=3,
-                  palette="dark:black", legend=False)
-    lo = float(data["psnr"].min())
-    ax.set_ylim(max(0.0, lo - 3), float(data["psnr"].max()) + 1.5)
+    sources = sorted(dict.fromkeys(data["source"]), key=lambda src: (src != "ours", src))  # ours first
+    images = sorted(dict.fromkeys(data["image"].astype(str)))
+    # One colour per image while they can be told apart; past 10, grey points (the mean still reads).
+    palette = dict(zip(images, sns.color_palette("colorblind", n_colors=len(images)))) if len(images) <= 10 else {}
+    markers = dict(zip(sources, ["o", "^", "s", "D", "v"] * 2))
+    slot = 0.8 / len(sources)  # the width of one source's place in a method's column
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(order) * len(sources) + 2.5), 3.6))
+    for i, method in enumerate(order):
+        for k, source in enumerate(sources):
+            sel = data[(data["method"] == method) & (data["source"] == source)]
+            if sel.empty:
+                continue
+            centre = i + (k - (len(sources) - 1) / 2) * slot
+            # Spread the points a little by image, the same way in every column, so equal values do not hide.
+            spread = {im: (n - (len(images) - 1) / 2) * min(0.04, 0.5 * slot / max(1, len(images))) for n, im in
+                      enumerate(images)}
+            xs = [centre + spread[str(im)] for im in sel["image"]]
+            colours = [palette.get(str(im), "0.45") for im in sel["image"]]
+            ax.scatter(xs, sel["psnr"].astype(float), c=colours, marker=markers[source], s=22, zorder=3,
+                       edgecolors="white", linewidths=0.4)
+            mean = float(sel["psnr"].astype(float).mean())
+            half = 0.3 * slot
+            ax.hlines(mean, centre - half, centre + half, color="black", lw=1.6, zorder=4)
+            # The value at the line's right end, clear of the points (they sit near the middle).
+            ax.annotate(f"{mean:.2f}", (centre + half, mean), xytext=(2, 0), textcoords="offset points", ha="left",
+                        va="center", fontsize=6.5, zorder=5)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels(order, rotation=35, ha="right")
+    ax.set_xlim(-0.6, len(order) - 0.4)
+    lo, hi = float(data["psnr"].min()), float(data["psnr"].max())
+    pad = max(0.5, 0.08 * (hi - lo))
+    ax.set_ylim(lo - pad, hi + 2 * pad)
+    ax.grid(axis="x", visible=False)
     ax.set_xlabel("")
     ax.set_ylabel("PSNR (dB)")
-    ax.tick_params(axis="x", rotation=35)
-    for tick in ax.get_xticklabels():
-        tick.set_horizontalalignment("right")
     ax.set_title(title or "PSNR per method")
+    handles = [Line2D([], [], color="black", lw=1.6, label="mean over images")]
+    if len(sources) > 1:
+        handles += [Line2D([], [], color="0.3", lw=0, marker=markers[src], ms=5, label=src) for src in sources]
+    if palette:
+        handles += [Line2D([], [], color=palette[im], lw=0, marker="o", ms=5, label=im) for im in images]
+    _legend_outside(ax, handles, fontsize=7)
     save_figure(fig, png, pdf)
     return fig
