@@ -9,6 +9,7 @@ pixels (``missing50`` for 0.5). JPEG restoration and flash/no-flash have no leve
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 from dip.errors import DipInputError
@@ -96,6 +97,8 @@ def get_task(name: str, *, levelled: bool = False) -> Task:
 
 
 def _check_level(task: Task, level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, numbers.Real) or not math.isfinite(level):
+        raise DipInputError(f"a {task.name} level must be a finite number, got {level!r}")
     if task.name == "sr":
         if int(level) != level or level < 1:
             raise DipInputError(f"an SR level is an integer factor >= 1, got {level!r}")

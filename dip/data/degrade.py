@@ -32,8 +32,8 @@ __all__ = [
 def _rng(seed: int | np.random.Generator) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or isinstance(seed, bool) or int(seed) != seed:
-        raise DipInputError(f"a seed must be an integer (or a numpy Generator), got {seed!r}")
+    if seed is None or isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise DipInputError(f"a seed must be an integer >= 0 (or a numpy Generator), got {seed!r}")
     return np.random.default_rng(int(seed))
 
 

@@ -96,3 +96,9 @@ def test_the_table_is_what_every_reader_uses():
                                mask=[[1.0]] if task == "inpaint" else None)
     with pytest.raises(DipInputError, match="choose one of: denoise, sr, inpaint, jpeg, flash"):
         physics.build_operator("deblur", channels=3)
+
+
+@pytest.mark.parametrize("level", [float("nan"), float("inf"), "4", True])
+def test_a_level_must_be_a_finite_number(level):
+    with pytest.raises(DipInputError, match="finite number"):
+        tasks.level_label("sr", level)
