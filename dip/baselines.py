@@ -1,6 +1,12 @@
 """The non-DIP methods the paper compares with, runnable on a CPU in seconds.
 
-* ``bicubic`` -- Pillow bicubic upsampling of the 8-bit LR image (the authors' ``get_baselines``);
+* ``bicubic`` -- the super-resolution literature's bicubic row: MATLAB ``imresize`` bicubic down and up from the
+  ground truth (:func:`sr_bicubic`, :func:`dip.data.resize.matlab_bicubic_baseline`), which reproduces the authors'
+  released ``*_bicubic.png`` images exactly. It is computed from the GT, not from DIP's LR input (Pillow Lanczos of
+  the multiple-of-32 crop), which is sharper: Pillow bicubic upsampling of that LR (:func:`pil_bicubic_upsample`,
+  the authors' ``get_baselines``; also the ``"bicubic"`` start of the pixel-optimising baselines) scores
+  0.15-0.37 dB above the paper's Bicubic rows on Set5 x4 (the function ``bicubic`` is an alias of that upsampler,
+  kept for its existing callers; the *baseline* named ``bicubic`` is :func:`sr_bicubic`);
 * ``no_prior`` / ``tv_prior`` -- the supplementary "prior effect" experiment (``sr_prior_effect.ipynb``): optimise the
   pixels of ``x`` directly under the same observation operator as DIP, without / with a TV term;
 * ``cbm3d`` -- ``bm3d.bm3d_rgb`` (colour; ``bm3d.bm3d`` for grey) at the true noise level;
@@ -25,6 +31,8 @@ from dip.fit.pixels import optimise_pixels, tv_loss  # noqa: F401 -- tv_loss is 
 
 __all__ = [
     "bicubic",
+    "pil_bicubic_upsample",
+    "sr_bicubic",
     "cbm3d",
     "nlm",
     "biharmonic",
@@ -61,13 +69,41 @@ def _from_pil(pil: Image.Image) -> np.ndarray:
     return arr[..., None] if arr.ndim == 2 else arr
 
 
-def bicubic(lr: np.ndarray, factor: int) -> np.ndarray:
-    """Pillow bicubic upsampling of the uint8-quantised LR image by ``factor`` (the authors' ``get_baselines``)."""
+def pil_bicubic_upsample(lr: np.ndarray, factor: int) -> np.ndarray:
+    """Pillow bicubic upsampling of the uint8-quantised LR image by ``factor`` (the authors' ``get_baselines``).
+
+    An upsampler of a given LR image (e.g. DIP's own Lanczos LR), not the literature's Bicubic row: for that, see
+    :func:`sr_bicubic`.
+    """
     arr = check_image(lr, "LR image")
     if isinstance(factor, bool) or int(factor) != factor or factor < 1:
         raise DipInputError(f"the SR factor must be a positive integer, got {factor!r}")
     pil = to_pil(arr)
     return _from_pil(pil.resize((pil.width * int(factor), pil.height * int(factor)), Image.BICUBIC))
+
+
+# The LR-upsampling name callers already use (dip.experiments' prior comparison upsamples the LR it made).
+bicubic = pil_bicubic_upsample
+
+
+def sr_bicubic(ground_truth: np.ndarray, factor: int) -> np.ndarray:
+    """The super-resolution literature's Bicubic result for ``ground_truth`` (float32, the GT's full frame).
+
+    MATLAB ``imresize(imresize(GT, 1/factor), factor)`` (bicubic, antialiased, edge-replicating, LR kept in double)
+    rounded to 8 bits: :func:`dip.data.resize.matlab_bicubic_baseline`. It reproduces the authors' released
+    ``*_bicubic.png`` files of Set5/Set14 x4/x8 pixel for pixel from their ``*_GT.png``. A GT whose sides are not
+    multiples of ``factor`` is cropped to them first (the literature's ``modcrop``: the last rows/columns go) and
+    the result is edge-padded back to the GT frame, so that it is scored on the same region as every other output.
+    """
+    from dip.data.resize import matlab_bicubic_baseline, modcrop
+
+    gt = check_image(ground_truth, "ground truth")
+    if isinstance(factor, bool) or int(factor) != factor or factor < 1:
+        raise DipInputError(f"the SR factor must be a positive integer, got {factor!r}")
+    cropped = modcrop(gt, int(factor))
+    out = matlab_bicubic_baseline(cropped, int(factor))
+    pad = ((0, gt.shape[0] - out.shape[0]), (0, gt.shape[1] - out.shape[1]), (0, 0))
+    return np.pad(out, pad, mode="edge") if any(p[1] for p in pad) else out
 
 
 def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -135,7 +171,7 @@ def _initial_pixels(init, shape_hw_c, y, operator, seed) -> torch.Tensor:
         if factor == 1:
             return y.detach().clone()  # same size as x: start from the observation itself
         lr = y[0].permute(1, 2, 0).numpy()
-        return torch.from_numpy(bicubic(lr, factor).transpose(2, 0, 1).copy())[None]
+        return torch.from_numpy(pil_bicubic_upsample(lr, factor).transpose(2, 0, 1).copy())[None]
     raise DipInputError(f"unknown initialisation {init!r}; use 'noise', 'zero', 'bicubic' or an image array")
 
 
@@ -188,7 +224,8 @@ def no_prior(
 
     The supplementary "no prior" baseline: the data term alone leaves everything ``A`` cannot see (high frequencies
     for SR, missing pixels for inpainting) at its initial value. ``init``: ``"noise"`` (U(0, 0.1), the notebook's),
-    ``"zero"``, ``"bicubic"`` (the bicubic upsampling of ``y``, or ``y`` itself when ``A`` keeps the size), or an image.
+    ``"zero"``, ``"bicubic"`` (:func:`pil_bicubic_upsample` of ``y``, or ``y`` itself when ``A`` keeps the size), or an
+    image.
     """
     return _optimise_pixels(
         y, operator, shape, iterations=iterations, lr=lr, seed=seed, init=init, tv_weight=0.0, beta=0.5
@@ -223,6 +260,7 @@ def run_baseline(
     sigma: float | None = None,
     factor: int | None = None,
     mask: np.ndarray | None = None,
+    ground_truth: np.ndarray | None = None,
     seed: int = 0,
     iterations: int = PRIOR_EFFECT_ITERATIONS,
     **options,
@@ -231,6 +269,8 @@ def run_baseline(
 
     ``observation`` is what DIP would get: the noisy image (denoise), the LR image (sr), the image with missing pixels
     (inpaint, with ``mask``). ``options`` go to :func:`tv_prior` (``tv_weight``, ``beta``, ``lr``, ``init``).
+    ``bicubic`` is the SR literature's row (:func:`sr_bicubic`): it is made from ``ground_truth`` (the full GT frame;
+    the output has its shape), not from ``observation``.
     """
     if name not in BASELINES:
         raise DipInputError(f"unknown baseline {name!r}; choose one of: {', '.join(BASELINES)}")
@@ -242,7 +282,12 @@ def run_baseline(
     if name == "bicubic":
         if factor is None:
             raise DipInputError("the bicubic baseline needs the SR factor")
-        return bicubic(obs, factor)
+        if ground_truth is None:
+            raise DipInputError(
+                "the bicubic baseline is the SR literature's (MATLAB imresize down and up from the ground truth): "
+                "it needs the ground truth; pil_bicubic_upsample upsamples an LR image instead"
+            )
+        return sr_bicubic(ground_truth, factor)
     if name == "cbm3d":
         return cbm3d(obs, sigma)
     if name == "nlm":

@@ -51,14 +51,78 @@ def test_biharmonic_beats_the_masked_input(grey64, photo64):
     assert metrics.psnr(photo64, colour) > metrics.psnr(photo64, photo64 * mask) + 10
 
 
-def test_bicubic_is_pil_bicubic_of_the_lr_image(photo64):
+def test_pil_bicubic_upsample_is_pil_bicubic_of_the_lr_image(photo64):
     _, lr = degrade.make_lr(photo64, 4)
-    out = baselines.bicubic(lr, 4)
+    out = baselines.pil_bicubic_upsample(lr, 4)
     assert out.shape == (64, 64, 3) and out.dtype == np.float32
     u8 = np.round(lr * 255).astype(np.uint8)
     expected = np.asarray(Image.fromarray(u8).resize((64, 64), Image.BICUBIC), np.float32) / 255
     np.testing.assert_array_equal(out, expected)
-    assert baselines.run_baseline("bicubic", "sr", lr[..., :1], factor=4).shape == (64, 64, 1)
+    assert baselines.bicubic is baselines.pil_bicubic_upsample  # the name dip.experiments' prior comparison calls
+
+
+def test_bicubic_baseline_is_the_literature_bicubic_of_the_ground_truth(photo64):
+    from dip.data.resize import matlab_bicubic_baseline
+
+    _, lr = degrade.make_lr(photo64, 4)
+    out = baselines.run_baseline("bicubic", "sr", lr, factor=4, ground_truth=photo64)
+    np.testing.assert_array_equal(out, matlab_bicubic_baseline(photo64, 4))  # from the GT, not from DIP's LR
+    assert out.shape == photo64.shape and out.dtype == np.float32
+    grey = baselines.run_baseline("bicubic", "sr", lr[..., :1], factor=4, ground_truth=photo64[..., :1])
+    assert grey.shape == (64, 64, 1)
+    # A GT that is not a multiple of the factor: modcrop, bicubic, edge-padded back to the GT's full frame.
+    odd = photo64[:62, :63]
+    out = baselines.sr_bicubic(odd, 4)
+    assert out.shape == odd.shape
+    np.testing.assert_array_equal(out[:60, :60], matlab_bicubic_baseline(odd[:60, :60], 4))
+    np.testing.assert_array_equal(out[61], out[59])
+    np.testing.assert_array_equal(out[:, 62], out[:, 59])
+
+
+SR_X4 = "DmitryUlyanov/dmitryulyanov.github.io/master/assets/deep-image-prior/SR/Set5/x4"
+
+
+def test_workflow_bicubic_scores_as_the_released_bicubic_on_set5_x4(mirror, tmp_path):
+    # The workflow's path: degrade (full-frame gt.png, DIP's Lanczos LR) -> the baseline job (bicubic from gt.png)
+    # -> the paper's SR metric on the GT frame. Same scores as the authors' released *_bicubic.png, pixel for pixel.
+    from dip.data.benchmarks import BENCHMARKS, load_benchmark_image, make_task_inputs
+    from dip.data.imageio import read_image, write_image
+    from dip.eval.scoring import score_image
+    from dip.pipeline import steps
+
+    ours, released = [], []
+    for image in BENCHMARKS["set5"].images:
+        gt = load_benchmark_image(mirror / SR_X4 / f"{image}_GT.png", "set5")
+        made = make_task_inputs("sr", 4, gt)
+        files = {k: tmp_path / f"{image}_{k}.png" for k in ("gt", "observation", "target")}
+        for key, img in (("gt", made.ground_truth), ("observation", made.observation), ("target", made.fit_target)):
+            write_image(files[key], img)
+        spec = {"name": "bicubic", "task": "sr", "level": 4.0, "seed": 0, "options": {}}
+        out = {"png": str(tmp_path / f"{image}.png"), "json": str(tmp_path / f"{image}.json")}
+        steps.baseline(spec, {k: str(v) for k, v in files.items()}, out, threads=1)
+        est = read_image(out["png"])
+        rel = load_benchmark_image(mirror / SR_X4 / f"{image}_bicubic.png", "set5")
+        np.testing.assert_array_equal(np.round(est * 255), np.round(rel * 255))
+        gt_frame = read_image(files["gt"])
+        ours.append(score_image("sr", gt_frame, est)[0])
+        released.append(score_image("sr", gt, rel)[0])
+    np.testing.assert_allclose(ours, released, atol=0.02)
+    assert np.mean(ours) == pytest.approx(28.44, abs=0.01)  # config/paper_numbers.yaml, released
+
+
+def test_plan_gives_the_sr_bicubic_job_the_full_frame_gt(monkeypatch):
+    from dip.pipeline.plan import build_plan
+    from tests.helpers import REPO, workflow_config
+
+    monkeypatch.chdir(REPO)
+    plan = build_plan(workflow_config())
+    jobs = [j for j in plan.by_rule("baseline") if j.params["spec"]["task"] == "sr"]
+    assert jobs
+    for job in jobs:
+        inputs = job.input
+        assert ("gt" in inputs) == (job.params["spec"]["name"] == "bicubic")
+        if "gt" in inputs:
+            assert inputs["gt"].endswith("/gt.png") and inputs["observation"].endswith("/observation.png")
 
 
 def test_tv_loss_is_isotropic_total_variation():
@@ -102,7 +166,7 @@ def test_no_prior_leaves_missing_pixels_at_their_start(grey64):
 def test_bicubic_init_starts_from_the_bicubic_image(photo64):
     _, lr = degrade.make_lr(photo64, 4)
     out = baselines.no_prior(lr, physics.LanczosDownsampler(4, 3), (64, 64), iterations=1, lr=1e-9, init="bicubic")
-    np.testing.assert_allclose(out, baselines.bicubic(lr, 4), atol=1e-5)
+    np.testing.assert_allclose(out, baselines.pil_bicubic_upsample(lr, 4), atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +187,8 @@ def test_run_baseline_refuses_what_does_not_apply(photo64, name, task, message):
 def test_run_baseline_needs_its_inputs(photo64):
     with pytest.raises(DipInputError, match="factor"):
         baselines.run_baseline("bicubic", "sr", photo64)
+    with pytest.raises(DipInputError, match="ground truth"):
+        baselines.run_baseline("bicubic", "sr", photo64[:16, :16], factor=4)
     with pytest.raises(DipInputError, match="mask"):
         baselines.run_baseline("biharmonic", "inpaint", photo64)
     with pytest.raises(DipInputError, match="option"):

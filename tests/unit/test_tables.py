@@ -134,24 +134,82 @@ def _metrics():
 def test_results_table_puts_paper_rows_beside_ours():
     reported, _, _ = tables.load_paper_numbers(PAPER)
     table = tables.results_table(_metrics(), reported, "gray11", "inpaint", 0.5)
-    assert list(table.columns) == ["Barbara", "Boat", "mean"]
+    assert list(table.columns) == ["Barbara", "Boat", "mean (same images)"]  # 2 of the 11 images
     dip = table.xs("DIP", level="method")
     assert list(dip.index) == ["ours", "released", "paper"]
     assert dip.loc["ours", "Barbara"] == pytest.approx(30.1)  # mean over the two seeds
     assert dip.loc["paper", "Barbara"] == 32.22 and dip.loc["paper", "Boat"] == 33.06
-    assert dip.loc["paper", "mean"] == pytest.approx((32.22 + 33.06) / 2)  # mean of the images shown
+    assert dip.loc["paper", "mean (same images)"] == pytest.approx((32.22 + 33.06) / 2)  # mean of the images shown
     assert table.xs("Papyan et al.", level="method").loc["paper", "Barbara"] == 28.14
     assert table.index[0] == ("Degraded input", "ours")  # the input first, DIP last
     assert table.index[-1][0] == "DIP"
 
 
+def _set5(ours_images=("baby", "bird", "butterfly", "head", "woman")):
+    """Set5 x4 metrics: released DIP and bicubic for all 5 images, ours (DIP, two seeds; bicubic) for some."""
+    rows = []
+    base = {"baby": 31.0, "bird": 32.0, "butterfly": 26.0, "head": 31.5, "woman": 29.0}
+    for image, psnr in base.items():
+        rows.append({"image": image, "method": "dip", "source": "published", "psnr": psnr, "seed": None})
+        rows.append({"image": image, "method": "bicubic", "source": "published", "psnr": psnr - 2, "seed": None})
+        if image in ours_images:
+            rows += [{"image": image, "method": "dip", "source": "ours", "psnr": psnr - 0.5 + 0.2 * seed, "seed": seed}
+                     for seed in (0, 1)]
+            rows.append({"image": image, "method": "bicubic", "source": "ours", "psnr": psnr - 2, "seed": 0})
+    frame = pd.DataFrame(rows).assign(dataset="set5", task="sr", level=4.0, ssim=0.9, iterations=None, seconds=None)
+    return frame[scoring.COLUMNS]
+
+
 def test_results_table_with_mean_only_paper_rows():
-    frame = _metrics().assign(dataset="set5", task="sr", level=4.0)
     reported, _, _ = tables.load_paper_numbers(PAPER)
-    table = tables.results_table(frame, reported, "set5", "sr", 4)
+    table = tables.results_table(_set5(), reported, "set5", "sr", 4)
+    assert list(table.columns) == ["baby", "bird", "butterfly", "head", "woman", "mean"]
+    assert not table.attrs["subset"] and table.attrs["note"] == ""
     paper = table.xs("paper", level="source")
-    assert paper.loc["DIP", "mean"] == 29.90 and np.isnan(paper.loc["DIP", "barbara"])
+    assert paper.loc["DIP", "mean"] == 29.90 and np.isnan(paper.loc["DIP", "baby"])
     assert paper.loc["SRResNet-MSE", "mean"] == 32.10
+    dip = table.xs("DIP", level="method")
+    assert list(dip.index) == ["ours", "released", "paper"]
+    assert dip.loc["released", "mean"] == pytest.approx(29.9) and dip.loc["ours", "mean"] == pytest.approx(29.5)
+
+
+def test_results_table_compares_a_subset_on_the_same_images():
+    # A CPU run of 4 of Set5's 5 images: every row is shown on those 4 and averaged over them only.
+    reported, _, _ = tables.load_paper_numbers(PAPER)
+    four = ("butterfly", "head", "bird", "woman")
+    table = tables.results_table(_set5(four), reported, "set5", "sr", 4)
+    assert list(table.columns) == ["bird", "butterfly", "head", "woman", "mean (same images)"]
+    assert table.attrs["subset"] and table.attrs["images"] == ["bird", "butterfly", "head", "woman"]
+    dip = table.xs("DIP", level="method")
+    assert list(dip.index) == ["ours", "released"]  # the paper gives only a 5-image mean: no cell left, row dropped
+    assert dip.loc["released", "butterfly"] == 26.0 and dip.loc["ours", "butterfly"] == pytest.approx(25.6)
+    assert dip.loc["released", "mean (same images)"] == pytest.approx((32.0 + 26.0 + 31.5 + 29.0) / 4)
+    assert dip.loc["ours", "mean (same images)"] == pytest.approx((32.0 + 26.0 + 31.5 + 29.0) / 4 - 0.4)
+    assert "paper" not in set(table.index.get_level_values("source"))
+    note = table.attrs["note"]
+    assert "4 of the 5 images (bird, butterfly, head, woman)" in note
+    assert "paper: Bicubic 28.43, SRResNet-MSE 32.10, DIP 29.90" in note
+    assert "released images: Bicubic 27.90, DIP 29.90" in note  # the 5-image means, for reference
+    caption = tables.table_caption("set5", "sr", 4, table)
+    assert note in caption and "MATLAB imresize" in caption
+
+
+def test_results_table_subset_averages_per_image_paper_rows_over_the_same_images():
+    reported, _, _ = tables.load_paper_numbers(PAPER)
+    frame = _metrics()[lambda f: ~((f.source == "ours") & (f.image == "boat"))]  # ours: barbara only; released: both
+    table = tables.results_table(frame, reported, "gray11", "inpaint", 0.5)
+    assert list(table.columns) == ["Barbara", "mean (same images)"]
+    dip = table.xs("DIP", level="method")
+    assert dip.loc["paper", "mean (same images)"] == 32.22  # the paper's Barbara, not its 11-image mean
+    assert dip.loc["released", "mean (same images)"] == 31.0
+    assert "paper: Papyan et al. 31.19, DIP 33.48" in table.attrs["note"]  # the mean of Table 1's 11 values
+
+
+def test_results_table_mean_needs_every_image_of_the_row():
+    frame = _metrics()[lambda f: ~((f.method == "papyan") & (f.image == "boat"))]
+    table = tables.results_table(frame, None, "gray11", "inpaint", 0.5)
+    assert np.isnan(table.loc[("Papyan et al.", "released"), "mean (same images)"])  # never over fewer images
+    assert table.loc[("Papyan et al.", "released"), "Barbara"] == 29.0
 
 
 def test_writers(tmp_path):
@@ -161,19 +219,60 @@ def test_writers(tmp_path):
     tables.write_table(table, md=tmp_path / "t.md", tex=tmp_path / "t.tex", csv=tmp_path / "t.csv",
                        caption=caption, label="tab:x")
     md = (tmp_path / "t.md").read_text()
-    assert "| method | source | Barbara | Boat | mean |" in md and "| DIP | paper | 32.22 | 33.06 | 32.64 |" in md
+    assert "| method | source | Barbara | Boat | mean (same images) |" in md
+    assert "| DIP | paper | 32.22 | 33.06 | 32.64 |" in md
     tex = (tmp_path / "t.tex").read_text()
     assert r"\begin{tabular}{llrrr}" in tex and r"\label{tab:x}" in tex and "50\\% of the pixels" in tex
     csv = pd.read_csv(tmp_path / "t.csv")
-    assert list(csv.columns) == ["method", "source", "Barbara", "Boat", "mean"]
+    assert list(csv.columns) == ["method", "source", "Barbara", "Boat", "mean (same images)"]
     assert len(csv) == len(table)
+
+
+def test_write_table_adds_the_same_images_note_to_the_caption(tmp_path):
+    reported, _, _ = tables.load_paper_numbers(PAPER)
+    table = tables.results_table(_set5(("bird", "head")), reported, "set5", "sr", 4)
+    tables.write_table(table, md=tmp_path / "t.md", caption=tables.table_caption("set5", "sr", 4))
+    md = (tmp_path / "t.md").read_text()
+    assert md.count("2 of the 5 images (bird, head)") == 1
+    assert "| method | source | bird | head | mean (same images) |" in md
+    tables.write_table(table, md=tmp_path / "u.md", caption=tables.table_caption("set5", "sr", 4, table))
+    assert (tmp_path / "u.md").read_text().count("2 of the 5 images") == 1  # not twice
+
+
+def _es_record(folder, image, seed, detected, psnr_es, psnr_fixed, iterations=2000):
+    path = folder / "set5" / "sr" / "x4" / "dip" / f"{image}_seed{seed}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    es = {"detected_step": detected, "iterations_done": iterations, "psnr_detected": psnr_es,
+          "psnr_final": psnr_fixed, "psnr_peak_logged": 30.0, "peak_step_logged": 900}
+    path.write_text(json.dumps({"config": {"iterations": iterations}, "seed": seed, "spec": {"level": 4.0},
+                                "early_stopping": es}))
+    return path
+
+
+def test_early_stopping_table_answers_how_much_of_the_budget_was_needed(tmp_path):
+    paths = [_es_record(tmp_path, "bird", 0, 999, 29.5, 29.0), _es_record(tmp_path, "head", 0, None, None, 28.0)]
+    table = tables.early_stopping_table(paths)
+    assert list(table.columns) == ["detected step", "fixed steps", "fraction of budget", "PSNR at detected step",
+                                   "PSNR at fixed step", "difference", "best logged PSNR", "at step", "PSNR metric"]
+    bird = table.loc["set5/sr/x4/bird_seed0"]
+    assert bird["detected step"] == 999 and bird["fixed steps"] == 2000 and bird["fraction of budget"] == 0.5
+    assert bird["difference"] == pytest.approx(0.5) and bird["PSNR metric"].startswith("record")
+    assert pd.isna(table.loc["set5/sr/x4/head_seed0", "fraction of budget"])
+    # with metrics.csv: the tables' own scores (the paper's metric) of the dip_es and dip rows of that image and seed
+    frame = pd.DataFrame([{"dataset": "set5", "task": "sr", "level": 4.0, "image": "bird", "source": "ours",
+                           "seed": 0, "method": m, "psnr": p} for m, p in (("dip_es", 31.0), ("dip", 31.25))])
+    scored = tables.early_stopping_table(paths, metrics=frame).loc["set5/sr/x4/bird_seed0"]
+    assert scored["PSNR at detected step"] == 31.0 and scored["difference"] == pytest.approx(-0.25)
+    assert scored["PSNR metric"].startswith("paper")
+    md = tables.to_markdown(table, tables.EARLY_STOPPING_CAPTION)
+    assert "| set5/sr/x4/bird_seed0 | 999 | 2000 | 0.50 | 29.50 | 29.00 | 0.50 |" in md
 
 
 def test_latex_escapes():
     assert tables._tex("a_b & 50% #1") == r"a\_b \& 50\% \#1"
 
 
-# --- figures (smoke: each writes a PNG and a PDF) -----------------------------------------------------------------
+# --- figures (smoke: each writes a PNG and a PDF; how they read: test_figures.py) ---------------------------------
 
 
 def test_learning_curve_targets(photo64):
