@@ -82,10 +82,6 @@ def pil_bicubic_upsample(lr: np.ndarray, factor: int) -> np.ndarray:
     return _from_pil(pil.resize((pil.width * int(factor), pil.height * int(factor)), Image.BICUBIC))
 
 
-# The LR-upsampling name callers already use (dip.experiments' prior comparison upsamples the LR it made).
-bicubic = pil_bicubic_upsample
-
-
 def sr_bicubic(ground_truth: np.ndarray, factor: int) -> np.ndarray:
     """The super-resolution literature's Bicubic result for ``ground_truth`` (float32, the GT's full frame).
 

@@ -250,7 +250,7 @@ def sr_prior_comparison(
                 raise DipInputError("the HR image must be a multiple of the network's size multiple (32)")
             est, extra = result.output, {"result": result}
         elif method == "bicubic":
-            est, extra = baselines.bicubic(lr, factor), {}
+            est, extra = baselines.pil_bicubic_upsample(lr, factor), {}
         elif method in ("no_prior", "tv_prior"):
             options = {"tv_weight": tv_weight} if method == "tv_prior" else {}
             est = baselines.run_baseline(method, "sr", lr, factor=factor, seed=seed, iterations=iterations, **options)

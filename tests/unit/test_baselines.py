@@ -58,7 +58,6 @@ def test_pil_bicubic_upsample_is_pil_bicubic_of_the_lr_image(photo64):
     u8 = np.round(lr * 255).astype(np.uint8)
     expected = np.asarray(Image.fromarray(u8).resize((64, 64), Image.BICUBIC), np.float32) / 255
     np.testing.assert_array_equal(out, expected)
-    assert baselines.bicubic is baselines.pil_bicubic_upsample  # the name dip.experiments' prior comparison calls
 
 
 def test_bicubic_baseline_is_the_literature_bicubic_of_the_ground_truth(photo64):

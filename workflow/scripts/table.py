@@ -12,7 +12,7 @@ with logged(snakemake):
     metrics = pd.read_csv(inp.metrics)
     reported, _, _ = load_paper_numbers(inp.paper)
     table = results_table(metrics, reported, wc.dataset, wc.task, level)
-    caption = table_caption(wc.dataset, wc.task, level)
+    caption = table_caption(wc.dataset, wc.task, level, table)
     write_table(table, md=out.md, tex=out.tex, csv=out.csv, caption=caption,
                 label=f"tab:{wc.dataset}-{wc.task}-{wc.level}")
     print(table.round(2).to_string())
