@@ -116,7 +116,7 @@ def _sr_prior(spec: dict, files: Mapping[str, str], rec: _Record, device: str | 
     )
     rec.save("HR (ground truth)", "hr", out["hr"]["image"])
     rec.save(f"LR (x{spec['factor']})", "lr", out["lr"]["image"])
-    for key, label in (("bicubic", "bicubic"), ("no_prior", "no prior"), ("tv_prior", "TV prior"), ("dip", "DIP")):
+    for key, label in (("bicubic", "bicubic of the LR"), ("no_prior", "no prior"), ("tv_prior", "TV prior"), ("dip", "DIP")):
         rec.save(label, key, out[key]["image"], out[key]["psnr"])
         rec.row(key, out[key].get("result"), psnr=out[key]["psnr"], ssim=out[key]["ssim"])
 
