@@ -27,10 +27,10 @@ from torch import nn
 from dip import physics
 from dip.data.imageio import check_image, to_pil
 from dip.errors import DipInputError
+from dip.tasks import BASELINES  # which baseline applies to which task: the task table's
 from dip.fit.pixels import optimise_pixels, tv_loss  # noqa: F401 -- tv_loss is part of this module's interface
 
 __all__ = [
-    "bicubic",
     "pil_bicubic_upsample",
     "sr_bicubic",
     "cbm3d",
@@ -43,15 +43,6 @@ __all__ = [
     "BASELINES",
 ]
 
-# Which baseline applies to which task (the paper's comparisons).
-BASELINES: dict[str, tuple[str, ...]] = {
-    "bicubic": ("sr",),
-    "no_prior": ("sr", "inpaint", "denoise"),
-    "tv_prior": ("sr", "inpaint", "denoise"),
-    "cbm3d": ("denoise",),
-    "nlm": ("denoise",),
-    "biharmonic": ("inpaint",),
-}
 
 # The authors' prior-effect notebook: Adam, LR 0.01, 2000 steps, TV weight 1e-7 (on a *sum* over pixels).
 PRIOR_EFFECT_ITERATIONS = 2000

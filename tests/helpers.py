@@ -228,3 +228,12 @@ class PoisonAt(CrashAt):
             with torch.no_grad():
                 for p in state.net.parameters():
                     p.fill_(float("nan"))
+
+
+def start_snakemake(workdir: Path, *args: str, log: Path) -> subprocess.Popen:
+    """Start snakemake as :func:`snakemake` runs it, in the background, in a session of its own (so that a test can
+    kill it and its jobs at once, as a node failure would), with stdout and stderr going to ``log``."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--workflow-profile", "none", *args]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    with open(log, "w") as fh:
+        return subprocess.Popen(cmd, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)

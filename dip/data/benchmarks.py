@@ -43,6 +43,8 @@ __all__ = [
     "BENCHMARKS",
     "EMBEDDED",
     "DownloadError",
+    "CorruptedDownload",
+    "DEFAULT_MANIFEST",
     "read_manifest",
     "manifest_from_sha256sums",
     "read_manifest_sizes",
@@ -50,6 +52,7 @@ __all__ = [
     "sha256sum",
     "fetch",
     "fetch_many",
+    "verify_downloads",
     "load_embedded",
     "embedded_channels",
     "load_benchmark_image",
@@ -63,6 +66,7 @@ PROJECT_PAGE = "DmitryUlyanov/dmitryulyanov.github.io/master/assets/deep-image-p
 REPO_DATA = "DmitryUlyanov/deep-image-prior/master/data"
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com/"
+DEFAULT_MANIFEST = "config/manifest/benchmarks.tsv"  # relative to the workflow's working directory
 
 
 # --- benchmark definitions -----------------------------------------------------------------------------------------
@@ -379,6 +383,56 @@ def fetch_many(
     if missing:
         raise DipInputError(f"not in the manifest (no checksum known): {', '.join(missing[:5])}")
     return [fetch(r, manifest[r], dest_root, base_url=base_url, **kwargs) for r in rels]
+
+
+class CorruptedDownload(DownloadError):
+    """A downloaded file that no longer matches its manifest checksum (truncated or altered since the download)."""
+
+
+def verify_downloads(
+    paths, *, resources_dir: str | os.PathLike, manifest: str | os.PathLike = DEFAULT_MANIFEST
+) -> list[Path]:
+    """Check every file of ``paths`` that was downloaded -- it lies under ``resources_dir`` at a path the manifest
+    lists -- against the manifest's sha256; return the files checked.
+
+    :func:`fetch` checks a file once, when it downloads it; a file truncated or altered later (a full disk, an
+    interrupted copy, an edit) would be used as it is. The workflow's jobs call this on their inputs before they read
+    them (a few ms per file). Raises :class:`CorruptedDownload` naming every file that does not match and how to get
+    it again. The manifest is read only when some path is a downloaded file.
+    """
+    root = Path(os.path.abspath(resources_dir))  # not resolve(): a file linked in from elsewhere is still checked
+    downloaded = {}
+    for path in paths:
+        try:
+            downloaded[Path(path)] = Path(os.path.abspath(path)).relative_to(root).as_posix()
+        except ValueError:
+            continue  # not under resources_dir: made by the workflow, not downloaded
+    if not downloaded:
+        return []
+    checksums = read_manifest(manifest)
+    checked, bad = [], []
+    for path, rel in downloaded.items():
+        expected = checksums.get(rel)
+        if expected is None or not path.is_file():
+            continue  # not a manifest file, or missing (Snakemake reports missing inputs itself)
+        found = sha256sum(path)
+        checked.append(path)
+        if found != expected:
+            size = path.stat().st_size
+            bad.append(f"{path} ({size} bytes, sha256 {found[:12]}..., the manifest's {expected[:12]}...)")
+    if len(bad) == 1:
+        raise CorruptedDownload(
+            f"the downloaded file {bad[0]} does not match the manifest {manifest}: it was truncated or altered after "
+            "it was downloaded. To fetch it again, delete it and re-run the same snakemake command: Snakemake "
+            "downloads it again before this job runs again."
+        )
+    if bad:
+        raise CorruptedDownload(
+            f"{len(bad)} downloaded files do not match the manifest {manifest}: {'; '.join(bad)}. They were "
+            "truncated or altered after they were downloaded. To fetch them again, delete them and re-run the same "
+            "snakemake command: Snakemake downloads them again before this job runs again."
+        )
+    return checked
 
 
 # --- loading images ------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,13 @@ class FitConfig:
     exp_weight: float | None = 0.99  # EMA of outputs; None disables it
     backtrack_db: float | None = 5.0  # roll back when PSNR(A(x), y) drops by more than this; None disables it
     log_every: int = 50
-    checkpoint_every: int = 0  # 0 = only on SIGTERM (if a checkpoint path is given)
+    # When a checkpoint path is given, the fit's state is saved every checkpoint_every steps and every
+    # checkpoint_seconds seconds of fitting, whichever comes first (0 turns either off), and on SIGTERM. Neither
+    # changes the result: a resumed checkpoint accepts other values of these two (dip.fit.checkpoint).
+    checkpoint_every: int = 0
+    checkpoint_seconds: float = 0.0
     seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = "auto"  # auto (cuda, else mps, else cpu) | cpu | cuda | cuda:N | mps
     # fp32 | bf16 (autocast of the forward pass; the loss stays fp32) | auto (bf16 where the device has native bf16
     # arithmetic, see bf16_is_fast; else fp32). A fit's record holds what "auto" chose.
     precision: str = "fp32"
@@ -60,16 +65,23 @@ class FitConfig:
     def validate(self) -> None:
         if self.iterations < 1:
             raise DipInputError(f"iterations must be >= 1, got {self.iterations}")
-        if self.lr <= 0:
-            raise DipInputError(f"learning rate must be > 0, got {self.lr}")
+        if not math.isfinite(self.lr) or self.lr <= 0:
+            raise DipInputError(f"learning rate must be a finite number > 0, got {self.lr}")
         if self.log_every < 1:
             raise DipInputError(f"log_every must be >= 1, got {self.log_every}")
         if self.exp_weight is not None and not 0.0 <= self.exp_weight < 1.0:
             raise DipInputError(f"exp_weight must be in [0, 1) or None, got {self.exp_weight}")
         if self.precision not in PRECISIONS:
             raise DipInputError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.reg_noise_std < 0:
-            raise DipInputError(f"reg_noise_std must be >= 0, got {self.reg_noise_std}")
+        if self.checkpoint_every < 0 or self.checkpoint_seconds < 0:
+            raise DipInputError(
+                f"checkpoint_every and checkpoint_seconds must be >= 0 (0 = off), got {self.checkpoint_every} and "
+                f"{self.checkpoint_seconds}"
+            )
+        if not math.isfinite(self.reg_noise_std) or self.reg_noise_std < 0:
+            raise DipInputError(f"reg_noise_std must be a finite number >= 0, got {self.reg_noise_std}")
+        if not 0 <= self.seed <= 2**63 - 1:
+            raise DipInputError(f"seed must be an integer from 0 to 2**63 - 1, got {self.seed}")
         if self.compile_mode not in COMPILE_MODES:
             raise DipInputError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
 

@@ -10,12 +10,41 @@ from dip.errors import DipInputError
 from dip.fit.config import FitConfig
 
 
+DEVICE_TYPES = ("cpu", "cuda", "mps")  # what a fit can run on: auto picks the first available of cuda, mps, cpu
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(name: str) -> torch.device:
+    """The device a fit runs on: ``auto`` is CUDA if available, else Apple's MPS if available, else the CPU.
+
+    ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` name one; an unknown name, or a device this machine does not have,
+    raises :class:`~dip.errors.DipInputError` (one sentence saying what to use instead).
+    """
+    name = str(name).strip()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DipInputError(f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise DipInputError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DipInputError(f"device {name!r} was asked for but CUDA is not available; use --device cpu or auto")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DipInputError(
+                f"device {name!r} was asked for but this machine has {torch.cuda.device_count()} CUDA device(s); "
+                "use cuda:0 or auto"
+            )
+    if device.type == "mps" and not _mps_available():
+        raise DipInputError(f"device {name!r} was asked for but Apple's MPS is not available; use --device cpu or auto")
     return device
 
 

@@ -16,10 +16,12 @@ driver does beyond the authors' notebooks, and why:
 * **Backtracking restores parameters and Adam's state.** The reference restores only the parameters (and still
   applies the bad step's gradient), so the moments that caused the divergence survive; we roll both back, per fit.
 * **NaN guard.** A non-finite loss anywhere since the last check triggers the same roll-back.
-* **Checkpoints and resume** (lone fits). Every ``checkpoint_every`` steps, and when the process receives SIGTERM
-  (SLURM preemption or time limit), the full state goes to the checkpoint atomically (:mod:`dip.fit.checkpoint`). A
-  fit restarted from it ends bit-identical (CPU, same seed) to an uninterrupted one.
+* **Checkpoints and resume** (lone fits). Every ``checkpoint_every`` steps, every ``checkpoint_seconds`` seconds of
+  fitting (so that a SIGKILL, an out-of-memory kill or a node failure loses at most that much), and when the process
+  receives SIGTERM (SLURM preemption or time limit), the full state goes to the checkpoint atomically
+  (:mod:`dip.fit.checkpoint`). A fit restarted from it ends bit-identical (CPU, same seed) to an uninterrupted one.
 * **Hooks** (progress bars, early stopping, extra logging) see each fit's state every step without forcing a sync.
+  Inside :func:`dip.fit.hooks.log_progress` every run also writes progress lines (:class:`~dip.fit.hooks.ProgressLog`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from dip.errors import DipInputError
 from dip.fit.checkpoint import SigtermFlag, load_checkpoint, save_checkpoint
 from dip.fit.config import FitConfig, FitInterrupted, FitResult
 from dip.fit.device import peak_memory_mb, prepare_device, resolve_device, resolve_precision
-from dip.fit.hooks import FitState, Hook, ProgressBar
+from dip.fit.hooks import FitState, Hook, ProgressBar, ProgressLog, default_progress_log
 from dip.fit.lone import LoneStepper
 from dip.fit.objectives import DataTerm, ObservationTerm
 
@@ -119,10 +121,13 @@ class FitDriver:
         self.nonfinite = torch.zeros(count, dtype=torch.bool, device=device)
         self.states: list[FitState] = []
         self.start_step = 0
+        self.progress = self._progress_log()
+        self.last_checkpoint = time.monotonic()  # wall time of the last checkpoint (or of the start)
 
     def run(self) -> list[FitResult]:
         resumed = self._resume()
         self._start_hooks(resumed)
+        self.last_checkpoint = time.monotonic()  # checkpoint_seconds counts fitting time from here
         config, step, stopped = self.config, self.start_step - 1, False
         with SigtermFlag(enabled=self.checkpoint_path is not None) as sigterm:
             for step in range(self.start_step, config.iterations):
@@ -136,7 +141,7 @@ class FitDriver:
                 self._show_step(step, outputs, losses)
                 if self.after_step is not None:
                     self.after_step(step)
-                if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0 and not is_last:
+                if self._checkpoint_due(step, is_last):
                     self._save(step)
                 if sigterm.raised:
                     self._save(step)
@@ -234,11 +239,25 @@ class FitDriver:
 
     # --- start, checkpoints, end ---------------------------------------------------------------------------------
 
+    def _progress_log(self) -> ProgressLog | None:
+        """The run's progress lines: a ProgressLog among the hooks, else one shared by every fit while
+        :func:`~dip.fit.hooks.log_progress` is active (one line per report for all the fits of a batch)."""
+        for hooks in self.hooks:
+            for hook in hooks:
+                if isinstance(hook, ProgressLog):
+                    return hook
+        count = self.stepper.count
+        progress = default_progress_log("fit" if count == 1 else f"batch of {count} fits")
+        if progress is not None:
+            for hooks in self.hooks:
+                hooks.append(progress)  # last: its lines show what the other hooks did at that step
+        return progress
+
     def _start_hooks(self, resumed: dict) -> None:
         self.states = [
             FitState(step=self.start_step, iterations=self.config.iterations, net=self.stepper.net_of(fit),
                      output=self.stepper.inputs[fit], output_avg=_of_fit(self.average, fit),
-                     loss=torch.zeros((), device=self.device), history=self.histories[fit])
+                     loss=torch.zeros((), device=self.device), history=self.histories[fit], fit=fit)
             for fit in range(self.stepper.count)
         ]  # fmt: skip
         if resumed:
@@ -276,6 +295,15 @@ class FitDriver:
         self.start_step = state["step"] + 1
         return state
 
+    def _checkpoint_due(self, step: int, is_last: bool) -> bool:
+        # Not after the last step: the outputs are written next, and the checkpoint removed.
+        config = self.config
+        if self.checkpoint_path is None or is_last:
+            return False
+        if config.checkpoint_every and (step + 1) % config.checkpoint_every == 0:
+            return True
+        return bool(config.checkpoint_seconds) and time.monotonic() - self.last_checkpoint >= config.checkpoint_seconds
+
     def _save(self, step: int) -> None:
         """Write the checkpoint (format 2: the stepper's state with the driver's, fit 0's entries at the top)."""
         if self.checkpoint_path is None:
@@ -291,6 +319,9 @@ class FitDriver:
             "last_good_psnr": self.last_good[0], "torch_rng": torch.get_rng_state(), "extra": self.states[0].extra,
             "hooks": hook_states,
         })  # fmt: skip
+        self.last_checkpoint = time.monotonic()
+        if self.progress is not None:
+            self.progress.write(f"{self.progress.label}: checkpoint after step {step + 1} -> {self.checkpoint_path}")
 
     def _results(self, step: int, stopped: bool) -> list[FitResult]:
         final = self.stepper.final_outputs()

@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from dip.fit.hooks import default_progress_log
+
 __all__ = ["tv_loss", "optimise_pixels"]
 
 
@@ -46,10 +48,15 @@ def optimise_pixels(
         prior-effect notebook, which optimises the input of an identity network and clips only the result).
     on_log: called as ``on_log(step, data_term_value, x)`` (both detached, on the device) every ``log_every`` steps
         and at the last step.
+    Inside :func:`dip.fit.hooks.log_progress` it writes progress lines with the data term (read where ``on_log``
+    reads it, or on the CPU, where reading costs no device sync, at the line's step).
     Returns the final pixels, detached.
     """
     x = start.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([x], lr=lr)
+    progress = default_progress_log("pixel fit")
+    if progress is not None:
+        progress.begin(0, iterations)
     for step in range(iterations):
         optimiser.zero_grad(set_to_none=True)
         data = data_term(x)
@@ -59,6 +66,13 @@ def optimise_pixels(
         if clamp:
             with torch.no_grad():
                 x.clamp_(0.0, 1.0)
-        if on_log is not None and (step % log_every == 0 or step == iterations - 1):
+        logged = on_log is not None and (step % log_every == 0 or step == iterations - 1)
+        if logged:
             on_log(step, data.detach(), x.detach())
+        if progress is not None:
+            due = progress.due(step)
+            if logged or (due and x.device.type == "cpu"):
+                progress.note({"step": step, "data_term": data.item()})
+            if due:
+                progress.report(step)
     return x.detach()

@@ -32,17 +32,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dip.data.benchmarks import BENCHMARKS, EMBEDDED, Benchmark, embedded_channels
+from dip.data.benchmarks import BENCHMARKS, DEFAULT_MANIFEST, EMBEDDED, Benchmark, embedded_channels
 from dip.errors import DipInputError
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
 from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
-__all__ = ["Job", "Manifest", "Plan", "build_plan", "TARGETS", "LEARNING_KINDS"]
+__all__ = ["Job", "Manifest", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
 
 TARGETS = ("all", "experiments", "published")  # the workflow's target rules
 LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what the network fits
-DEFAULT_MANIFEST = "config/manifest/benchmarks.tsv"
+# The rules whose jobs fit (DIP, or pixels for the no-prior / TV-prior baselines): planned with fit or baseline
+# resources, and their logs get progress lines. The generated experiment_<name> rules fit too (see runs_fits).
+FITTING_RULES = ("fit_dip", "fit_dip_pack", "learning_curve", "baseline", "experiment_architecture")
+
+
+def runs_fits(rule: str) -> bool:
+    """Whether a job of ``rule`` runs fits: what the workflow's shims turn progress lines on for. Known from the rule's
+    name alone, because a job does not rebuild the plan (a test checks it against the plan's jobs)."""
+    if rule in FITTING_RULES:
+        return True
+    return rule.startswith("experiment_") and not rule.endswith("_report") and rule != "experiment_architectures"
 
 
 @dataclass(frozen=True)
@@ -508,6 +518,8 @@ class Plan:
                 output["json"] = self.restored(d, t, lv, method, image, seed, ".json")
                 wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
                 inputs = self.task_inputs(d, t, lv, image)
+                if t == "sr" and method == "bicubic":  # the SR literature's bicubic is made from the full-frame GT
+                    inputs["gt"] = self.res(f"inputs/{d}/{t}/{lv}/{image}/gt.png")
                 self._add("baseline", output, inputs, {"spec": spec}, wc, self.baseline_resources)
 
     def score_plan(self, exp: Mapping, lv: str) -> list[dict]:

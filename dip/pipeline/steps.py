@@ -8,14 +8,18 @@ dicts, and the tests can call these directly.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 __all__ = [
     "set_threads",
+    "workflow_settings",
+    "CHECKPOINT_MINUTES",
     "degrade",
     "fit",
     "fit_pack",
@@ -32,6 +36,34 @@ def set_threads(n: int | None) -> None:
 
     if n is not None:
         torch.set_num_threads(max(1, int(n)))
+
+
+# A lone fit's checkpoint interval when the workflow config does not say (its `checkpoint_minutes`): a SIGKILL, an
+# out-of-memory kill or a node failure then costs at most this much fitting.
+CHECKPOINT_MINUTES = 10.0
+
+
+_WORKFLOW: contextvars.ContextVar[Mapping] = contextvars.ContextVar("dip_workflow_config", default={})
+
+
+@contextlib.contextmanager
+def workflow_settings(config: Mapping | None, *, fits: bool = True) -> Iterator[None]:
+    """Run a job with the settings it reads from the workflow config rather than from its params, so that changing
+    them re-runs nothing (and, as they are not in the job's script either, neither does adding them):
+    ``checkpoint_minutes`` (:func:`fit`) and, with ``fits`` (a job that fits), progress lines for every fit it runs
+    (:func:`dip.fit.hooks.log_progress` with the config's ``progress``: ``every_steps``, ``every_seconds``).
+    The workflow's script shims run every job inside it (``workflow/scripts/_shim.py``)."""
+    config = dict(config or {})
+    token = _WORKFLOW.set(config)
+    try:
+        with contextlib.ExitStack() as stack:
+            if fits:  # only then: dip.fit imports torch, which a table or figure job does not need
+                from dip.fit.hooks import log_progress
+
+                stack.enter_context(log_progress(**dict(config.get("progress") or {})))
+            yield
+    finally:
+        _WORKFLOW.reset(token)
 
 
 def _dump(obj) -> str:
@@ -90,12 +122,17 @@ def degrade(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str]
     return info
 
 
-def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int | None = None):
+def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int | None = None,
+        checkpoint_minutes: float | None = None):  # fmt: skip
     """One DIP fit (:func:`dip.restore.restore`) -> ``png`` (restored), ``raw``, ``json`` (record) and, when the spec
     records early stopping, ``es`` (the output at the detected step; the fit runs on).
 
-    The fit checkpoints to <png>.ckpt on SIGTERM (SLURM preemption / time limit) and every ``checkpoint_every``
-    steps; a re-run resumes from it (a checkpoint that does not fit the job is discarded). It is removed at the end.
+    The fit checkpoints to <png>.ckpt every ``checkpoint_minutes`` of fitting (default: the workflow config's, see
+    :func:`workflow_settings`, else :data:`CHECKPOINT_MINUTES`; 0: off; a ``checkpoint_seconds`` in the spec's
+    settings wins), every ``checkpoint_every`` steps if the spec sets it, and on SIGTERM (SLURM preemption, time
+    limit); a re-run resumes from it and the record's ``summary.resumed_from`` says from which step (a checkpoint that
+    does not fit the job is discarded). It is removed once the outputs are written. The interval is not part of the
+    spec: a fit's params, and so its rerun trigger, do not depend on it.
     """
     from dip.data.imageio import read_image, write_image
     from dip.errors import DipInputError
@@ -104,9 +141,17 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
 
     set_threads(threads)
     config = config_from_spec(spec)
+    if "checkpoint_seconds" not in (spec.get("settings") or {}):
+        if checkpoint_minutes is None:
+            checkpoint_minutes = _WORKFLOW.get().get("checkpoint_minutes")
+        minutes = CHECKPOINT_MINUTES if checkpoint_minutes is None else float(checkpoint_minutes)
+        config = config.replace(checkpoint_seconds=60.0 * minutes)
     print(_dump({"spec": spec, "config": config.to_dict()}))
     observation, target, mask = read_image(inputs["observation"]), read_image(inputs["target"]), _mask(inputs)
     ckpt = Path(outputs["png"]).with_suffix(".ckpt")
+    # A process killed while writing a checkpoint leaves atomic_write's temporary file (never a half checkpoint).
+    for stale in ckpt.parent.glob(f".{ckpt.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
     def run():
         return restore(
@@ -133,6 +178,8 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
     if "es" in outputs:
         write_image(outputs["es"], _early_output(result))
     ckpt.unlink(missing_ok=True)
+    if result.resumed_from:
+        print(f"resumed from the checkpoint at step {result.resumed_from} (record: summary.resumed_from)")
     print(_dump(result.summary()))
     return result
 
@@ -141,7 +188,8 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
     """Several DIP fits of one size in one process (:func:`dip.restore.restore_many`) -> ``folder`` holding, per fit
     (``spec["members"]``: image, seed), the files a lone :func:`fit` writes; unpack_fit copies them out.
 
-    No checkpoints in a pack: a pack stopped mid-way (SLURM preemption, time limit) starts again from step 0.
+    No checkpoints in a pack (:func:`dip.fit.stacked.fit_many` has none): a pack stopped mid-way (SLURM preemption,
+    time limit, a crash) starts again from step 0. Its progress lines hold every fit's values.
     """
     from dip.data.degrade import mask_from_file
     from dip.data.imageio import read_image, write_image
@@ -180,7 +228,8 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
 
 
 def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int | None = None):
-    """One baseline (:func:`dip.baselines.run_baseline`) -> ``png`` and a JSON record (``json``)."""
+    """One baseline (:func:`dip.baselines.run_baseline`) -> ``png`` and a JSON record (``json``). ``inputs``: the
+    task inputs and, for the SR ``bicubic`` baseline (made from the ground truth, as the SR literature), ``gt``."""
     from dip.baselines import PRIOR_EFFECT_ITERATIONS, run_baseline
     from dip.data.imageio import read_image, write_image
     from dip.files import write_json
@@ -199,6 +248,7 @@ def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str
         sigma=spec["level"] if spec["task"] == "denoise" else None,
         factor=_sr_factor(spec),
         mask=_mask(inputs),
+        ground_truth=read_image(inputs["gt"]) if inputs.get("gt") else None,
         seed=spec["seed"],
         **kwargs,
         **options,

@@ -11,6 +11,7 @@ import torch
 
 from dip import physics
 from dip.data import degrade
+from dip.errors import DipInputError
 from dip.eval import metrics
 from dip.fit import FitConfig, FitInterrupted, fit
 from dip.restore import restore
@@ -139,3 +140,13 @@ def test_set_threads_and_compile_settings_are_checked():
         fit(np.zeros((32, 32, 3), np.float32), physics.Identity(), tiny_fit_config(precision="fp16"))
     with pytest.raises(DipInputError, match="compile_mode"):
         fit(np.zeros((32, 32, 3), np.float32), physics.Identity(), tiny_fit_config(compile_mode="fastest"))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [("lr", float("nan"), "finite"), ("lr", float("inf"), "finite"), ("reg_noise_std", float("nan"), "finite"),
+     ("seed", -1, "seed")],
+)
+def test_non_finite_or_negative_settings_are_refused(field, value, message):
+    with pytest.raises(DipInputError, match=message):
+        FitConfig(**{field: value}).validate()

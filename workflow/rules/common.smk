@@ -31,11 +31,28 @@ FIT_RES = PLAN.fit_resources
 BASE_RES = PLAN.baseline_resources
 
 
+def pinned(files):
+    """Downloaded files (under resources_dir) as ancient(): their manifest sha256 pins them (every job that reads one
+    checks it first), so their modification time says nothing. Re-downloading a deleted (corrupted) file then re-runs
+    only the jobs that read that file, not every job of its download folder."""
+    prefix = f"{PLAN.resources}/"
+
+    def one(path):
+        return ancient(path) if str(path).startswith(prefix) else path
+
+    if isinstance(files, dict):
+        return {
+            k: [one(p) for p in v] if isinstance(v, list) else one(v)
+            for k, v in files.items()
+        }
+    return [one(p) for p in files]
+
+
 def job_input(rule):
-    """Input function: the inputs of the planned `rule` job with these wildcards."""
+    """Input function: the inputs of the planned `rule` job with these wildcards (downloaded files pinned)."""
 
     def get(wildcards):
-        return PLAN.get(rule, wildcards).input
+        return pinned(PLAN.get(rule, wildcards).input)
 
     return get
 

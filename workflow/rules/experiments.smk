@@ -11,7 +11,7 @@ for _name in PLAN.experiment_names:
             name:
                 f"experiment_{_name}"
             input:
-                **PLAN.experiment_inputs(_name),
+                **pinned(PLAN.experiment_inputs(_name)),
             output:
                 PLAN.experiment_outputs(_name),
                 record=PLAN.experiment_record(_name),
@@ -65,7 +65,7 @@ if PLAN.architectures:
 
     rule experiment_architecture:
         input:
-            **PLAN.experiment_inputs("architectures"),
+            **pinned(PLAN.experiment_inputs("architectures")),
         output:
             png=res("experiments/architectures/net_{arch}.png"),
             json=res("experiments/architectures/net_{arch}.json"),
@@ -89,7 +89,7 @@ if PLAN.architectures:
 
     rule experiment_architectures:
         input:
-            **PLAN.get("experiment_architectures").input,
+            **pinned(PLAN.get("experiment_architectures").input),
         output:
             gt=res("experiments/architectures/gt.png"),
             input=res("experiments/architectures/input.png"),

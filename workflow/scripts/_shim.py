@@ -1,4 +1,8 @@
-"""Plumbing shared by the workflow's script shims: find the `dip` package, send output to the job's log.
+"""Plumbing shared by the workflow's script shims: find the `dip` package, send output to the job's log, check the
+downloaded files a job reads, give the job the settings it reads from the config rather than from its params.
+
+Those settings (progress lines, checkpoint interval) are handed over here and not in the shims of the jobs that
+fit: Snakemake re-runs every job whose script is newer than its outputs, so a shim that changes re-runs its fits.
 
 Not restoration logic: every shim hands its files to one `dip` library function (mostly dip.pipeline.steps).
 """
@@ -20,18 +24,45 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 @contextlib.contextmanager
 def logged(snakemake):
-    """Redirect stdout/stderr to the job's log file and write the traceback there if the job fails."""
+    """Run the job's body with stdout/stderr in the job's log file (line-buffered: `tail -f` follows it live).
+
+    Before the body, the job's inputs that were downloaded (under `resources_dir`) are checked against the manifest's
+    sha256 (dip.data.benchmarks.verify_downloads): a file truncated or altered since its download fails the job with a
+    message that names it and says how to fetch it again. The body runs inside dip.pipeline.steps.workflow_settings:
+    the config's `checkpoint_minutes` and, in a job that fits (dip.pipeline.plan.runs_fits), progress lines for
+    every fit with the config's `progress` settings.
+    If the job fails, the traceback goes to the log and its last line also to Snakemake's own output.
+    """
     log = snakemake.log[0] if len(snakemake.log) else None
-    if log is None:
-        yield
-        return
-    Path(log).parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+    with contextlib.ExitStack() as stack:
+        if log is not None:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log, "w", buffering=1))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
         try:
+            _check_downloads(snakemake)
+            from dip.pipeline.plan import runs_fits
+            from dip.pipeline.steps import workflow_settings
+
+            stack.enter_context(workflow_settings(snakemake.config, fits=runs_fits(snakemake.rule)))
             yield
-        except BaseException:
-            traceback.print_exc()
+        except BaseException as exc:
+            if log is not None:
+                traceback.print_exc()
+                print(f"{type(exc).__name__}: {exc}\n(full traceback in {log})", file=sys.__stderr__, flush=True)
             raise
+
+
+def _check_downloads(snakemake) -> None:
+    from dip.data.benchmarks import DEFAULT_MANIFEST, verify_downloads
+
+    config = snakemake.config
+    verify_downloads(
+        [str(f) for f in snakemake.input],
+        resources_dir=config.get("resources_dir", "resources"),
+        manifest=config.get("manifest", DEFAULT_MANIFEST),
+    )
 
 
 def files(namedlist) -> dict:

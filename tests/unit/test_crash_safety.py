@@ -1,0 +1,132 @@
+"""Crash safety and trusted inputs: wall-time checkpoints (a SIGKILL costs at most checkpoint_seconds of fitting), a
+checkpoint resumes whatever the checkpoint cadence of the re-run, the workflow's fit job takes the interval from the
+config (not its params) and cleans up after itself, and a downloaded file altered later is refused by name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from dip import physics
+from dip.data.benchmarks import CorruptedDownload, verify_downloads
+from dip.errors import DipInputError
+from dip.fit import fit
+from dip.pipeline import steps
+from dip.pipeline.plan import build_plan, runs_fits
+from tests.helpers import REPO, CrashAt, save_png, tiny_fit_config, workflow_config
+
+
+def test_wall_time_checkpoints_resume_bit_identical(photo64, tmp_path):
+    config = tiny_fit_config(iterations=20, exp_weight=0.9, checkpoint_seconds=1e-9)  # due after every step
+    ckpt = tmp_path / "fit.ckpt"
+    uninterrupted = fit(photo64, physics.Identity(), config)
+    with pytest.raises(KeyboardInterrupt):  # killed without warning (no SIGTERM) in step 12
+        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(12)])
+    assert ckpt.exists() and not list(tmp_path.glob(".*.tmp"))
+    resumed = fit(photo64, physics.Identity(), config, checkpoint_path=ckpt)
+    assert resumed.resumed_from == 12  # the checkpoint after step 11: one step lost
+    np.testing.assert_array_equal(resumed.output, uninterrupted.output)
+    np.testing.assert_array_equal(resumed.output_raw, uninterrupted.output_raw)
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in uninterrupted.history]
+
+
+def test_no_checkpoint_before_the_interval_is_up(photo64, tmp_path):
+    ckpt = tmp_path / "fit.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(photo64, physics.Identity(), tiny_fit_config(iterations=20, checkpoint_seconds=3600), checkpoint_path=ckpt,
+            hooks=[CrashAt(12)])  # fmt: skip
+    assert not ckpt.exists()
+    with pytest.raises(DipInputError, match="checkpoint_every and checkpoint_seconds"):
+        tiny_fit_config(checkpoint_seconds=-1).validate()
+
+
+def test_a_checkpoint_resumes_under_another_cadence(photo64, tmp_path):
+    # What a workflow whose checkpoint_minutes changed between the crash and the re-run does.
+    config = tiny_fit_config(iterations=20, checkpoint_every=5)
+    ckpt = tmp_path / "fit.ckpt"
+    uninterrupted = fit(photo64, physics.Identity(), config)
+    with pytest.raises(KeyboardInterrupt):
+        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(12)])
+    other = config.replace(checkpoint_every=0, checkpoint_seconds=600)
+    resumed = fit(photo64, physics.Identity(), other, checkpoint_path=ckpt)
+    assert resumed.resumed_from == 10
+    np.testing.assert_array_equal(resumed.output, uninterrupted.output)
+
+
+def test_an_unreadable_checkpoint_is_an_input_error(photo64, tmp_path):
+    ckpt = tmp_path / "fit.ckpt"
+    ckpt.write_bytes(b"not a checkpoint")
+    with pytest.raises(DipInputError, match="cannot be read"):
+        fit(photo64, physics.Identity(), tiny_fit_config(iterations=3), checkpoint_path=ckpt)
+
+
+# --- the workflow's fit job ----------------------------------------------------------------------------------------
+
+
+def _fit_job(tmp_path, photo64, settings=None):
+    save_png(tmp_path / "obs.png", photo64)
+    spec = {"task": "denoise", "level": 25, "preset": "denoise", "width": 8, "seed": 0,
+            "settings": {"iterations": 4, "log_every": 2, "device": "cpu", **(settings or {})}}  # fmt: skip
+    inputs = {"observation": str(tmp_path / "obs.png"), "target": str(tmp_path / "obs.png")}
+    outputs = {k: str(tmp_path / f"out{suffix}") for k, suffix in (("png", ".png"), ("raw", "_raw.png"),
+                                                                    ("json", ".json"))}  # fmt: skip
+    return spec, inputs, outputs
+
+
+def test_fit_job_takes_the_interval_from_the_config_and_cleans_up(photo64, tmp_path, capsys):
+    spec, inputs, outputs = _fit_job(tmp_path, photo64)
+    stale = tmp_path / ".out.ckpt.123.abcd1234.tmp"  # what a process killed while writing a checkpoint leaves
+    stale.write_bytes(b"half")
+    with steps.workflow_settings({"checkpoint_minutes": 0.5, "progress": {"every_steps": 2}}, fits=True):
+        steps.fit(spec, inputs, outputs, threads=1)
+    record = json.loads((tmp_path / "out.json").read_text())
+    assert record["config"]["checkpoint_seconds"] == 30.0 and record["summary"]["resumed_from"] == 0
+    assert "checkpoint_minutes" not in json.dumps(record["spec"])  # not a param: changing it re-runs nothing
+    assert not stale.exists() and not (tmp_path / "out.ckpt").exists()
+    out = capsys.readouterr().out
+    assert "fit: step 1/4" in out and "fit: step 4/4 (100%)" in out and "ETA 0s" in out
+    # defaults: 10 minutes without a workflow config; a checkpoint_seconds in the spec's own settings wins
+    spec, inputs, outputs = _fit_job(tmp_path, photo64)
+    assert steps.fit(spec, inputs, outputs, threads=1).config.checkpoint_seconds == 600.0
+    spec, inputs, outputs = _fit_job(tmp_path, photo64, {"checkpoint_seconds": 5})
+    with steps.workflow_settings({"checkpoint_minutes": 0}, fits=False):
+        assert steps.fit(spec, inputs, outputs, threads=1).config.checkpoint_seconds == 5
+
+
+def test_jobs_that_fit_are_known_by_their_rule(monkeypatch):
+    # The shims turn progress lines on by rule name (a job does not rebuild the plan): the rules planned with fit or
+    # baseline resources, in the paper config with packs and every experiment.
+    monkeypatch.chdir(REPO)
+    plan = build_plan(workflow_config("config/paper.yaml", pack_fits=4))
+    rules = {job.rule: bool(job.resources) for job in plan.jobs()}
+    assert {"fit_dip_pack", "experiment_jpeg", "experiment_architecture", "learning_curve", "baseline"} <= set(rules)
+    assert {rule: runs_fits(rule) for rule in rules} == rules
+
+
+# --- downloaded files ----------------------------------------------------------------------------------------------
+
+
+def test_a_downloaded_file_altered_later_is_refused_by_name(tmp_path):
+    resources = tmp_path / "resources"
+    good, bad = resources / "bench/a_GT.png", resources / "bench/b_GT.png"
+    good.parent.mkdir(parents=True)
+    good.write_bytes(b"a" * 100)
+    bad.write_bytes(b"b" * 100)
+    manifest = tmp_path / "manifest.tsv"
+    manifest.write_text("path\tsha256\n" + "".join(
+        f"bench/{p.name}\t{hashlib.sha256(p.read_bytes()).hexdigest()}\n" for p in (good, bad)))  # fmt: skip
+    made = tmp_path / "results/inputs/x.png"  # made by the workflow, not downloaded: not checked
+    assert verify_downloads([str(good), str(bad), str(made)], resources_dir=resources, manifest=manifest) == [good, bad]
+    bad.write_bytes(b"b" * 50)  # truncated after the download
+    with pytest.raises(CorruptedDownload) as err:
+        verify_downloads([str(good), str(bad)], resources_dir=resources, manifest=manifest)
+    message = str(err.value)
+    assert str(bad) in message and str(good) not in message
+    assert "does not match the manifest" in message and "50 bytes" in message
+    assert "delete it and re-run the same snakemake command" in message
+    assert isinstance(err.value, DipInputError)
+    # nothing downloaded among the inputs: the manifest is not even read
+    assert verify_downloads([str(made)], resources_dir=resources, manifest=tmp_path / "missing.tsv") == []
