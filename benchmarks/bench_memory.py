@@ -1,20 +1,32 @@
 #!/usr/bin/env python
-"""Memory of one DIP fit of the default skip network (issue #5: "a 512 px default fit fits in 2 GB").
+"""Memory of one DIP fit of the paper's default skip net, plain and with activation checkpointing
+(issue #5: "a 512 px default fit fits in 2 GB"; issue "fit a 2048 x 2048 photo within 8 GB").
 
-For each size and precision, in a fresh subprocess:
+For each size, precision and memory mode, in a fresh subprocess, a short :func:`dip.fit.fit` of the ``denoise``
+preset's network (5 levels of 128 channels, 4-channel skips; built as ``dip/fit/engine.py`` builds it, then
+:func:`dip.nets.memory.set_checkpointing`), channels_last (the library default), one warm-up step and ``--steps``
+timed ones:
 
 * ``weights+adam MB`` - parameters, their gradients and Adam's two moments (fp32);
-* ``kept for backward MB`` - the tensors autograd keeps from the forward pass for the backward pass (counted once per
-  storage with ``torch.autograd.graph.saved_tensors_hooks``): the bulk of a fit's memory on any device, and what a
-  GPU must hold at the start of backward, before the gradients' transient buffers;
-* ``RSS rise MB`` - the CPU process's peak resident memory (``ru_maxrss``) over its size after imports, across a
-  3-step :func:`dip.fit.fit` (channels_last, the library default; includes oneDNN's scratch buffers, layout copies
-  and the allocator's caching).
+* ``kept for backward MB`` - the tensors autograd keeps from the forward pass for the backward pass (counted once
+  per storage with ``torch.autograd.graph.saved_tensors_hooks``, plus what ``ReflectConv2d`` keeps under hooks of its
+  own; with checkpointing, what the regions keep as their inputs): what a GPU must hold at the start of backward;
+* ``estimate MB`` - :func:`dip.nets.memory.fit_memory`'s prediction of the next column (dry run, no real memory);
+* ``peak RSS MB`` / ``RSS rise MB`` - the CPU process's peak resident memory (``ru_maxrss``) and its rise over the
+  process after imports and set-up, across the fit (includes oneDNN's scratch buffers, the fit's images and the
+  allocator's caching); on CUDA, ``torch.cuda.max_memory_allocated`` instead;
+* ``s/step`` - median wall time of the timed steps (the fit's own loop: forward, backward, Adam, EMA);
+  ``CPU s/step`` - the same steps' CPU time (user + system) of the process, which other processes sharing the cores
+  do not inflate (with ``--threads 1`` it is the step's compute time); ``vs plain`` - the CPU time's ratio to the
+  plain fit of the same size and precision (wall time on CUDA).
 
-    python benchmarks/bench_memory.py                 # 256 and 512 px, fp32 and bf16
-    python benchmarks/bench_memory.py --sizes 512 --precisions fp32
+    python benchmarks/bench_memory.py                 # 256 and 512 px, fp32 and bf16, plain and checkpointed
+    python benchmarks/bench_memory.py --sizes 512 1024 2048 --precisions fp32 --threads 1 --budget-gb 12
 
-On CUDA, :func:`dip.fit.fit` reports ``torch.cuda.max_memory_allocated`` in each fit's record (``peak_memory_mb``).
+A configuration whose predicted peak exceeds the budget (``--budget-gb``, default 80% of the available memory) is
+not started: the table says what it would need (the same check :func:`dip.nets.memory.choose_memory_mode` makes
+before a fit). ``--max-gb`` also caps each child's address space, so a wrong estimate fails that child, not the
+machine.
 """
 
 from __future__ import annotations
@@ -22,56 +34,103 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+MODES = ("plain", "checkpoint")
 
-def child(size: int, precision: str) -> dict:
-    import numpy as np
+
+def _kept_for_backward(net, z, precision: str) -> int:
     import torch
 
     from dip.nets import networks as models
-    from dip import physics
-    from dip.fit import FitConfig, fit
 
-    torch.set_num_threads(2)
-    image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
-    config = FitConfig(iterations=3, precision=precision, device="cpu", log_every=1)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    fit(image, physics.Identity(), config)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-    torch.manual_seed(0)
-    net = models.build_net("skip", 32, 3)
-    z = torch.rand(1, 32, size, size) * 0.1
     kept: dict[int, int] = {}
+    tensors = []  # kept alive until counted, so that no address is reused
 
-    def pack(t):
+    def count(t) -> None:
         storage = t.untyped_storage()
         kept[storage.data_ptr()] = storage.nbytes()
-        return t
+        tensors.append(t)
 
-    class _CountedRepad(models._Repad):
-        # ReflectConv2d keeps its unpadded input under its own saved-tensor hooks, which this outer hook never sees:
-        # count what it keeps too.
-        def __post_init__(self):
-            storage = self.source.untyped_storage()
-            kept[storage.data_ptr()] = storage.nbytes()
+    class CountedRepad(models._Repad):
+        # ReflectConv2d keeps its unpadded input under its own saved-tensor hooks, which an outer hook never sees:
+        # count it where it builds its record. (A dataclass calls only a __post_init__ it had when it was defined,
+        # so this overrides __init__.)
+        def __init__(self, source, *args):
+            super().__init__(source, *args)
+            count(source)
 
-    models._Repad = _CountedRepad
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-            net(z)
+    original = models._Repad
+    models._Repad = CountedRepad
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: count(t) or t, lambda t: t):
+            with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                net(z)
+    finally:
+        models._Repad = original
+    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    return sum(n for ptr, n in kept.items() if ptr not in params)
+
+
+def child(size: int, precision: str, mode: str, steps: int, threads: int, device: str, max_gb: float | None) -> dict:
+    if max_gb:
+        limit = int(max_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import numpy as np
+    import torch
+
+    from dip import physics
+    from dip.fit import BaseHook, fit
+    from dip.nets import memory
+    from dip.nets import networks as models
+    from dip.presets import get_preset
+
+    torch.set_num_threads(threads)
+    image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
+    config = get_preset("denoise").replace(
+        iterations=1 + steps, precision=precision, device=device, log_every=1 + steps, backtrack_db=None
+    )
+
+    class Clock(BaseHook):
+        def __init__(self):
+            self.times = [(time.perf_counter(), time.process_time())]
+
+        def on_step(self, state):
+            if torch.device(device).type == "cuda":
+                torch.cuda.synchronize()
+            self.times.append((time.perf_counter(), time.process_time()))
+
+    # The network exactly as dip.fit.fit builds it (seeded first), in the wanted memory mode.
+    torch.manual_seed(config.seed)
+    net = models.build_net(config.net, config.input_depth, image.shape[2], **config.net_kwargs)
+    memory.set_checkpointing(net, mode)
+    clock = Clock()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = fit(image, physics.Identity(), config, net=net, hooks=[clock])
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    wall = [b[0] - a[0] for a, b in zip(clock.times[1:], clock.times[2:])]  # without the warm-up step
+    cpu = [b[1] - a[1] for a, b in zip(clock.times[1:], clock.times[2:])]
+
+    z = torch.rand(1, config.input_depth, size, size, device=result.device) * 0.1
+    net = net.to(memory_format=torch.channels_last)
+    kept = _kept_for_backward(net, z, precision)
     weights = sum(p.numel() * p.element_size() for p in net.parameters())
+    cuda = torch.device(device).type == "cuda"
     return {
-        "size": size, "precision": precision, "weights_adam_mb": round(4 * weights / 2**20, 1),
-        "kept_for_backward_mb": round(sum(kept.values()) / 2**20, 1), "peak_rss_mb": round(peak),
-        "rss_rise_mb": round(peak - base), "torch": torch.__version__,
+        "size": size, "precision": precision, "mode": mode, "weights_adam_mb": round(4 * weights / 2**20, 1),
+        "kept_for_backward_mb": round(kept / 2**20, 1), "peak_rss_mb": round(peak), "rss_rise_mb": round(peak - base),
+        "cuda_peak_mb": round(result.peak_memory_mb) if cuda else None,
+        "s_per_step": round(statistics.median(wall), 3), "cpu_s_per_step": round(statistics.median(cpu), 3),
+        "step_times": [round(t, 3) for t in wall], "cpu_step_times": [round(t, 3) for t in cpu],
+        "threads": threads, "torch": torch.__version__,
     }  # fmt: skip
 
 
@@ -79,24 +138,66 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
-    ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    ap.add_argument("--steps", type=int, default=2, help="timed steps after one warm-up step (default 2)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--budget-gb", type=float, default=None, help="skip what needs more (default: 80%% of free RAM)")
+    ap.add_argument("--max-gb", type=float, default=None, help="cap each child's address space (RLIMIT_AS)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows here")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        print("RESULT " + json.dumps(child(int(args.child[0]), args.child[1])))
+        size, precision, mode, steps = args.child
+        row = child(int(size), precision, mode, int(steps), args.threads, args.device, args.max_gb)
+        print("RESULT " + json.dumps(row))
         return 0
-    print("| size | precision | weights+adam MB | kept for backward MB | peak RSS MB | RSS rise MB |")
-    print("|---|---|---|---|---|---|")
+
+    from dip.nets import memory
+    from dip.presets import get_preset
+
+    config = get_preset("denoise")
+    budget = memory.memory_budget(args.device, int(args.budget_gb * 2**30) if args.budget_gb else None)
+    cuda = args.device.startswith("cuda")
+    peak_col = "CUDA peak MB" if cuda else "RSS rise MB"
+    print(f"| size | precision | mode | weights+adam MB | kept for backward MB | estimate MB | peak RSS MB | {peak_col} "
+          "| s/step | CPU s/step | vs plain |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    rows, plain_time = [], {}
     for size in args.sizes:
         for precision in args.precisions:
-            proc = subprocess.run([sys.executable, __file__, "--child", str(size), precision],
-                                  capture_output=True, text=True)  # fmt: skip
-            line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
-            if line is None:
-                print(f"| {size} | {precision} | failed: {proc.stderr.strip().splitlines()[-1:]} |||")
-                continue
-            r = json.loads(line[len("RESULT "):])
-            print(f"| {size} | {precision} | {r['weights_adam_mb']} | {r['kept_for_backward_mb']} | "
-                  f"{r['peak_rss_mb']} | {r['rss_rise_mb']} |", flush=True)  # fmt: skip
+            estimate = memory.fit_memory(config, size, size, precision=precision, device=args.device)
+            for mode in args.modes:
+                predicted = estimate.bytes_for(mode)
+                head = f"| {size} | {precision} | {mode} |"
+                if predicted > budget:
+                    print(f"{head} | | {predicted / 2**20:.0f} | not run: predicted peak over the "
+                          f"{budget / 2**30:.1f} GB budget | | | | |", flush=True)  # fmt: skip
+                    continue
+                cmd = [sys.executable, __file__, "--child", str(size), precision, mode, str(args.steps),
+                       "--threads", str(args.threads), "--device", args.device]  # fmt: skip
+                if args.max_gb:
+                    cmd += ["--max-gb", str(args.max_gb)]
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+                if line is None:
+                    print(f"{head} failed: {proc.stderr.strip().splitlines()[-1:]} ||||||||", flush=True)
+                    continue
+                r = json.loads(line[len("RESULT ") :])
+                r["estimate_mb"] = round(predicted / 2**20)
+                timing = "s_per_step" if cuda else "cpu_s_per_step"
+                if mode == "plain":
+                    plain_time[(size, precision)] = r[timing]
+                ratio = r[timing] / plain_time[(size, precision)] if (size, precision) in plain_time else None
+                r["time_vs_plain"] = round(ratio, 2) if ratio else None
+                rows.append(r)
+                measured = r["cuda_peak_mb"] if cuda else r["rss_rise_mb"]
+                print(f"{head} {r['weights_adam_mb']} | {r['kept_for_backward_mb']} | {r['estimate_mb']} | "
+                      f"{r['peak_rss_mb']} | {measured} | {r['s_per_step']} | {r['cpu_s_per_step']} | "
+                      f"{f'{ratio:.2f}x' if ratio else ''} |", flush=True)  # fmt: skip
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
     return 0
 
 
