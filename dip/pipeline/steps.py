@@ -328,33 +328,12 @@ def figure_grid(
 
 
 def early_stop_table(records: Sequence[str], md: str, csv: str):
-    """The early-stopping summary: per fit record (``restored/<dataset>/<task>/<level>/dip/<image>_seed<N>.json``)
-    the detected step and the PSNR there, at the fixed step count and at the best logged step."""
-    import pandas as pd
+    """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit record
+    (``restored/<dataset>/<task>/<level>/dip/<image>_seed<N>.json``) the detected step, its fraction of the preset's
+    budget, and the PSNR there vs at the fixed step count."""
+    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table, write_table
 
-    from dip.eval.tables import write_table
-
-    rows = []
-    for path in records:
-        es = json.loads(Path(path).read_text()).get("early_stopping") or {}
-        p = Path(path)
-        rows.append(
-            {
-                "fit": "/".join([p.parts[-5], p.parts[-4], p.parts[-3], p.stem]),
-                "detected step": es.get("detected_step"),
-                "steps": es.get("iterations_done"),
-                "PSNR at detected step": es.get("psnr_detected"),
-                "PSNR at fixed step": es.get("psnr_final"),
-                "best logged PSNR": es.get("psnr_peak_logged"),
-                "at step": es.get("peak_step_logged"),
-            }
-        )
-    table = pd.DataFrame(rows).set_index("fit")
-    write_table(
-        table,
-        md=md,
-        csv=csv,
-        caption="DIP with ES-WMV early stopping (window/patience from the config) vs the fixed step count",
-    )
+    table = early_stopping_table(records)
+    write_table(table, md=md, csv=csv, caption=EARLY_STOPPING_CAPTION)
     print(table.to_string())
     return table
