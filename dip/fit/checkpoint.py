@@ -25,6 +25,9 @@ CHECKPOINT_FORMAT = 2  # 2: reflection-padded convolutions are one module (model
 # whose checkpoint_minutes changed between the crash and the re-run), and a checkpoint written before a setting
 # existed lacks it.
 CADENCE_SETTINGS = ("checkpoint_every", "checkpoint_seconds")
+# Settings that say how much memory a step may keep, not what is fitted (activation checkpointing is bit-identical):
+# a fit may resume with other values, and checkpoints written before they existed lack them.
+MEMORY_SETTINGS = ("memory_saving", "memory_budget_mb")
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -41,7 +44,7 @@ def load_checkpoint(path: Path, config: FitConfig, device: torch.device) -> dict
     """The state saved at ``path`` by a fit with ``config``, on ``device``; None if there is no file.
 
     A file of another format, an unreadable one or one of a fit with other settings is refused (resuming it would
-    silently mix two fits); the settings of :data:`CADENCE_SETTINGS` may differ.
+    silently mix two fits); the settings of :data:`CADENCE_SETTINGS` and :data:`MEMORY_SETTINGS` may differ.
     """
     if not path.exists():
         return None
@@ -58,7 +61,7 @@ def load_checkpoint(path: Path, config: FitConfig, device: torch.device) -> dict
 
 
 def _defining(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k not in CADENCE_SETTINGS}
+    return {k: v for k, v in settings.items() if k not in CADENCE_SETTINGS and k not in MEMORY_SETTINGS}
 
 
 class SigtermFlag:

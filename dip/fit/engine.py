@@ -380,4 +380,6 @@ def fit(
         stepper, [term], config, device, hooks=[hooks], started=started,
         checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
     )  # fmt: skip
-    return driver.run()[0]
+    result = driver.run()[0]
+    result.notes[:0] = stepper.notes
+    return result
