@@ -120,9 +120,14 @@ def load_paper_numbers(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def released_records(path: str | os.PathLike, datasets=None) -> list[dict]:
-    """The ``released`` values as records for :func:`dip.eval.scoring.check_published` (optionally for some datasets)."""
+    """The ``released`` values as records for :func:`dip.eval.scoring.check_published`: all of them, those of some
+    ``datasets`` (names), or of some levels of some datasets (a mapping name -> levels)."""
     _, released, _ = load_paper_numbers(path)
-    if datasets is not None:
+    if isinstance(datasets, dict):
+        keep = [name in datasets and any(np.isclose(level, v) for v in datasets[name])
+                for name, level in zip(released["dataset"], released["level"])]
+        released = released[keep]
+    elif datasets is not None:
         released = released[released["dataset"].isin(list(datasets))]
     return released.drop(columns=["kind", "note"]).to_dict("records")
 

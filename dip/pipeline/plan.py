@@ -560,7 +560,9 @@ class Plan:
             self._add("score_published", [output], files, params, {"dataset": d, "task": t, "level": lv})
         check = {"md": self.res("tables/published_check.md"), "csv": self.res("tables/published_check.csv")}
         inputs = {"scores": self.published_scores(), "paper": self.config["paper_numbers"]}
-        self._add("published_check", check, inputs, {"datasets": list(self.published)})
+        # only what this run re-scores is checked (a layered config may turn benchmarks or levels off)
+        checked = {name: [float(v) for v in levels] for name, levels in self.published.items() if levels}
+        self._add("published_check", check, inputs, {"datasets": checked})
         self._add("published", [], self.published_scores() + [check["md"]])
 
     def learning_curve_files(self) -> list[str]:

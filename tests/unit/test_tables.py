@@ -297,3 +297,11 @@ def test_plots_write_png_and_pdf(tmp_path, photo64):
         assert (tmp_path / f"{stem}.png").stat().st_size > 1000
         assert (tmp_path / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_released_records_keep_only_the_levels_a_run_rescores():
+    everything = tables.released_records(PAPER)
+    chosen = tables.released_records(PAPER, {"set5": [4.0], "color9": [25.0, 50.0]})
+    assert {(r["dataset"], r["level"]) for r in chosen} == {("set5", 4.0), ("color9", 25.0)}
+    assert len(chosen) < len(everything)
+    assert tables.released_records(PAPER, {"set5": [8.0]}) == []  # no released value is listed for x8
