@@ -34,6 +34,7 @@ from typing import Any
 
 from dip.data.benchmarks import BENCHMARKS, DEFAULT_MANIFEST, EMBEDDED, Benchmark, embedded_channels
 from dip.errors import DipInputError
+from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
 from dip.tasks import baselines_for, default_preset, level_label, parse_level
@@ -45,6 +46,9 @@ LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what t
 # The rules whose jobs fit (DIP, or pixels for the no-prior / TV-prior baselines): planned with fit or baseline
 # resources, and their logs get progress lines. The generated experiment_<name> rules fit too (see runs_fits).
 FITTING_RULES = ("fit_dip", "fit_dip_pack", "learning_curve", "baseline", "experiment_architecture")
+# fit_resources mem_mb: "auto": each fit (and learning curve) job asks for dip.pipeline.memory_model's estimate for
+# its image; jobs whose image size is not known before downloading it (and the experiment jobs) ask for this.
+AUTO_MEM_MB_DEFAULT = 16000
 
 
 def runs_fits(rule: str) -> bool:
@@ -153,6 +157,10 @@ class Plan:
         self.learning: dict | None = config.get("learning_curves") or None
         self.section = read_section(config.get("paper_experiments"))
         self.fit_resources = {"threads": 1, "mem_mb": 2000, "runtime": 60, "gpu": 0} | _off(config.get("fit_resources"))
+        # mem_mb "auto": per job (see fit_job_resources); FIT_RES["mem_mb"] stays an integer, the stated default
+        self.auto_mem = self.fit_resources["mem_mb"] == "auto"
+        if self.auto_mem:
+            self.fit_resources["mem_mb"] = AUTO_MEM_MB_DEFAULT
         self.baseline_resources = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         self.baseline_resources |= _off(config.get("baseline_resources"))
         self._check()
@@ -426,6 +434,15 @@ class Plan:
             out["seed"] = int(seed)
         return out
 
+    def fit_job_resources(self, spec: Mapping, size) -> dict:
+        """The fit resources of one fit of ``spec`` (preset, width, settings) on an image of ``size`` (width, height,
+        channels; None if unknown): with mem_mb "auto" its mem_mb is the model's (unknown size: the default)."""
+        if not self.auto_mem or size is None:
+            return dict(self.fit_resources)
+        w, h, c = size
+        mem = fit_mem_mb(spec.get("preset") or "denoise", spec.get("width"), h, w, c, settings=spec.get("settings"))
+        return self.fit_resources | {"mem_mb": mem}
+
     # --- the jobs --------------------------------------------------------------------------------------------------
 
     def _add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
@@ -488,7 +505,8 @@ class Plan:
                 # rule that could make a file before its ruleorder picks one.
                 spec = {"spec": self.fit_spec(d, t, lv, seed)}
                 inputs = self.task_inputs(d, t, lv, image)
-                self._add("fit_dip", output, inputs, spec, wc, self.fit_resources, listed=not packed)
+                resources = self.fit_job_resources(spec["spec"], self._source_size(d, t, lv, image))
+                self._add("fit_dip", output, inputs, spec, wc, resources, listed=not packed)
                 if packed:
                     self._add("unpack_fit", output, {"pack": self.pack_folder(wc)}, wildcards=wc)
         for (pd, pt, plv, pack), members in self.packs.items():
@@ -500,7 +518,9 @@ class Plan:
                     inputs.setdefault(role, []).append(path)
             spec = self.fit_spec(d, t, lv, seed=None) | {"members": [{"image": i, "seed": s} for i, s in members]}
             # a pack asks for what its fits would ask for one after another (time, memory): an upper bound
-            resources = self.fit_resources | {k: self.fit_resources[k] * len(members) for k in ("mem_mb", "runtime")}
+            keys = [{"dataset": d, "task": t, "level": lv, "image": i, "seed": str(s)} for i, s in members]
+            mem = sum(self.get("fit_dip", key).resources["mem_mb"] for key in keys)
+            resources = self.fit_resources | {"mem_mb": mem, "runtime": self.fit_resources["runtime"] * len(members)}
             output = [self.res(f"restored/{d}/{t}/{lv}/dip_packs/{pack}")]
             wc = {"dataset": d, "task": t, "level": lv, "pack": pack}
             self._add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
@@ -577,12 +597,17 @@ class Plan:
         d, image = self.learning["dataset"], self.learning["image"]
         bench, ds, spec = self.benchmark(d), self.dataset(d), dict(self.learning.get("dip") or {})
         inputs = {} if bench is None else {"image": self.resource(bench.gt_file(bench.levels[0], image))}
+        if bench is None:
+            size = (ds["size"], ds["size"], embedded_channels(image)) if ds.get("size") else None
+        else:  # counted as colour (3 channels): the larger request if the image is grey
+            size = self.manifest.sizes.get(bench.gt_file(bench.levels[0], image)) if self.manifest else None
+            size = (*size[:2], 3) if size else None
         for kind, curve in zip(self.learning.get("kinds") or LEARNING_KINDS, self.learning_curve_files()):
             params = dict(source=ds["source"], benchmark=getattr(bench, "name", None), image=image, size=ds.get("size"))
             params |= dict(kind=kind, seed=int(self.learning.get("seed", 0)), preset=self.preset(spec, "denoise", 25))
             params |= dict(width=spec.get("width"), settings=dict(spec.get("settings") or {}))
             wc = {"dataset": d, "image": image, "kind": kind}
-            self._add("learning_curve", [curve], inputs, {"spec": params}, wc, self.fit_resources)
+            self._add("learning_curve", [curve], inputs, {"spec": params}, wc, self.fit_job_resources(params, size))
         self._add("figure_learning_curves", self._report("figures/learning_curves"), self.learning_curve_files())
 
     # --- the paper's other experiments -----------------------------------------------------------------------------

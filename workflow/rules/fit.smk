@@ -21,7 +21,7 @@ rule fit_dip:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]
     resources:
-        mem_mb=FIT_RES["mem_mb"],
+        mem_mb=job_resource("fit_dip", "mem_mb"),
         runtime=FIT_RES["runtime"],
         gpu=FIT_RES["gpu"],
     params:

@@ -40,7 +40,7 @@ rule learning_curve:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]
     resources:
-        mem_mb=FIT_RES["mem_mb"],
+        mem_mb=job_resource("learning_curve", "mem_mb"),
         runtime=FIT_RES["runtime"],
         gpu=FIT_RES["gpu"],
     params:
