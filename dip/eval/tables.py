@@ -273,14 +273,19 @@ SR_BICUBIC_NOTE = (
 )
 
 
+def setting_title(dataset: str, task: str, level: float) -> str:
+    """A reader's name for one (dataset, task, level): "Denoising on the 9 colour images, sigma = 25"."""
+    name = {"set5": "Set5", "set14": "Set14", "color9": "the 9 colour images", "gray11": "the 11 grey images"}.get(
+        dataset, dataset
+    )
+    return f"{TASK_TITLES.get(task, task).capitalize()} on {name}, {_level_text(task, level)}"
+
+
 def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | None = None) -> str:
     """The caption of :func:`results_table`'s table; with ``table``, its like-with-like note when ours covers only
     some of the images."""
     bench = BENCHMARKS.get(dataset)
-    name = {"set5": "Set5", "set14": "Set14", "color9": "the 9 colour images", "gray11": "the 11 grey images"}.get(
-        dataset, dataset
-    )
-    text = f"{TASK_TITLES.get(task, task).capitalize()} on {name}, {_level_text(task, level)}. {PROTOCOL.get(task, '')}."
+    text = f"{setting_title(dataset, task, level)}. {PROTOCOL.get(task, '')}."
     text += (" Rows: ours = this project's runs (mean over seeds); released = the authors' released result images "
              "re-scored with the same code; paper = the number printed in the paper. The mean is the mean of the "
              "row's per-image PSNRs over the images shown (empty when the row lacks one of them).")

@@ -303,7 +303,7 @@ def figure_grid(
     from dip.data.benchmarks import display_name
     from dip.data.imageio import read_image
     from dip.eval.figures import plot_grid
-    from dip.eval.tables import METHOD_LABELS
+    from dip.eval.tables import METHOD_LABELS, setting_title
 
     metrics = pd.read_csv(metrics_csv)
     ours = metrics[
@@ -316,7 +316,7 @@ def figure_grid(
     for row in plan:
         panels = []
         for method, path in row["panels"]:
-            text = "ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
+            text = "Ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
             if method == "input" and task == "sr":
                 text = "LR input"
             sel = ours[(ours["image"] == row["image"]) & (ours["method"] == method)]
@@ -324,7 +324,7 @@ def figure_grid(
                 text += f"\n{sel['psnr'].mean():.2f} dB"
             panels.append((text, read_image(path, alpha="ignore")))
         rows.append({"image": display_name(dataset, row["image"]), "panels": panels})
-    plot_grid(rows, png, pdf, title=f"{dataset}: {task} {label}")
+    plot_grid(rows, png, pdf, title=setting_title(dataset, task, level))
 
 
 def early_stop_table(records: Sequence[str], md: str, csv: str):
