@@ -357,9 +357,6 @@ class Plan:
             if missing:
                 raise DipInputError(f"manifest {self.manifest.path}: no checksum for {missing[:3]} ...")
 
-    def checksums(self, files: list[str]) -> dict[str, str]:
-        return {f: self.manifest.checksums[f] for f in files}
-
     # --- fit packs (pack_fits > 1) ---------------------------------------------------------------------------------
     # Fits of one (dataset, task, level) whose images have one size run together in one job and one process
     # (fit_dip_pack), written to restored/.../dip_packs/packN/; unpack_fit then copies each fit's files to where a lone
@@ -455,11 +452,9 @@ class Plan:
 
     def _plan_jobs(self):
         for key, files in self.download_groups.items():
-            output, checksums = [self.resource(f) for f in files], self.checksums(files)
-            self._add(f"download_{key}", output, params={"checksums": checksums})
+            self._add(f"download_{key}", [self.resource(f) for f in files])
         if self.experiment_data:
-            output, checksums = [self.resource(f) for f in self.experiment_data], self.checksums(self.experiment_data)
-            self._add("download_experiment_data", output, params={"checksums": checksums})
+            self._add("download_experiment_data", [self.resource(f) for f in self.experiment_data])
         for exp in self.config["experiments"]:
             for lv in exp["levels"]:
                 label = level_label(exp["task"], lv)

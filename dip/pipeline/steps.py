@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ __all__ = [
     "set_threads",
     "workflow_settings",
     "CHECKPOINT_MINUTES",
+    "download",
     "degrade",
     "fit",
     "fit_pack",
@@ -87,6 +89,42 @@ def _early_output(result):
         print("early stopping: the variance window never filled; the _es output is the fit's final output")
         return result.output
     return result.output_early
+
+
+def download(outputs: Sequence[str], config: Mapping, log: str | None = None) -> list[Path]:
+    """The download job: fetch each of ``outputs`` (files under the config's ``resources_dir``, at the relative paths
+    of its ``manifest``) from the config's ``download_base_url`` (:func:`dip.data.benchmarks.fetch`: sha256 checked,
+    a file already there with the right hash is kept), writing one line per file to ``log``.
+
+    Everything it reads comes from the config, nothing from the job's params or a script: a job re-run for changed
+    params or a newer script, while its files are in place, would leave every job that reads them (through
+    ancient() inputs) unscheduled in that run -- Snakemake 9 then skips them and the run ends without its targets.
+    This way a download job runs only when a file is missing."""
+    import traceback
+
+    from dip.data.benchmarks import DEFAULT_BASE_URL, DEFAULT_MANIFEST, fetch, read_manifest
+
+    root = Path(config.get("resources_dir", "resources"))
+    checksums = read_manifest(config.get("manifest", DEFAULT_MANIFEST))
+    base_url = config.get("download_base_url", DEFAULT_BASE_URL)
+    retries, timeout = int(config.get("download_retries", 3)), float(config.get("download_timeout", 60))
+    fetched = []
+    with contextlib.ExitStack() as stack:
+        out = None
+        if log is not None:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            out = stack.enter_context(open(log, "w", buffering=1))
+        print(f"base URL: {base_url}", file=out)
+        try:
+            for path in outputs:
+                rel = Path(os.path.relpath(path, root)).as_posix()
+                fetched.append(fetch(rel, checksums[rel], root, base_url=base_url, retries=retries, timeout=timeout))
+                print(f"ok {path} sha256={checksums[rel]}", file=out)
+        except BaseException:
+            if out is not None:
+                traceback.print_exc(file=out)
+            raise
+    return fetched
 
 
 def degrade(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str]) -> dict:

@@ -126,3 +126,29 @@ def test_corrupted_download_fails_by_name_and_deleting_it_repairs_it(tmp_path, m
     # Only the job that reads the re-downloaded file ran again: downloads are pinned by checksum, not by date.
     assert inputs["butterfly"].stat().st_mtime_ns == untouched
     assert "degrade_sr" in proc.stdout + proc.stderr
+
+
+def test_kept_downloads_older_than_the_workflow_re_download_nothing_and_the_target_is_built_in_one_run(
+    tmp_path, mirror_url
+):
+    """Downloads kept from before a fresh clone or a `git pull` (files older than the workflow's code) are left as
+    they are, and a target that reads them is made by the first run. Snakemake re-runs a `script:` job whose script
+    is newer than its outputs; a download job re-run that way, with its outputs in place, left every job below it
+    unscheduled (Snakemake 9 skips jobs whose only link to it is an ancient() input) and the run ended without the
+    target."""
+    work = scratch(tmp_path)
+    (work / "set5.yaml").write_text(yaml.safe_dump({**SET5, "download_base_url": mirror_url}))
+    target = "results/inputs/set5/sr/x4/bird/inputs.json"
+    command = (target, "--cores", "1", "--configfile", str(TEST_CONFIG), "set5.yaml")
+    snakemake(work, *command, timeout=600)
+    downloads = [p for p in (work / "resources").rglob("*") if p.is_file()]
+    week_ago = time.time() - 7 * 24 * 3600
+    for path in downloads:
+        os.utime(path, (week_ago, week_ago))
+    for path in (work / target).parent.iterdir():
+        path.unlink()
+
+    proc = snakemake(work, *command, timeout=600)
+    assert (work / target).is_file(), proc.stdout + proc.stderr
+    assert "download_set5_x4" not in proc.stdout + proc.stderr  # nothing fetched again
+    assert all(p.stat().st_mtime == week_ago for p in downloads)

@@ -11,6 +11,7 @@ except ImportError:
     sys.path.insert(0, workflow.basedir)
 
 from dip.pipeline.plan import LEARNING_KINDS, build_plan
+from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEVELLED_TASKS, TASKS
 
 validate(config, schema="../schemas/config.schema.yaml")

@@ -1,10 +1,12 @@
 # Stage 1: download the files the config needs, one job per benchmark folder (download_<benchmark>_<level>) and one
 # for the paper's other experiments (download_experiment_data), from the manifest (relative path + sha256) under
-# `download_base_url`. pooch checks every hash; a mismatch leaves no file. The base URL is read from the config
-# inside the job (not a param), so pointing it at a mirror re-runs nothing. Every job that reads a downloaded file
+# `download_base_url`. pooch checks every hash; a mismatch leaves no file. Every job that reads a downloaded file
 # checks its sha256 first (workflow/scripts/_shim.py) and takes it as ancient() (common.smk, pinned): a file corrupted
 # later fails that job with how to fix it (delete it and re-run: only that file is fetched again, and only the jobs
 # that read it re-run).
+# The job reads everything (base URL, manifest) from the config and has no params, script or conda env: it then runs
+# only when a file is missing. Re-run for a newer script while its files are in place, it would leave the jobs that
+# read them unscheduled in that run (dip.pipeline.steps.download says why).
 
 
 for _job in PLAN.downloads():
@@ -17,9 +19,5 @@ for _job in PLAN.downloads():
         log:
             res(f"logs/download/{_job.rule.removeprefix('download_')}.log"),
         localrule: True
-        conda:
-            "../envs/dip.yaml"
-        params:
-            checksums=_job.params["checksums"],
-        script:
-            "../scripts/download.py"
+        run:
+            download(output, config, log[0])
