@@ -3,9 +3,9 @@
 (issue #5: "a 512 px default fit fits in 2 GB"; issue "fit a 2048 x 2048 photo within 8 GB").
 
 For each size, precision and memory mode, in a fresh subprocess, a short :func:`dip.fit.fit` of the ``denoise``
-preset's network (5 levels of 128 channels, 4-channel skips; built as ``dip/fit/engine.py`` builds it, then
-:func:`dip.nets.memory.set_checkpointing`), channels_last (the library default), one warm-up step and ``--steps``
-timed ones:
+preset's network (5 levels of 128 channels, 4-channel skips; built as ``dip/fit/engine.py`` builds it), with
+``memory_saving`` "off" (plain) or "on" (checkpoint) so that the fit's own automatic choice does not pick the mode,
+channels_last (the library default), one warm-up step and ``--steps`` timed ones:
 
 * ``weights+adam MB`` - parameters, their gradients and Adam's two moments (fp32);
 * ``kept for backward MB`` - the tensors autograd keeps from the forward pass for the backward pass (counted once
@@ -47,39 +47,6 @@ if str(REPO) not in sys.path:
 MODES = ("plain", "checkpoint")
 
 
-def _kept_for_backward(net, z, precision: str) -> int:
-    import torch
-
-    from dip.nets import networks as models
-
-    kept: dict[int, int] = {}
-    tensors = []  # kept alive until counted, so that no address is reused
-
-    def count(t) -> None:
-        storage = t.untyped_storage()
-        kept[storage.data_ptr()] = storage.nbytes()
-        tensors.append(t)
-
-    class CountedRepad(models._Repad):
-        # ReflectConv2d keeps its unpadded input under its own saved-tensor hooks, which an outer hook never sees:
-        # count it where it builds its record. (A dataclass calls only a __post_init__ it had when it was defined,
-        # so this overrides __init__.)
-        def __init__(self, source, *args):
-            super().__init__(source, *args)
-            count(source)
-
-    original = models._Repad
-    models._Repad = CountedRepad
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: count(t) or t, lambda t: t):
-            with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                net(z)
-    finally:
-        models._Repad = original
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    return sum(n for ptr, n in kept.items() if ptr not in params)
-
-
 def child(size: int, precision: str, mode: str, steps: int, threads: int, device: str, max_gb: float | None) -> dict:
     if max_gb:
         limit = int(max_gb * 2**30)
@@ -96,7 +63,8 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
     torch.set_num_threads(threads)
     image = np.random.default_rng(0).random((size, size, 3), dtype=np.float32)
     config = get_preset("denoise").replace(
-        iterations=1 + steps, precision=precision, device=device, log_every=1 + steps, backtrack_db=None
+        iterations=1 + steps, precision=precision, device=device, log_every=1 + steps, backtrack_db=None,
+        memory_saving={"plain": "off", "checkpoint": "on"}[mode],  # "auto" would pick for us
     )
 
     class Clock(BaseHook):
@@ -108,10 +76,9 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
                 torch.cuda.synchronize()
             self.times.append((time.perf_counter(), time.process_time()))
 
-    # The network exactly as dip.fit.fit builds it (seeded first), in the wanted memory mode.
+    # The network exactly as dip.fit.fit builds it (seeded first); the fit puts it in the asked memory mode.
     torch.manual_seed(config.seed)
     net = models.build_net(config.net, config.input_depth, image.shape[2], **config.net_kwargs)
-    memory.set_checkpointing(net, mode)
     clock = Clock()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = fit(image, physics.Identity(), config, net=net, hooks=[clock])
@@ -121,7 +88,8 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
 
     z = torch.rand(1, config.input_depth, size, size, device=result.device) * 0.1
     net = net.to(memory_format=torch.channels_last)
-    kept = _kept_for_backward(net, z, precision)
+    assert memory.is_checkpointed(net) == (mode == "checkpoint"), "the fit ran in another memory mode"
+    kept = memory.measure_kept_for_backward(net, z, precision)
     weights = sum(p.numel() * p.element_size() for p in net.parameters())
     cuda = torch.device(device).type == "cuda"
     return {

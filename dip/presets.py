@@ -10,7 +10,7 @@ channel counts of a skip network (useful for quick CPU runs). Which preset a tas
 from __future__ import annotations
 
 from dip.errors import DipInputError
-from dip.fit import FitConfig
+from dip.fit.config import FitConfig
 
 # The default "hourglass with skips": 5 levels of 128 channels, 4-channel skips, 3x3, bilinear upsampling.
 _DEFAULT_SKIP = dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[4] * 5, upsample="bilinear")

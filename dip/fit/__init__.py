@@ -2,11 +2,31 @@
 ``fit``), the lone and stacked steppers it drives (:mod:`~dip.fit.lone`, :mod:`~dip.fit.stacked`), data terms
 (:mod:`~dip.fit.objectives`), checkpoints (:mod:`~dip.fit.checkpoint`), hooks and progress lines
 (:mod:`~dip.fit.hooks`), early stopping (:mod:`~dip.fit.early_stopping`) and pixel optimisation without a network
-(:mod:`~dip.fit.pixels`)."""
+(:mod:`~dip.fit.pixels`).
 
-from dip.fit.checkpoint import CHECKPOINT_FORMAT  # noqa: F401 -- the package's public names
-from dip.fit.config import COMPILE_MODES, PRECISIONS, FitConfig, FitInterrupted, FitResult  # noqa: F401
-from dip.fit.device import bf16_is_fast, resolve_device, resolve_precision, set_threads  # noqa: F401
-from dip.fit.engine import ema_update, fit  # noqa: F401
-from dip.fit.hooks import BaseHook, FitState, Hook, ProgressBar, ProgressLog, log_progress  # noqa: F401
-from dip.fit.objectives import output_shape_for  # noqa: F401
+The public names below load on first use: :mod:`~dip.fit.config` (``FitConfig``) imports no torch, so the presets
+and the workflow's planner can read it without loading torch."""
+
+from __future__ import annotations
+
+import importlib
+
+# Public name -> the submodule that defines it.
+_NAMES = {
+    "CHECKPOINT_FORMAT": "checkpoint",
+    **dict.fromkeys(("COMPILE_MODES", "PRECISIONS", "FitConfig", "FitInterrupted", "FitResult"), "config"),
+    **dict.fromkeys(("bf16_is_fast", "resolve_device", "resolve_precision", "set_threads"), "device"),
+    **dict.fromkeys(("ema_update", "fit"), "engine"),
+    **dict.fromkeys(("BaseHook", "FitState", "Hook", "ProgressBar", "ProgressLog", "log_progress"), "hooks"),
+    "output_shape_for": "objectives",
+}
+
+__all__ = list(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"dip.fit.{_NAMES[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'dip.fit' has no attribute {name!r}")

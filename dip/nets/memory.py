@@ -79,6 +79,7 @@ __all__ = [
     "memory_budget",
     "choose_memory_mode",
     "mem_mb_for",
+    "measure_kept_for_backward",
 ]
 
 MEMORY_MODES = ("plain", "checkpoint")  # what a fit runs
@@ -483,6 +484,41 @@ def _dry_run(net: nn.Module, in_channels: int, height: int, width: int, precisio
             out.float().square().mean().backward()
             del out
     return kept, live.peak
+
+
+def measure_kept_for_backward(net: nn.Module, z: torch.Tensor, precision: str = "fp32") -> int:
+    """Bytes autograd keeps from one real forward pass of ``net`` on ``z`` for its backward pass, parameters aside,
+    counted once per storage with saved-tensor hooks: the measurement the dry run's ``kept_*`` are checked against
+    (tests) and that ``benchmarks/bench_memory.py`` reports.
+
+    ReflectConv2d keeps its unpadded input under saved-tensor hooks of its own, which an outer hook never sees: what
+    it keeps is counted where it builds its record of it.
+    """
+    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
+    kept: dict[int, int] = {}
+    tensors = []  # alive until counted: no address is reused
+
+    def count(t: torch.Tensor) -> None:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in params:
+            kept[storage.data_ptr()] = storage.nbytes()
+            tensors.append(t)
+
+    class CountedRepad(models._Repad):
+        # A dataclass calls only a __post_init__ it had when it was defined, so this overrides __init__.
+        def __init__(self, source, *args):
+            super().__init__(source, *args)
+            count(source)
+
+    original = models._Repad
+    models._Repad = CountedRepad
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(lambda t: count(t) or t, lambda t: t):
+            with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                net(z)
+    finally:
+        models._Repad = original
+    return sum(kept.values())
 
 
 def _meta_net(net: nn.Module) -> tuple[nn.Module, int, str]:

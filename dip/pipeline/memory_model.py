@@ -26,7 +26,9 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["PRESET_NETS", "fit_mem_mb", "net_of"]
+from dip.presets import PRESETS  # torch-free (FitConfig is): the presets' networks are read, not copied
+
+__all__ = ["fit_mem_mb", "net_of"]
 
 MIB = 2**20
 FIXED = 180 * MIB
@@ -35,29 +37,13 @@ PER_PIXEL_128 = {"fp32": 6000, "bf16": 4100}  # bytes per output pixel per 128 c
 MARGIN = 1.2
 OTHER_NETS_FACTOR = 4
 
-_SKIP = dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[4] * 5)
-# The network part of dip.presets.PRESETS (that module imports torch through dip.fit); a test checks they agree.
-PRESET_NETS: dict[str, dict[str, Any]] = {
-    name: {"net": "skip", "input_depth": 32, "net_kwargs": _SKIP}
-    for name in ("denoise", "denoise-set9", "denoise-sigma50", "sr4", "sr8", "inpaint-pixels")
-} | {
-    "inpaint-text": {"net": "skip", "input_depth": 32,
-                     "net_kwargs": dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[128] * 5)},
-    "inpaint-hole": {"net": "skip", "input_depth": 2,
-                     "net_kwargs": dict(channels_down=[128] * 5, channels_up=[128] * 5, channels_skip=[0] * 5)},
-    "inpaint-library": {"net": "skip_depth6", "input_depth": 1, "net_kwargs": {}},
-    "jpeg": {"net": "skip", "input_depth": 3,
-             "net_kwargs": dict(channels_down=[8, 16, 32, 64, 128], channels_up=[8, 16, 32, 64, 128],
-                                channels_skip=[0, 0, 0, 4, 4])},
-    "flash": {"net": "skip", "input_depth": 3, "net_kwargs": _SKIP},
-}  # fmt: skip
-
 
 def net_of(preset_or_config: str | Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``{"net", "input_depth", "net_kwargs", "precision"}`` of a preset name (with FitConfig ``settings`` applied)
     or of a config dict (:meth:`dip.fit.FitConfig.to_dict`); unknown presets count as the default skip net."""
     if isinstance(preset_or_config, str):
-        base = dict(PRESET_NETS.get(preset_or_config, PRESET_NETS["denoise"]))
+        config = PRESETS.get(preset_or_config, PRESETS["denoise"])[1]
+        base = {"net": config.net, "input_depth": config.input_depth, "net_kwargs": config.net_kwargs}
     else:
         base = {"net": "skip", "input_depth": 32, "net_kwargs": {}} | dict(preset_or_config)
     base.setdefault("precision", "fp32")

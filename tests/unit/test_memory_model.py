@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dip.pipeline.memory_model import PRESET_NETS, fit_mem_mb
+from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.plan import AUTO_MEM_MB_DEFAULT, build_plan
 from tests.helpers import REPO, workflow_config
 
@@ -29,18 +29,6 @@ def test_model_asks_for_at_least_the_dry_run_estimate_and_at_most_60_percent_mor
         model = fit_mem_mb(preset, width, size, size, 3, "fp32")
     estimate = fit_memory(config, size, size, channels=3, precision="fp32").plain / 2**20
     assert estimate <= model <= 1.6 * estimate, (preset, width, size, model, estimate, model / estimate)
-
-
-def test_the_preset_table_matches_the_presets():
-    pytest.importorskip("torch")
-    from dip.presets import PRESETS
-
-    assert set(PRESET_NETS) == set(PRESETS)
-    for name, (_, config) in PRESETS.items():
-        net = PRESET_NETS[name]
-        assert (net["net"], net["input_depth"]) == (config.net, config.input_depth), name
-        for key in ("channels_down", "channels_up", "channels_skip"):
-            assert net["net_kwargs"].get(key) == config.net_kwargs.get(key), (name, key)
 
 
 def test_model_grows_with_pixels_width_and_precision():

@@ -147,43 +147,11 @@ def test_without_autograd_the_network_runs_plainly():
         assert torch.equal(net(z), plain(z))
 
 
-def _kept_for_backward(net: nn.Module, z: torch.Tensor, precision: str = "fp32") -> int:
-    """Bytes autograd keeps from a forward pass (parameters aside), counted once per storage with saved-tensor hooks.
-
-    ReflectConv2d keeps its unpadded input under hooks of its own, which an outer hook never sees: count what it
-    keeps where it builds its record of it.
-    """
-    params = {p.untyped_storage().data_ptr() for p in net.parameters()}
-    kept: dict[int, int] = {}
-    tensors = []  # alive until counted: no address is reused
-
-    def count(t: torch.Tensor) -> None:
-        storage = t.untyped_storage()
-        if storage.data_ptr() not in params:
-            kept[storage.data_ptr()] = storage.nbytes()
-            tensors.append(t)
-
-    class CountedRepad(models._Repad):
-        def __init__(self, source, *args):
-            super().__init__(source, *args)
-            count(source)
-
-    original = models._Repad
-    models._Repad = CountedRepad
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(lambda t: count(t) or t, lambda t: t):
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                net(z)
-    finally:
-        models._Repad = original
-    return sum(kept.values())
-
-
 def test_checkpointing_keeps_a_fraction_for_backward():
     net, z = _build("skip")
     net = net.to(memory_format=torch.channels_last)
-    plain = _kept_for_backward(net, z)
-    saved = _kept_for_backward(memory.enable_checkpointing(net), z)
+    plain = memory.measure_kept_for_backward(net, z)
+    saved = memory.measure_kept_for_backward(memory.enable_checkpointing(net), z)
     assert saved < 0.3 * plain, (saved, plain)
 
 
@@ -195,8 +163,8 @@ def test_the_estimate_of_what_is_kept_for_backward_matches_the_measurement(famil
     net, z = _build(family)
     net = net.to(memory_format=torch.channels_last)
     estimate = memory.fit_memory(net, z.shape[2], z.shape[3], precision=precision)
-    measured_plain = _kept_for_backward(net, z, precision) - z.nbytes
-    measured_saved = _kept_for_backward(memory.enable_checkpointing(copy.deepcopy(net)), z, precision) - z.nbytes
+    measured_plain = memory.measure_kept_for_backward(net, z, precision) - z.nbytes
+    measured_saved = memory.measure_kept_for_backward(memory.enable_checkpointing(copy.deepcopy(net)), z, precision) - z.nbytes
     assert estimate.kept_plain == pytest.approx(measured_plain, rel=0.25)
     assert estimate.kept_checkpoint == pytest.approx(measured_saved, rel=0.25)
     assert estimate.kept_checkpoint < estimate.kept_plain
