@@ -87,8 +87,10 @@ def save_figure(fig, png: str | os.PathLike, pdf: str | os.PathLike | None = Non
     try:
         for path, fmt in ((png, "png"), (pdf, "pdf")):
             if path is not None:
+                # No creation date in a PDF: the same figure re-rendered is the same file (no spurious diffs).
+                metadata = {"CreationDate": None} if fmt == "pdf" else None
                 with atomic_write(path) as fh:
-                    fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight")
+                    fig.savefig(fh, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
     finally:
         plt.close(fig)
 

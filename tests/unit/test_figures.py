@@ -158,3 +158,23 @@ def test_a_plot_leaves_the_global_style_alone(tmp_path, photo64):
         after = dict(matplotlib.rcParams)
     changed = {k for k in before if str(before[k]) != str(after[k])} - {"backend", "backend_fallback"}  # Agg: ours
     assert not changed, sorted(changed)
+
+
+def test_a_figure_rendered_twice_is_the_same_file(tmp_path):
+    # Re-rendering the report's figures from the same results must not change committed files (a PDF's creation date
+    # would, every time).
+    import time
+
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for run in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1, 2], [20.0, 25.0, 27.5])
+        png, pdf = tmp_path / f"{run}.png", tmp_path / f"{run}.pdf"
+        figures.save_figure(fig, png, pdf)
+        paths.append((png, pdf))
+        time.sleep(1.1)  # the creation date has a resolution of one second
+    (png0, pdf0), (png1, pdf1) = paths
+    assert pdf0.read_bytes() == pdf1.read_bytes()
+    assert png0.read_bytes() == png1.read_bytes()
