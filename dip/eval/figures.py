@@ -275,7 +275,10 @@ def plot_grid(rows: list[dict], png, pdf=None, *, title: str | None = None, pane
                 ax.set_ylabel(row["image"], fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
-    save_figure(fig, png, pdf)
+    # Photos compress poorly: past 8 panels the resolution drops so that a grid's files stay about the size of an
+    # 8-panel one (~0.7 MB PNG) however many images it shows; committed results stay small.
+    n_panels = sum(len(r["panels"]) for r in rows)
+    save_figure(fig, png, pdf, dpi=min(150, int(150 * (8 / n_panels) ** 0.5)))
     return fig
 
 

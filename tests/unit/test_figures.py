@@ -178,3 +178,14 @@ def test_a_figure_rendered_twice_is_the_same_file(tmp_path):
     (png0, pdf0), (png1, pdf1) = paths
     assert pdf0.read_bytes() == pdf1.read_bytes()
     assert png0.read_bytes() == png1.read_bytes()
+
+
+def test_a_grid_of_many_photos_stays_under_a_megabyte(tmp_path):
+    from tests.helpers import crop_photo
+
+    photos = [crop_photo(name, 256) for name in ("astronaut", "chelsea", "coffee", "rocket", "astronaut")]
+    rows = [{"image": f"img{i}", "panels": [(f"m{j}\\n{20 + j:.1f} dB", np.roll(p, 7 * j, axis=1)) for j in range(4)]}
+            for i, p in enumerate(photos)]
+    png, pdf = tmp_path / "grid.png", tmp_path / "grid.pdf"
+    figures.plot_grid(rows, png, pdf, title="five rows")
+    assert png.stat().st_size < 2**20 and pdf.stat().st_size < 2**20
