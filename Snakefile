@@ -1,34 +1,11 @@
-# Deep Image Prior (Ulyanov, Vedaldi, Lempitsky, CVPR 2018): the reproduction workflow.
-#
-#   snakemake --cores all                                   # the embedded default (offline, CPU, ~10 min)
-#   snakemake --cores all --configfile config/paper.yaml    # the full reproduction (GPUs) -> results/paper/
-#   snakemake --cores all published --configfile config/paper.yaml   # re-score the authors' released outputs only
-#   snakemake --report results/report.html                  # tables + figures, captioned
-#
-# Stages (workflow/rules/): download -> degrade -> fit / baselines -> score (+ published) -> tables, figures; the
-# paper's other experiments. Which jobs exist, with which inputs and params, is planned by dip.pipeline.plan
-# (workflow/rules/common.smk); the restoration code lives in the `dip` package; rules only wire files to it
-# (workflow/scripts/ are thin shims).
+# The workflow's entry is workflow/Snakefile (the Snakemake catalog's layout, and what `snakedeploy` deploys); this
+# file lets `snakemake` run from the repository root. An included file cannot set the default target, hence `default`.
 
 
-configfile: "config/config.yaml"
+include: "workflow/Snakefile"
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/degrade.smk"
-include: "workflow/rules/fit.smk"
-include: "workflow/rules/baselines.smk"
-include: "workflow/rules/published.smk"
-include: "workflow/rules/score.smk"
-include: "workflow/rules/report.smk"
-include: "workflow/rules/experiments.smk"
-
-
-report: "workflow/report/workflow.rst"
-
-
-rule all:
+rule default:
     default_target: True
     input:
-        PLAN.get("all").input,
+        rules.all.input,

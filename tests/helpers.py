@@ -201,11 +201,13 @@ def workflow_config(*configfiles: str | Path, **overrides) -> dict:
 
 
 def dry_run_jobs(output: str) -> dict[tuple[str, tuple[str, ...]], int]:
-    """The jobs a dry run lists, as {(rule, sorted outputs): count} (target rules have no outputs)."""
+    """The jobs a dry run lists, as {(rule, sorted outputs): count} (target rules have no outputs). The root
+    Snakefile's `default` rule is the plan's `all` (an included file cannot set the default target)."""
     jobs: dict[tuple[str, tuple[str, ...]], int] = {}
     for m in re.finditer(r"^(?:local)?rule (\S+):\n((?:    .*\n?)*)", output, re.M):
         out = re.search(r"^    output: (.*)$", m.group(2), re.M)
-        key = (m.group(1), tuple(sorted(out.group(1).split(", ") if out else ())))
+        rule = "all" if m.group(1) == "default" else m.group(1)
+        key = (rule, tuple(sorted(out.group(1).split(", ") if out else ())))
         jobs[key] = jobs.get(key, 0) + 1
     return jobs
 

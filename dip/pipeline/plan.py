@@ -37,6 +37,7 @@ from dip.errors import DipInputError
 from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
+from dip.pipeline.selection import Selection
 from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
 __all__ = ["Job", "Manifest", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
@@ -90,6 +91,22 @@ class Job:
     def outputs(self) -> list[str]:
         """Every output file (or folder), flattened."""
         return self._flat(self.output)
+
+    def to_json(self) -> dict:
+        """What a job's body needs (:mod:`dip.pipeline.jobs`): its files by role, params and wildcards."""
+        return {
+            "rule": self.rule,
+            "input": self.input,
+            "output": self.output,
+            "params": self.params,
+            "wildcards": self.wildcards,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Job:
+        return cls(
+            data["rule"], data["output"], data.get("input") or {}, data.get("params") or {}, data.get("wildcards") or {}
+        )
 
 
 @dataclass(frozen=True)
@@ -153,9 +170,19 @@ class Plan:
         self.results = str(config.get("results_dir", "results")).rstrip("/")
         self.resources = str(config.get("resources_dir", "resources")).rstrip("/")
         self.datasets: dict[str, dict] = _off(config.get("datasets"))
-        self.published: dict[str, list] = {name: list(levels) for name, levels in _off(config.get("published")).items()}
-        self.learning: dict | None = config.get("learning_curves") or None
-        self.section = read_section(config.get("paper_experiments"))
+        # a dataset turned off in a layer (`datasets: {set14: null}`) takes its experiments and released outputs along
+        self.switched_off = {k for k, v in (config.get("datasets") or {}).items() if v is None}
+        self.all_experiments = [e for e in config["experiments"] if e["dataset"] not in self.switched_off]
+        self.published: dict[str, list] = {
+            name: list(levels) for name, levels in _off(config.get("published")).items() if name not in self.switched_off
+        }
+        # a part of the config to run (only: / select:): what it leaves out is not planned at all
+        self.select = Selection.from_config(config)
+        self.learning: dict | None = (config.get("learning_curves") or None) if self.select.keeps_extra(
+            "learning_curves") else None  # fmt: skip
+        sections = {k: v for k, v in _off(config.get("paper_experiments")).items()
+                    if k == "early_stopping" or self.select.keeps_extra(k)}  # fmt: skip
+        self.section = read_section(sections)
         self.fit_resources = {"threads": 1, "mem_mb": 2000, "runtime": 60, "gpu": 0} | _off(config.get("fit_resources"))
         # mem_mb "auto": per job (see fit_job_resources); FIT_RES["mem_mb"] stays an integer, the stated default
         self.auto_mem = self.fit_resources["mem_mb"] == "auto"
@@ -164,7 +191,8 @@ class Plan:
         self.baseline_resources = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         self.baseline_resources |= _off(config.get("baseline_resources"))
         self._check()
-        self.experiments = {(e["dataset"], e["task"]): e for e in config["experiments"]}
+        self.exps = self._selected_experiments()
+        self.experiments = {(e["dataset"], e["task"]): e for e in self.exps}
         self.es_keys = self._es_keys()
         # Recorded by every core DIP fit when early stopping is configured: no second fit per image.
         self.early_stopping = self.section.es_settings() if self.es_keys else None
@@ -215,7 +243,7 @@ class Plan:
 
     def _check(self):
         seen = set()
-        for exp in self.config["experiments"]:
+        for exp in self.all_experiments:
             key = (exp["dataset"], exp["task"])
             if key in seen:
                 raise DipInputError(f"config: two experiments for dataset {key[0]!r} and task {key[1]!r}; merge them")
@@ -247,6 +275,33 @@ class Plan:
                 raise DipInputError(
                     f"config: learning_curves: dataset {dataset!r} has no image {image!r} (known: {', '.join(known)})"
                 )
+
+    def _selected_experiments(self) -> list[dict]:
+        """The config's experiments with only the levels the selection keeps (none: the experiment is left out)."""
+        defined = {}
+        for exp in self.all_experiments:
+            d, t = exp["dataset"], exp["task"]
+            defined[(d, t)] = {"levels": [level_label(t, lv) for lv in exp["levels"]], "images": self.images(d),
+                               "seeds": self.seeds(exp)}  # fmt: skip
+        self.select.check(defined)
+        if not self.select.active:
+            return list(self.all_experiments)
+        kept = []
+        for exp in self.all_experiments:
+            d, t = exp["dataset"], exp["task"]
+            levels = [lv for lv in exp["levels"] if self.level_images(d, t, level_label(t, lv))]
+            if levels:
+                kept.append({**exp, "levels": levels})
+        kept_published = {}
+        for name, levels in self.published.items():
+            task = BENCHMARKS[name].task
+            kept_published[name] = [lv for lv in levels if self.select.keeps(name, task, level_label(task, lv))]
+        self.published = {k: v for k, v in kept_published.items() if v}
+        return kept
+
+    def level_images(self, d: str, t: str, lv: str) -> list[str]:
+        """The images of one (dataset, task, level label) that the selection keeps."""
+        return [i for i in self.images(d) if self.select.keeps(d, t, lv, i)]
 
     # --- paths -----------------------------------------------------------------------------------------------------
 
@@ -287,17 +342,21 @@ class Plan:
     def seeds(exp: Mapping) -> list[int]:
         return list(exp.get("seeds") or [0])
 
-    def methods(self, exp: Mapping) -> list[tuple[str, int]]:
-        """(method, seed) pairs of an experiment: DIP for every seed, baselines with the first seed."""
+    def methods(self, exp: Mapping, lv: str | None = None, image: str | None = None) -> list[tuple[str, int]]:
+        """(method, seed) pairs of an experiment: DIP for every seed, baselines with the first seed; with a level
+        label and an image, those the selection keeps."""
         seeds = self.seeds(exp)
         pairs = [("dip", s) for s in seeds] if exp.get("run_dip", True) else []
-        return pairs + [(b, seeds[0]) for b in exp.get("baselines", [])]
+        pairs += [(b, seeds[0]) for b in exp.get("baselines", [])]
+        if image is None:
+            return pairs
+        return [(m, s) for m, s in pairs if self.select.keeps(exp["dataset"], exp["task"], lv, image, s)]
 
     def experiment_keys(self) -> list[tuple[str, str, str]]:
         """(dataset, task, level label) of every experiment level."""
         return [
             (e["dataset"], e["task"], level_label(e["task"], lv))
-            for e in self.config["experiments"]
+            for e in self.exps
             for lv in e["levels"]
         ]
 
@@ -314,11 +373,12 @@ class Plan:
             return []
         return [
             (exp["dataset"], exp["task"], level_label(exp["task"], level), image, int(seed))
-            for exp in self.config["experiments"]
+            for exp in self.exps
             if exp.get("run_dip", True) and self.section.es_applies(exp["dataset"], exp["task"])
             for level in exp["levels"]
-            for image in self.images(exp["dataset"])
-            for seed in self.seeds(exp)
+            for image in self.level_images(exp["dataset"], exp["task"], level_label(exp["task"], level))
+            for method, seed in self.methods(exp, level_label(exp["task"], level), image)
+            if method == "dip"
         ]
 
     def es_levels(self) -> list[tuple[str, str, str]]:
@@ -327,7 +387,7 @@ class Plan:
     def _download_groups(self) -> dict[str, list[str]]:
         """One download job per benchmark folder the config needs: ``{<benchmark>_<level>: [relative paths]}``."""
         needed = {}
-        for exp in self.config["experiments"]:
+        for exp in self.exps:
             bench = self.benchmark(exp["dataset"])
             if bench is not None:
                 for lv in exp["levels"]:
@@ -379,13 +439,18 @@ class Plan:
         packs = {}
         if max_fits < 2:
             return packs
-        for exp in self.config["experiments"]:
+        for exp in self.exps:
             if not exp.get("run_dip", True):
                 continue
             d, t = exp["dataset"], exp["task"]
             for lv in exp["levels"]:
                 label = level_label(t, lv)
-                fits = [((i, s), self._source_size(d, t, label, i)) for i in self.images(d) for s in self.seeds(exp)]
+                fits = [
+                    ((i, s), self._source_size(d, t, label, i))
+                    for i in self.level_images(d, t, label)
+                    for m, s in self.methods(exp, label, i)
+                    if m == "dip"
+                ]
                 for n, members in enumerate(plan_packs(fits, max_fits)):
                     packs[(d, t, label, f"pack{n}")] = members
         return packs
@@ -455,7 +520,7 @@ class Plan:
             self._add(f"download_{key}", [self.resource(f) for f in files])
         if self.experiment_data:
             self._add("download_experiment_data", [self.resource(f) for f in self.experiment_data])
-        for exp in self.config["experiments"]:
+        for exp in self.exps:
             for lv in exp["levels"]:
                 label = level_label(exp["task"], lv)
                 self._plan_inputs(exp, label)
@@ -472,7 +537,7 @@ class Plan:
         """degrade_<task>: one per image."""
         d, t = exp["dataset"], exp["task"]
         bench, spec, value = self.benchmark(d), self.dataset(d), parse_level(t, lv)
-        for image in self.images(d):
+        for image in self.level_images(d, t, lv):
             folder = self.res(f"inputs/{d}/{t}/{lv}/{image}")
             output = {"gt": f"{folder}/gt.png", "hr": f"{folder}/hr.png", "mask": f"{folder}/mask.png"}
             output = {k: v for k, v in output.items() if k == "gt" or (k, t) in (("hr", "sr"), ("mask", "inpaint"))}
@@ -489,8 +554,8 @@ class Plan:
     def _plan_fits(self, exp: Mapping, lv: str):
         """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
         d, t = exp["dataset"], exp["task"]
-        for image in self.images(d):
-            for method, seed in self.methods(exp):
+        for image in self.level_images(d, t, lv):
+            for method, seed in self.methods(exp, lv, image):
                 if method != "dip":
                     continue
                 wc = {"dataset": d, "task": t, "level": lv, "image": image, "seed": str(seed)}
@@ -523,8 +588,8 @@ class Plan:
     def _plan_baselines(self, exp: Mapping, lv: str):
         """baseline per image and baseline (with the first seed)."""
         d, t = exp["dataset"], exp["task"]
-        for image in self.images(d):
-            for method, seed in self.methods(exp):
+        for image in self.level_images(d, t, lv):
+            for method, seed in self.methods(exp, lv, image):
                 if method == "dip":
                     continue
                 options = dict((self.config.get("baseline_settings") or {}).get(method) or {})
@@ -542,8 +607,8 @@ class Plan:
         scored when the fit averaged)."""
         d, t = exp["dataset"], exp["task"]
         plan = []
-        for image in self.images(d):
-            for method, seed in self.methods(exp):
+        for image in self.level_images(d, t, lv):
+            for method, seed in self.methods(exp, lv, image):
                 record = self.restored(d, t, lv, method, image, seed, ".json")
                 png = self.restored(d, t, lv, method, image, seed)
                 plan.append({"image": image, "method": method, "seed": seed, "png": png, "json": record})
@@ -555,7 +620,7 @@ class Plan:
 
     def _plan_score(self, exp: Mapping, lv: str):
         d, t = exp["dataset"], exp["task"]
-        images, plan = self.images(d), self.score_plan(exp, lv)
+        images, plan = self.level_images(d, t, lv), self.score_plan(exp, lv)
         inputs = {
             "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in images],
             "observation": [self.res(f"inputs/{d}/{t}/{lv}/{i}/observation.png") for i in images],
@@ -678,11 +743,12 @@ class Plan:
         for (d, t, lv), output in zip(self.es_levels(), self.es_scores()):
             runs = [(k[3], k[4]) for k in self.es_keys if k[:3] == (d, t, lv)]
             inputs = {
-                "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in self.images(d)],
+                "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in self.level_images(d, t, lv)],
                 "pngs": [self.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
                 "jsons": [self.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
             }
-            params = {"dataset": d, "task": t, "images": self.images(d), "runs": runs, "level": parse_level(t, lv)}
+            params = {"dataset": d, "task": t, "images": self.level_images(d, t, lv), "runs": runs}
+            params["level"] = parse_level(t, lv)
             self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
         table = {"md": self.res("tables/experiments/early_stopping.md")}
         table["csv"] = self.res("tables/experiments/early_stopping.csv")
@@ -707,16 +773,28 @@ class Plan:
         """Panels of an image grid: per image the GT, the degraded input, each method's output (first seed)."""
         n = (self.config.get("figures") or {}).get("grid_max_images", 4)
         rows = []
-        for image in self.images(d)[:n]:
+        for image in self.level_images(d, t, lv)[:n]:
             base = self.res(f"inputs/{d}/{t}/{lv}/{image}")
             panels = [("gt", f"{base}/gt.png"), ("input", f"{base}/observation.png")]
             seen = set()
-            for method, seed in self.methods(self.experiments[(d, t)]):
+            for method, seed in self.methods(self.experiments[(d, t)], lv, image):
                 if method not in seen:
                     seen.add(method)
                     panels.append((method, self.restored(d, t, lv, method, image, seed)))
             rows.append({"image": image, "panels": panels})
         return rows
+
+    def table_scores(self, d: str, t: str, lv: str) -> list[str]:
+        """The score files of one table (dataset, task, level): ours, DIP + early stop, the released outputs. A table,
+        its figures and its report section read these, not metrics.csv, so that one table needs only its own fits."""
+        out = []
+        if (d, t, lv) in self.experiment_keys():
+            out.append(self.res(f"scores/ours/{d}/{t}_{lv}.csv"))
+        if (d, t, lv) in self.es_levels():
+            out.append(self.res(f"scores/extra/{d}/{t}_{lv}_es.csv"))
+        if (d, t, lv) in self.published_keys():
+            out.append(self.res(f"scores/published/{d}/{t}_{lv}.csv"))
+        return out
 
     def _plan_reports(self):
         """metrics, a table per level (ours and published), the figures, the target rules."""
@@ -725,27 +803,28 @@ class Plan:
         self._add("metrics", [metrics], {"ours": ours, "published": self.published_scores()})
         for d, t, lv in sorted(set(self.experiment_keys()) | set(self.published_keys())):
             output = {ext: self.res(f"tables/{d}/{t}_{lv}.{ext}") for ext in ("md", "tex", "csv")}
-            inputs = {"metrics": metrics, "paper": self.config["paper_numbers"]}
+            inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
             self._add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
         figures = self.experiment_keys() + [k for k in self.published_keys() if k[:2] not in self.experiments]
         for d, t, lv in dict.fromkeys(figures):
             wc = {"dataset": d, "task": t, "level": lv}
-            self._add(
-                "figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), [metrics], {"level": parse_level(t, lv)}, wc
-            )
+            inputs = {"scores": self.table_scores(d, t, lv)}
+            self._add("figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), inputs, {"level": parse_level(t, lv)},
+                      wc)  # fmt: skip
         for d, t, lv in dict.fromkeys(self.experiment_keys()):
             wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
-            inputs = {"metrics": metrics, "images": [p for row in plan for _, p in row["panels"]]}
+            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p in row["panels"]]}
             params = {"plan": plan, "level": parse_level(t, lv)}
             self._add("figure_grid", self._report(f"figures/{d}/{t}_{lv}_grid"), inputs, params, wc)
             exp = self.experiments[(d, t)]
             if t == "denoise" and exp.get("run_dip", True):
                 seed = self.seeds(exp)[0]
+                images = [i for i in self.level_images(d, t, lv) if ("dip", seed) in self.methods(exp, lv, i)]
                 inputs = {
-                    "traces": [self.restored(d, t, lv, "dip", i, seed, ".json") for i in self.images(d)],
+                    "traces": [self.restored(d, t, lv, "dip", i, seed, ".json") for i in images],
                     "scores": self.res(f"scores/ours/{d}/{t}_{lv}.csv"),
                 }
-                output, params = self._report(f"figures/{d}/denoise_{lv}_psnr_curves"), {"images": self.images(d)}
+                output, params = self._report(f"figures/{d}/denoise_{lv}_psnr_curves"), {"images": images}
                 self._add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
         self._add("experiments", [], self.experiment_targets())
         self._add("all", [], self.final_targets())
@@ -785,6 +864,11 @@ class Plan:
         except KeyError:
             which = ", ".join(f"{k}={v}" for k, v in w.items())
             raise DipInputError(f"this configuration plans no {rule} job with {which or 'no wildcards'}") from None
+
+    def find(self, rule: str, wildcards: Mapping[str, str] = None) -> Job | None:
+        """:meth:`get`, or None when there is no such job."""
+        w = dict(wildcards.items()) if wildcards is not None else {}
+        return self._index.get((rule, tuple(sorted((k, str(v)) for k, v in w.items()))))
 
     def jobs(self) -> list[Job]:
         """Every job of the plan: the jobs of all its targets (all, experiments, published)."""

@@ -27,8 +27,6 @@ __all__ = [
     "fit_pack",
     "baseline",
     "learning_curve",
-    "figure_grid",
-    "early_stop_table",
 ]
 
 
@@ -66,6 +64,14 @@ def workflow_settings(config: Mapping | None, *, fits: bool = True) -> Iterator[
             yield
     finally:
         _WORKFLOW.reset(token)
+
+
+def input_checksums(inputs: Mapping[str, str]) -> dict[str, str]:
+    """``{role: digest}`` of the files a job read (:func:`dip.pipeline.pins.content_digest`): its record keeps them,
+    so that a finished job whose inputs now hold something else runs again."""
+    from dip.pipeline.pins import content_digest
+
+    return {role: content_digest(path) for role, path in sorted(inputs.items()) if isinstance(path, str)}
 
 
 def _dump(obj) -> str:
@@ -211,7 +217,8 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
         print(f"discarding the checkpoint {ckpt} ({exc}); starting afresh")
         ckpt.unlink()
         result = run()
-    save_result(result, outputs["png"], outputs["json"], extra={"spec": spec, "method": "dip"})
+    extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs)}
+    save_result(result, outputs["png"], outputs["json"], extra=extra)
     write_image(outputs["raw"], result.output_raw)
     if "es" in outputs:
         write_image(outputs["es"], _early_output(result))
@@ -253,11 +260,13 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
     )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    for member, result in zip(members, results):
+    for i, (member, result) in enumerate(zip(members, results)):
         stem = folder / f"{member['image']}_seed{member['seed']}"
         one_spec = {**{k: v for k, v in spec.items() if k != "members"}, "seed": member["seed"]}
         pack = {"size": len(members), "members": members}
-        save_result(result, f"{stem}.png", f"{stem}.json", extra={"spec": one_spec, "method": "dip", "pack": pack})
+        read = input_checksums({role: paths[i] for role, paths in inputs.items()})
+        extra = {"spec": one_spec, "method": "dip", "pack": pack, "inputs": read}
+        save_result(result, f"{stem}.png", f"{stem}.json", extra=extra)
         write_image(f"{stem}_raw.png", result.output_raw)
         if spec.get("early_stopping"):
             write_image(f"{stem}_es.png", _early_output(result))
@@ -299,6 +308,7 @@ def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str
         "method": spec["name"],
         "seed": spec["seed"],
         "spec": spec,
+        "inputs": input_checksums(inputs),
         "summary": {"seconds": round(seconds, 3), "iterations_done": iterations_done},
         "environment": environment_info(),
     }
@@ -328,50 +338,3 @@ def learning_curve(spec: Mapping, image: str | None, output: str, threads: int |
         json.dump(record, fh)
     print(_dump(result.summary()))
     return record
-
-
-def figure_grid(
-    plan: Sequence[Mapping], metrics_csv: str, dataset: str, task: str, level: float, label: str, png: str, pdf: str
-) -> None:
-    """The image grid of one (dataset, task, level): per row of ``plan`` (image, panels: (method, path)) the GT, the
-    degraded input, each method's output, with our mean PSNR (metrics.csv) in the labels."""
-    import numpy as np
-    import pandas as pd
-
-    from dip.data.benchmarks import display_name
-    from dip.data.imageio import read_image
-    from dip.eval.figures import plot_grid
-    from dip.eval.tables import METHOD_LABELS, setting_title
-
-    metrics = pd.read_csv(metrics_csv)
-    ours = metrics[
-        (metrics["dataset"] == dataset)
-        & (metrics["task"] == task)
-        & np.isclose(metrics["level"].astype(float), float(level))
-        & (metrics["source"] == "ours")
-    ]
-    rows = []
-    for row in plan:
-        panels = []
-        for method, path in row["panels"]:
-            text = "Ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
-            if method == "input" and task == "sr":
-                text = "LR input"
-            sel = ours[(ours["image"] == row["image"]) & (ours["method"] == method)]
-            if len(sel):
-                text += f"\n{sel['psnr'].mean():.2f} dB"
-            panels.append((text, read_image(path, alpha="ignore")))
-        rows.append({"image": display_name(dataset, row["image"]), "panels": panels})
-    plot_grid(rows, png, pdf, title=setting_title(dataset, task, level))
-
-
-def early_stop_table(records: Sequence[str], md: str, csv: str):
-    """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit record
-    (``restored/<dataset>/<task>/<level>/dip/<image>_seed<N>.json``) the detected step, its fraction of the preset's
-    budget, and the PSNR there vs at the fixed step count."""
-    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table, write_table
-
-    table = early_stopping_table(records)
-    write_table(table, md=md, csv=csv, caption=EARLY_STOPPING_CAPTION)
-    print(table.to_string())
-    return table

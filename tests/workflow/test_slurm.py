@@ -12,7 +12,7 @@ fresh temporary folder per test).
 What runs (measured on 2 shared cores: see docs/SLURM.md):
 1. test_slurm_harness: a two-rule toy (a CPU job, then a gpu=1 job on the node's fake GPU) -- the wiring alone.
 2. test_workflow_on_slurm_matches_local: the tiny test configuration (.test/config) with --executor slurm and the
-   project's SLURM profile (workflow/profiles/slurm, its two EDIT lines filled in), against a local run:
+   project's SLURM profile (profiles/slurm, its two EDIT lines filled in), against a local run:
    every job COMPLETED in sacct, metrics.csv PSNR/SSIM columns equal.
 3. test_fit_resumes_after_scancel: one fit, `scancel --signal=TERM` while it runs; the retry resumes from the
    checkpoint (its record says resumed_from > 0) and ends with the same PSNR as an uninterrupted local fit.

@@ -1,5 +1,6 @@
-# Stage 4: the non-DIP methods (dip.baselines): bicubic, no prior, TV prior, CBM3D, NLM, biharmonic.
-# Same inputs and output layout as the DIP fits, one job per (dataset, image, task, level, method, seed).
+# Stage 3 (beside the fits): the non-DIP methods (dip.baselines): bicubic, no prior, TV prior, CBM3D, NLM,
+# biharmonic. Same inputs and output layout as the DIP fits, one job per (dataset, image, task, level, method, seed),
+# pinned like them by their spec (dip.pipeline.pins).
 
 
 rule baseline:
@@ -21,6 +22,6 @@ rule baseline:
         mem_mb=BASE_RES["mem_mb"],
         runtime=BASE_RES["runtime"],
     params:
-        spec=job_param("baseline", "spec"),
-    script:
-        "../scripts/baseline.py"
+        job=job_params("baseline"),
+    shell:
+        JOB

@@ -1,22 +1,36 @@
-# The plan (dip.pipeline.plan: every job of the DAG, from the config) and the input functions that read it.
+# The plan (dip.pipeline.plan: every job of the DAG, from the config) and the functions that wire the rules to it.
 # Only this file defines functions (snakemake --lint); the stage files hold rules only and wire files.
+# Every job runs `python -m dip.pipeline.jobs --job <its planned job>` (JOB below): its rule's function there.
 
+import json
+import os
+import shlex
 import sys
+from pathlib import Path
 
 from snakemake.utils import validate
 
-try:  # the installed package (pip install -e .) or, in a plain checkout, the one next to the Snakefile
-    import dip
-except ImportError:
-    sys.path.insert(0, workflow.basedir)
+# A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
+# own source comes first, for this process and (dip.pipeline.config.use_source) for every job.
+SOURCE = Path(workflow.current_basedir).parents[1]
+if (SOURCE / "dip" / "__init__.py").is_file():
+    sys.path.insert(0, str(SOURCE))
 
+from dip.errors import DipInputError
+from dip.pipeline import pins
+from dip.pipeline.config import resolve_shipped_files, use_source
+from dip.pipeline.jobs.runner import SETTINGS_ENV
 from dip.pipeline.plan import LEARNING_KINDS, build_plan
 from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEVELLED_TASKS, TASKS
 
+use_source(SOURCE)
 validate(config, schema="../schemas/config.schema.yaml")
-# The plan checks what the schema cannot and reads the manifest once (when something is to be downloaded).
-PLAN = build_plan(config)
+resolve_shipped_files(config, SOURCE)
+try:  # the plan checks what the schema cannot; a mistake ends in its one line
+    PLAN = build_plan(config)
+except DipInputError as exc:
+    raise SystemExit(f"error: {exc}")
 if PLAN.manifest is not None:
     import pandas as pd
 
@@ -31,15 +45,41 @@ res = PLAN.res  # a path under results_dir
 FIT_RES = PLAN.fit_resources
 BASE_RES = PLAN.baseline_resources
 
+# What jobs read from the config rather than from their params (changing it re-runs nothing): dip.pipeline.jobs.runner
+os.environ[SETTINGS_ENV] = json.dumps(
+    {
+        k: config.get(k)
+        for k in (
+            "results_dir",
+            "resources_dir",
+            "manifest",
+            "checkpoint_minutes",
+            "progress",
+        )
+    }
+)
+# The interpreter of the jobs: Snakemake's own, or the rule's conda env's (--sdm conda).
+_CONDA = (
+    "conda"
+    in str(getattr(workflow.deployment_settings, "deployment_method", "")).lower()
+)
+PYTHON = "python" if _CONDA else shlex.quote(sys.executable)
+JOB = (
+    PYTHON
+    + " -m dip.pipeline.jobs --threads {threads} --log {log:q} --job {params.job:q}"
+)
+FORCED = set(getattr(workflow.dag_settings, "forcerun", None) or ())
+FORCE_ALL = bool(getattr(workflow.dag_settings, "forceall", False))
+
 
 def pinned(files):
-    """Downloaded files (under resources_dir) as ancient(): their manifest sha256 pins them (every job that reads one
-    checks it first), so their modification time says nothing. Re-downloading a deleted (corrupted) file then re-runs
-    only the jobs that read that file, not every job of its download folder."""
-    prefix = f"{PLAN.resources}/"
+    """Downloaded files (under resources_dir) and degraded inputs as ancient(): the downloads are pinned by their
+    manifest sha256 (every job that reads one checks it first), the inputs are made from them by a seeded function,
+    so their modification times say nothing (dip.pipeline.pins)."""
+    prefixes = (f"{PLAN.resources}/", res("inputs/"))
 
     def one(path):
-        return ancient(path) if str(path).startswith(prefix) else path
+        return ancient(path) if str(path).startswith(prefixes) else path
 
     if isinstance(files, dict):
         return {
@@ -50,19 +90,26 @@ def pinned(files):
 
 
 def job_input(rule):
-    """Input function: the inputs of the planned `rule` job with these wildcards (downloaded files pinned)."""
+    """Input function: the inputs of the planned `rule` job with these wildcards, pinned; a finished fit or baseline
+    declares only those that exist, a stale one also its spec marker (dip.pipeline.pins).
+    """
 
     def get(wildcards):
-        return pinned(PLAN.get(rule, wildcards).input)
+        job = PLAN.get(rule, wildcards)
+        forced = FORCE_ALL or rule in FORCED
+        return pinned(pins.declared_inputs(job, PLAN.results, forced=forced))
 
     return get
 
 
-def job_param(rule, name):
-    """Params function: param `name` of the planned `rule` job with these wildcards."""
+def job_params(rule):
+    """Params function: the planned job as JSON, for its body (dip.pipeline.jobs). "{}" for a job the plan does not
+    have (unpack_fit of a lone fit: Snakemake looks at it before its ruleorder gives the file to fit_dip).
+    """
 
     def get(wildcards):
-        return PLAN.get(rule, wildcards).params[name]
+        job = PLAN.find(rule, wildcards)
+        return json.dumps(job.to_json() if job else {}, sort_keys=True)
 
     return get
 
@@ -79,6 +126,10 @@ def job_resource(rule, name):
 def packed_fit(wildcards):
     """The pack folder a fit was fitted in; dip_packs/none (made by nothing) for a lone fit, which fit_dip makes."""
     return PLAN.pack_folder(wildcards)
+
+
+def write_spec_marker(path):
+    pins.write_marker(path, "the spec of a finished job changed: it runs again")
 
 
 wildcard_constraints:

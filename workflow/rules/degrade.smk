@@ -17,9 +17,9 @@ rule degrade_denoise:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=job_param("degrade_denoise", "spec"),
-    script:
-        "../scripts/degrade.py"
+        job=job_params("degrade_denoise"),
+    shell:
+        JOB
 
 
 rule degrade_sr:
@@ -37,9 +37,9 @@ rule degrade_sr:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=job_param("degrade_sr", "spec"),
-    script:
-        "../scripts/degrade.py"
+        job=job_params("degrade_sr"),
+    shell:
+        JOB
 
 
 rule degrade_inpaint:
@@ -57,6 +57,6 @@ rule degrade_inpaint:
     conda:
         "../envs/dip.yaml"
     params:
-        spec=job_param("degrade_inpaint", "spec"),
-    script:
-        "../scripts/degrade.py"
+        job=job_params("degrade_inpaint"),
+    shell:
+        JOB

@@ -1,4 +1,4 @@
-# The paper's other experiments (config `paper_experiments:`), and DIP + early stopping on the core experiments.
+# The paper's other experiments (config `paper_experiments:`), and the early-stopping table of the core experiments.
 # Each experiment: one job that runs it (dip.pipeline.run_experiment) -> images + record.json, one job that draws its
 # figure and writes its table. The architecture comparison runs one job per network. Which experiments run and the
 # files they read (the reference repository's data/, downloaded like the benchmarks) come from the plan.
@@ -27,10 +27,9 @@ for _name in PLAN.experiment_names:
                 runtime=FIT_RES["runtime"],
                 gpu=FIT_RES["gpu"],
             params:
-                name=_name,
-                spec=PLAN.experiment_spec(_name),
-            script:
-                "../scripts/experiment.py"
+                job=job_params(f"experiment_{_name}"),
+            shell:
+                JOB
 
     rule:
         name:
@@ -57,8 +56,10 @@ for _name in PLAN.experiment_names:
             res(f"logs/experiments/{_name}_report.log"),
         conda:
             "../envs/dip.yaml"
-        script:
-            "../scripts/experiment_report.py"
+        params:
+            job=job_params(f"experiment_{_name}_report"),
+        shell:
+            JOB
 
 
 if PLAN.architectures:
@@ -83,9 +84,9 @@ if PLAN.architectures:
             runtime=FIT_RES["runtime"],
             gpu=FIT_RES["gpu"],
         params:
-            spec=PLAN.experiment_spec("architectures"),
-        script:
-            "../scripts/experiment_architecture.py"
+            job=job_params("experiment_architecture"),
+        shell:
+            JOB
 
     rule experiment_architectures:
         input:
@@ -99,28 +100,9 @@ if PLAN.architectures:
         conda:
             "../envs/dip.yaml"
         params:
-            spec=PLAN.experiment_spec("architectures"),
-        script:
-            "../scripts/experiment_architectures_summary.py"
-
-
-for _d, _t, _lv in PLAN.es_levels():
-
-    rule:
-        name:
-            f"score_es_{_d}_{_t}_{_lv}"
-        input:
-            **PLAN.es_score(_d, _t, _lv).input,
-        output:
-            res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
-        log:
-            res(f"logs/score/{_d}/{_t}_{_lv}_es.log"),
-        conda:
-            "../envs/dip.yaml"
-        params:
-            **PLAN.es_score(_d, _t, _lv).params,
-        script:
-            "../scripts/score_es.py"
+            job=job_params("experiment_architectures"),
+        shell:
+            JOB
 
 
 if PLAN.es_keys:
@@ -140,8 +122,10 @@ if PLAN.es_keys:
             res("logs/experiments/early_stopping_table.log"),
         conda:
             "../envs/dip.yaml"
-        script:
-            "../scripts/early_stop_table.py"
+        params:
+            job=job_params("early_stop_table"),
+        shell:
+            JOB
 
 
 rule experiments:

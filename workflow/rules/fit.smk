@@ -1,11 +1,10 @@
 # Stage 3: one DIP fit per (dataset, image, task, level, seed): the restored PNG (averaged output when the preset
-# averages), the raw output, and a JSON record (config, seed, versions, device, time, PSNR history). When
-# paper_experiments.early_stopping is set, every fit also records ES-WMV (stop=False): the JSON holds the detected
-# step and <image>_seed<N>_es.png the output there, so the "DIP + early stop" rows need no second fit.
+# averages), the raw output, and a JSON record (config, seed, versions, device, time, PSNR history, the sha256 of what
+# it read). When paper_experiments.early_stopping is set, every fit also records ES-WMV (stop=False): the JSON holds
+# the detected step and <image>_seed<N>_es.png the output there, so the "DIP + early stop" rows need no second fit.
 # With pack_fits > 1 (config), fits of one size are fitted together in one job (fit_dip_pack) and unpack_fit copies
 # each fit's files to the paths below; the other fits stay lone fit_dip jobs. Same files either way.
-# Rerun triggers: a change of the DIP settings in the config (params) or of workflow/scripts/fit.py (code) re-runs
-# fits; a change in the dip package does not (see README: --rerun-triggers, --list-changes, --touch).
+# A fit re-runs for what defines it (its spec, the content of its inputs), not for file dates: dip.pipeline.pins.
 
 
 rule fit_dip:
@@ -25,9 +24,9 @@ rule fit_dip:
         runtime=FIT_RES["runtime"],
         gpu=FIT_RES["gpu"],
     params:
-        spec=job_param("fit_dip", "spec"),
-    script:
-        "../scripts/fit.py"
+        job=job_params("fit_dip"),
+    shell:
+        JOB
 
 
 rule fit_dip_pack:
@@ -47,9 +46,9 @@ rule fit_dip_pack:
         runtime=job_resource("fit_dip_pack", "runtime"),
         gpu=FIT_RES["gpu"],
     params:
-        spec=job_param("fit_dip_pack", "spec"),
-    script:
-        "../scripts/fit_pack.py"
+        job=job_params("fit_dip_pack"),
+    shell:
+        JOB
 
 
 rule unpack_fit:
@@ -62,9 +61,44 @@ rule unpack_fit:
     localrule: True
     conda:
         "../envs/dip.yaml"
-    script:
-        "../scripts/unpack_fit.py"
+    params:
+        job=job_params("unpack_fit"),
+    shell:
+        JOB
 
 
 # A packed fit's files come from its pack; a lone fit's pack folder is made by nothing, so fit_dip makes it.
 ruleorder: unpack_fit > fit_dip
+
+
+# What a finished fit or baseline whose spec changed reads, so that it runs again (dip.pipeline.pins).
+rule spec_changed:
+    output:
+        res("changed_specs/{fitrule}/{fitjob}.json"),
+    log:
+        res("logs/changed_specs/{fitrule}/{fitjob}.log"),
+    localrule: True
+    run:
+        write_spec_marker(output[0])
+
+
+rule learning_curve:
+    input:
+        unpack(job_input("learning_curve")),
+    output:
+        res("curves/{dataset}/{image}/{kind}.json"),
+    log:
+        res("logs/learning_curve/{dataset}/{image}/{kind}.log"),
+    benchmark:
+        res("benchmarks/learning_curve/{dataset}/{image}/{kind}.tsv")
+    conda:
+        "../envs/dip.yaml"
+    threads: FIT_RES["threads"]
+    resources:
+        mem_mb=job_resource("learning_curve", "mem_mb"),
+        runtime=FIT_RES["runtime"],
+        gpu=FIT_RES["gpu"],
+    params:
+        job=job_params("learning_curve"),
+    shell:
+        JOB

@@ -12,10 +12,9 @@ rule score_published:
     conda:
         "../envs/dip.yaml"
     params:
-        dataset=job_param("score_published", "dataset"),
-        level=job_param("score_published", "level"),
-    script:
-        "../scripts/score_published.py"
+        job=job_params("score_published"),
+    shell:
+        JOB
 
 
 rule published_check:
@@ -34,9 +33,9 @@ rule published_check:
     conda:
         "../envs/dip.yaml"
     params:
-        datasets=PLAN.get("published_check").params["datasets"],
-    script:
-        "../scripts/published_check.py"
+        job=job_params("published_check"),
+    shell:
+        JOB
 
 
 rule published:

@@ -1,6 +1,6 @@
-# Stages 7-8: the paper's tables (Markdown, LaTeX, CSV; the paper's rows beside ours) and figures (PNG + PDF).
-# They read metrics.csv, the fit records and the restored images only: deleting them (or --forcerun table
-# figure_grid ...) regenerates them without any refit.
+# Stage 5: the paper's tables (Markdown, LaTeX, CSV; the paper's rows beside ours) and figures (PNG + PDF).
+# Each reads the scores of its own (dataset, task, level), the fit records and the restored images only: deleting
+# them (or --forcerun table figure_grid ...) regenerates them without any refit.
 
 
 rule table:
@@ -22,31 +22,9 @@ rule table:
     conda:
         "../envs/dip.yaml"
     params:
-        level=job_param("table", "level"),
-    script:
-        "../scripts/table.py"
-
-
-rule learning_curve:
-    input:
-        unpack(job_input("learning_curve")),
-    output:
-        res("curves/{dataset}/{image}/{kind}.json"),
-    log:
-        res("logs/learning_curve/{dataset}/{image}/{kind}.log"),
-    benchmark:
-        res("benchmarks/learning_curve/{dataset}/{image}/{kind}.tsv")
-    conda:
-        "../envs/dip.yaml"
-    threads: FIT_RES["threads"]
-    resources:
-        mem_mb=job_resource("learning_curve", "mem_mb"),
-        runtime=FIT_RES["runtime"],
-        gpu=FIT_RES["gpu"],
-    params:
-        spec=job_param("learning_curve", "spec"),
-    script:
-        "../scripts/learning_curve.py"
+        job=job_params("table"),
+    shell:
+        JOB
 
 
 rule figure_learning_curves:
@@ -66,8 +44,10 @@ rule figure_learning_curves:
     localrule: True
     conda:
         "../envs/dip.yaml"
-    script:
-        "../scripts/figure_learning_curves.py"
+    params:
+        job=job_params("figure_learning_curves"),
+    shell:
+        JOB
 
 
 rule figure_psnr_curves:
@@ -88,9 +68,9 @@ rule figure_psnr_curves:
     conda:
         "../envs/dip.yaml"
     params:
-        images=job_param("figure_psnr_curves", "images"),
-    script:
-        "../scripts/figure_psnr_curves.py"
+        job=job_params("figure_psnr_curves"),
+    shell:
+        JOB
 
 
 rule figure_grid:
@@ -111,15 +91,14 @@ rule figure_grid:
     conda:
         "../envs/dip.yaml"
     params:
-        plan=job_param("figure_grid", "plan"),
-        level=job_param("figure_grid", "level"),
-    script:
-        "../scripts/figure_grid.py"
+        job=job_params("figure_grid"),
+    shell:
+        JOB
 
 
 rule figure_psnr:
     input:
-        job_input("figure_psnr"),
+        unpack(job_input("figure_psnr")),
     output:
         png=report(
             res("figures/{dataset}/{task}_{level}_psnr.png"),
@@ -135,6 +114,6 @@ rule figure_psnr:
     conda:
         "../envs/dip.yaml"
     params:
-        level=job_param("figure_psnr", "level"),
-    script:
-        "../scripts/figure_psnr.py"
+        job=job_params("figure_psnr"),
+    shell:
+        JOB

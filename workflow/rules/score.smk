@@ -1,6 +1,7 @@
-# Stage 6: scores. One job per (dataset, task, level) scores every output (and the degraded input) with the paper's
-# protocol (dip.eval.scoring); `metrics` gathers ours, the DIP + early stop rows and the published scores into one
-# tidy metrics.csv.
+# Stage 4: scores. One job per (dataset, task, level) scores every output (and the degraded input) with the paper's
+# protocol (dip.eval.scoring); score_es_* score the DIP + early stop outputs of one level; `metrics` gathers ours, the
+# DIP + early stop rows and the released outputs' scores into one tidy metrics.csv (the union: each table reads its
+# own scores, so that one table needs only its own fits).
 
 
 rule score:
@@ -13,11 +14,28 @@ rule score:
     conda:
         "../envs/dip.yaml"
     params:
-        plan=job_param("score", "plan"),
-        level=job_param("score", "level"),
-        images=job_param("score", "images"),
-    script:
-        "../scripts/score.py"
+        job=job_params("score"),
+    shell:
+        JOB
+
+
+for _d, _t, _lv in PLAN.es_levels():
+
+    rule:
+        name:
+            f"score_es_{_d}_{_t}_{_lv}"
+        input:
+            **pinned(PLAN.es_score(_d, _t, _lv).input),
+        output:
+            res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
+        log:
+            res(f"logs/score/{_d}/{_t}_{_lv}_es.log"),
+        conda:
+            "../envs/dip.yaml"
+        params:
+            job=job_params(f"score_es_{_d}_{_t}_{_lv}"),
+        shell:
+            JOB
 
 
 rule metrics:
@@ -35,5 +53,7 @@ rule metrics:
     localrule: True
     conda:
         "../envs/dip.yaml"
-    script:
-        "../scripts/metrics.py"
+    params:
+        job=job_params("metrics"),
+    shell:
+        JOB

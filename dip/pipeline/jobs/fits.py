@@ -1,0 +1,42 @@
+"""Stage 3 jobs: DIP fits (lone, packed), the baselines and the learning curves of Fig. 2
+(``workflow/rules/fit.smk``, ``baselines.smk``)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dip.pipeline import steps
+from dip.pipeline.plan import Job
+
+
+def fit_dip(job: Job, threads=None):
+    """One DIP fit -> restored PNG, raw PNG, JSON record (and the output at the ES-WMV step); resumes a checkpoint."""
+    return steps.fit(job.params["spec"], dict(job.input), dict(job.output), threads)
+
+
+def fit_dip_pack(job: Job, threads=None):
+    """Several same-size fits in one process -> a folder with each fit's files (copied out by :func:`unpack_fit`)."""
+    return steps.fit_pack(job.params["spec"], dict(job.input), job.outputs[0], threads)
+
+
+def unpack_fit(job: Job, threads=None) -> list[tuple[str, str]]:
+    """Copy one fit's files out of its pack folder to where a lone fit writes them."""
+    wc, out = job.wildcards, dict(job.output)
+    stem = Path(job.input["pack"]) / f"{wc['image']}_seed{wc['seed']}"
+    suffixes = {"png": ".png", "raw": "_raw.png", "json": ".json", "es": "_es.png"}
+    pairs = [(f"{stem}{suffixes[role]}", path) for role, path in out.items()]
+    for src, dst in pairs:
+        shutil.copyfile(src, dst)
+        print(f"{src} -> {dst}")
+    return pairs
+
+
+def baseline(job: Job, threads=None):
+    """One baseline (bicubic, no prior, TV prior, CBM3D, NLM, biharmonic) -> PNG + JSON record."""
+    return steps.baseline(job.params["spec"], dict(job.input), dict(job.output), threads)
+
+
+def learning_curve(job: Job, threads=None):
+    """One learning curve of Fig. 2 (the network fitting an image, image + noise, shuffled pixels or noise)."""
+    return steps.learning_curve(job.params["spec"], job.input.get("image"), job.outputs[0], threads)

@@ -1,0 +1,111 @@
+"""Running one workflow job: the rule's function, its log, the downloads it reads checked, the workflow settings.
+
+The settings a job reads from the workflow config rather than from its params (``checkpoint_minutes``, ``progress``,
+``resources_dir``, ``manifest``) come in the environment variable :data:`SETTINGS_ENV`, which ``common.smk`` sets:
+changing them re-runs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+from dip.pipeline.plan import Job, runs_fits
+
+SETTINGS_ENV = "DIP_WORKFLOW_SETTINGS"
+
+# rule -> "module:function" under dip.pipeline.jobs; the generated rules are matched by prefix (see find)
+RULES = {
+    "degrade_denoise": "inputs:degrade",
+    "degrade_sr": "inputs:degrade",
+    "degrade_inpaint": "inputs:degrade",
+    "fit_dip": "fits:fit_dip",
+    "fit_dip_pack": "fits:fit_dip_pack",
+    "unpack_fit": "fits:unpack_fit",
+    "baseline": "fits:baseline",
+    "learning_curve": "fits:learning_curve",
+    "score": "scores:score",
+    "score_published": "scores:score_published",
+    "metrics": "scores:metrics",
+    "published_check": "scores:published_check",
+    "table": "reports:table",
+    "figure_grid": "reports:figure_grid",
+    "figure_psnr": "reports:figure_psnr",
+    "figure_psnr_curves": "reports:figure_psnr_curves",
+    "figure_learning_curves": "reports:figure_learning_curves",
+    "early_stop_table": "reports:early_stop_table",
+    "experiment_architecture": "experiments:architecture",
+    "experiment_architectures": "experiments:architectures_summary",
+}
+# generated rules: score_es_<dataset>_<task>_<level>, experiment_<name>_report, experiment_<name>
+PREFIXES = (
+    ("score_es_", "", "scores:score_es"),
+    ("experiment_", "_report", "experiments:report"),
+    ("experiment_", "", "experiments:experiment"),
+)
+
+
+def find(rule: str) -> Callable[[Job, int | None], object]:
+    """The function that runs a job of ``rule``: ``function(job, threads)``."""
+    target = RULES.get(rule)
+    if target is None:
+        target = next((t for pre, post, t in PREFIXES if rule.startswith(pre) and rule.endswith(post)), None)
+    if target is None:
+        raise KeyError(f"no job function for rule {rule!r}")
+    module, name = target.split(":")
+    return getattr(importlib.import_module(f"dip.pipeline.jobs.{module}"), name)
+
+
+def settings() -> dict:
+    """The workflow settings of this job (see the module docstring); {} outside a workflow."""
+    return json.loads(os.environ.get(SETTINGS_ENV) or "{}")
+
+
+@contextlib.contextmanager
+def logged(log: str | None) -> Iterator[None]:
+    """stdout/stderr into the job's log (line-buffered: `tail -f` follows it). A failure's traceback goes to the log
+    and its last line, with the log's path, to the job's own stderr (what Snakemake shows)."""
+    with contextlib.ExitStack() as stack:
+        if log:
+            Path(log).parent.mkdir(parents=True, exist_ok=True)
+            fh = stack.enter_context(open(log, "w", buffering=1))
+            stack.enter_context(contextlib.redirect_stdout(fh))
+            stack.enter_context(contextlib.redirect_stderr(fh))
+        try:
+            yield
+        except BaseException as exc:
+            if log:
+                traceback.print_exc()
+                print(f"{type(exc).__name__}: {exc}\n(full traceback in {log})", file=sys.__stderr__, flush=True)
+            raise
+
+
+def check_downloads(job: Job, config: Mapping) -> None:
+    """Every downloaded file the job reads (under ``resources_dir``) against the manifest's sha256."""
+    from dip.data.benchmarks import DEFAULT_MANIFEST, verify_downloads
+
+    verify_downloads(
+        job.inputs,
+        resources_dir=config.get("resources_dir", "resources"),
+        manifest=config.get("manifest", DEFAULT_MANIFEST),
+    )
+
+
+def run(job: Job, threads: int | None = None, log: str | None = None, config: Mapping | None = None):
+    """Run one planned job: downloads checked, the workflow settings on, its rule's function called."""
+    from dip.pipeline.steps import set_threads, workflow_settings
+
+    config = settings() if config is None else config
+    function = find(job.rule)
+    with logged(log):
+        check_downloads(job, config)
+        with workflow_settings(config, fits=runs_fits(job.rule)):
+            if runs_fits(job.rule):
+                set_threads(threads)
+            return function(job, threads)
