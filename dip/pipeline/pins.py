@@ -8,10 +8,11 @@ clone has none of the git-ignored ``inputs/`` -- are left out of the DAG: re-mak
 file then re-run nothing. Inputs that exist stay declared (as ``ancient()``, so their dates say nothing either), so
 Snakemake's own records of a working copy keep matching.
 
-A job whose outputs exist but whose record holds another spec or other inputs is *stale*: it also reads :func:`spec_marker`, a
-small file named after the new spec's hash that only the ``spec_changed`` rule makes, so the job runs again
-("Input files updated by another job: .../changed_specs/...") even where Snakemake has no records of its own (a
-fresh clone). Snakemake's params trigger says the same in a working copy.
+A job whose outputs exist but whose record holds another spec or other inputs is *stale*: it also reads
+:func:`spec_marker`, a small note named after the new spec's hash, written (again) when the plan finds the job stale,
+so that it is newer than the job's outputs and the job runs again ("Updated input files: .../changed_specs/...")
+even where Snakemake has no records of its own (a fresh clone). Snakemake's params trigger says the same in a
+working copy.
 """
 
 from __future__ import annotations
@@ -102,13 +103,21 @@ def _records(job: Job) -> list[tuple[str, dict, dict]]:
     return [(record, spec, dict(job.input))] if record else []
 
 
-def state(job: Job, exists: Callable[[str], bool] = os.path.exists) -> str:
-    """``"new"`` (some output is missing), ``"finished"`` or ``"stale"`` (the record holds another spec)."""
-    if job.rule not in PINNED_RULES:
+def state(job: Job, exists: Callable[[str], bool] = os.path.exists, made: tuple[str, ...] = ()) -> str:
+    """``"new"`` (some output is missing), ``"finished"`` or ``"stale"``.
+
+    A fit, pack or baseline (:data:`PINNED_RULES`) is stale when its record holds another spec or other inputs; any
+    other job (a score, a table, a figure) when one of its inputs that is not ``made`` deterministically (paths under
+    the prefixes ``made``: downloads, degraded inputs) is missing -- a fit added to the config, say -- which Snakemake
+    alone would not re-run it for (a missing input it can make is no reason to re-run a job whose outputs exist).
+    """
+    if not job.outputs or not all(exists(p) for p in job.outputs if job.rule != "fit_dip_pack"):
         return "new"
+    if job.rule not in PINNED_RULES:
+        missing = [p for p in job.inputs if not p.startswith(made) and not exists(p)]
+        return "stale" if missing else "finished"
     records = _records(job)
-    outputs = [p for p in job.outputs if job.rule != "fit_dip_pack"] + [r for r, _, _ in records]
-    outputs += [r.removesuffix(".json") + ".png" for r, _, _ in records]
+    outputs = [r for r, _, _ in records] + [r.removesuffix(".json") + ".png" for r, _, _ in records]
     if not records or not all(exists(p) for p in outputs):
         return "new"
     for path, spec, files in records:
@@ -124,15 +133,18 @@ def spec_marker(job: Job, results_dir: str) -> str:
     return f"{results_dir}/{MARKER_DIR}/{job.rule}/{name}.{spec_hash(job.params.get('spec') or {})}.json"
 
 
-def declared_inputs(job: Job, results_dir: str, forced: bool = False, exists=os.path.exists) -> dict | list:
-    """The inputs to declare to Snakemake for ``job``: all of them, without the missing ones when it is finished (and
-    not forced to run), plus :func:`spec_marker` when it is stale."""
-    status = "new" if forced else state(job, exists)
-    if status == "new":
-        return job.input
+def declared_inputs(job: Job, results_dir: str, made: tuple[str, ...] = (), forced: bool = False,
+                    exists=os.path.exists) -> dict | list:  # fmt: skip
+    """The inputs to declare to Snakemake for ``job``: all of them; for a finished fit, pack or baseline (not forced
+    to run) without the missing ones; for a stale job with :func:`spec_marker`, written now."""
+    status = "new" if forced else state(job, exists, made)
     if status == "stale":
-        return _with(job.input, {"changed_spec": spec_marker(job, results_dir)})
-    return _keep(job.input, exists)
+        marker = spec_marker(job, results_dir)
+        write_marker(marker, "the spec or the inputs of this finished job changed: it runs again")
+        return _with(job.input, {"changed_spec": marker})
+    if status == "finished" and job.rule in PINNED_RULES:
+        return _keep(job.input, exists)
+    return job.input
 
 
 def _keep(files, exists):
@@ -151,7 +163,7 @@ def _with(files, extra: Mapping[str, str]):
 
 
 def write_marker(path: str, note: str = "") -> None:
-    """What the ``spec_changed`` rule writes: a note that the spec of a finished job changed."""
+    """A stale job's marker, written now (so it is newer than the job's outputs)."""
     from dip.files import write_json
 
     write_json(path, {"changed_spec": os.path.basename(path), "note": note})

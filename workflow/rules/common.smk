@@ -97,7 +97,8 @@ def job_input(rule):
     def get(wildcards):
         job = PLAN.get(rule, wildcards)
         forced = FORCE_ALL or rule in FORCED
-        return pinned(pins.declared_inputs(job, PLAN.results, forced=forced))
+        made = (f"{PLAN.resources}/", res("inputs/"))  # deterministic: pinned below
+        return pinned(pins.declared_inputs(job, PLAN.results, made, forced=forced))
 
     return get
 
@@ -126,10 +127,6 @@ def job_resource(rule, name):
 def packed_fit(wildcards):
     """The pack folder a fit was fitted in; dip_packs/none (made by nothing) for a lone fit, which fit_dip makes."""
     return PLAN.pack_folder(wildcards)
-
-
-def write_spec_marker(path):
-    pins.write_marker(path, "the spec of a finished job changed: it runs again")
 
 
 wildcard_constraints:

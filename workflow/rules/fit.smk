@@ -71,17 +71,6 @@ rule unpack_fit:
 ruleorder: unpack_fit > fit_dip
 
 
-# What a finished fit or baseline whose spec changed reads, so that it runs again (dip.pipeline.pins).
-rule spec_changed:
-    output:
-        res("changed_specs/{fitrule}/{fitjob}.json"),
-    log:
-        res("logs/changed_specs/{fitrule}/{fitjob}.log"),
-    localrule: True
-    run:
-        write_spec_marker(output[0])
-
-
 rule learning_curve:
     input:
         unpack(job_input("learning_curve")),

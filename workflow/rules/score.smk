@@ -25,7 +25,7 @@ for _d, _t, _lv in PLAN.es_levels():
         name:
             f"score_es_{_d}_{_t}_{_lv}"
         input:
-            **pinned(PLAN.es_score(_d, _t, _lv).input),
+            unpack(job_input(f"score_es_{_d}_{_t}_{_lv}")),
         output:
             res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
         log:
