@@ -26,10 +26,23 @@ def resolve_shipped_files(config: MutableMapping, source: str | Path, workdir: s
     return config
 
 
-def use_source(source: str | Path) -> None:
-    """Let the jobs import ``dip`` from the workflow's own source folder when it holds the package (a plain checkout,
-    a module deployed from a local folder): prepended to ``PYTHONPATH``, which the jobs inherit."""
+PACKAGE_ENV = "DIP_PACKAGE"  # what workflow/envs/dip.yaml's pip section installs (pip expands ${DIP_PACKAGE})
+
+
+def use_source(source: str | Path, basedir=None) -> None:
+    """The ``dip`` package of the workflow's own source for the jobs.
+
+    A local source folder (a plain checkout, a module deployed from a folder) is prepended to ``PYTHONPATH``, which
+    the jobs inherit, and is what the rules' conda env installs (editable). A module deployed from a hosted
+    repository (``snakedeploy``: ``github("owner/name", path="workflow/Snakefile", tag=...)``) has its env install the
+    package from that repository at that ref."""
     source = Path(source)
     if (source / "dip" / "__init__.py").is_file():
         paths = [str(source), *filter(None, [os.environ.get("PYTHONPATH")])]
         os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+        os.environ[PACKAGE_ENV] = f"--editable={source.resolve()}"
+        return
+    repo, host = getattr(basedir, "repo", None), getattr(basedir, "host", None) or "github.com"
+    ref = next((r for r in (getattr(basedir, k, None) for k in ("tag", "commit", "branch")) if r), None)
+    if repo:
+        os.environ[PACKAGE_ENV] = f"dip @ git+https://{host}/{repo}" + (f"@{ref}" if ref else "")

@@ -4,6 +4,7 @@ subpackage; `import dip` is cheap and its public names resolve."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -28,8 +29,8 @@ def _conda_requirements(path: str = "environment.yml") -> list[str]:
     env = yaml.safe_load((REPO / path).read_text())
     reqs = []
     for dep in env["dependencies"]:
-        if isinstance(dep, dict):
-            reqs.extend(dep["pip"])
+        if isinstance(dep, dict):  # the rules' env also installs the workflow's own package (${DIP_PACKAGE})
+            reqs.extend(r for r in dep["pip"] if r != "${DIP_PACKAGE}")
         elif not dep.startswith(("python", "pip")) or dep.startswith("pip:"):
             reqs.append(dep)
     reqs = [r.replace(" ", "") for r in reqs]  # conda's "numpy >=1.26" is pip's "numpy>=1.26"
@@ -119,3 +120,19 @@ def test_every_subpackage_goes_into_the_wheel():
     }
     assert with_code <= found, with_code - found
     assert {"dip.data", "dip.nets", "dip.fit", "dip.eval", "dip.experiments", "dip.pipeline"} <= found
+
+
+def test_the_rules_env_installs_the_workflows_own_package(tmp_path, monkeypatch):
+    # pip expands ${DIP_PACKAGE} in the env's pip section; common.smk sets it (dip.pipeline.config.use_source)
+    from dip.pipeline.config import PACKAGE_ENV, use_source
+
+    assert "${DIP_PACKAGE}" in yaml.safe_load((REPO / "workflow/envs/dip.yaml").read_text())["dependencies"][-1]["pip"]
+    monkeypatch.delenv(PACKAGE_ENV, raising=False)
+    use_source(REPO)
+    assert os.environ[PACKAGE_ENV] == f"--editable={REPO.resolve()}"
+
+    class Hosted:  # what Snakemake hands a module deployed from GitHub (sourcecache.GithubFile)
+        repo, host, tag, commit, branch = "owner/dip", "github.com", "v1.0", None, None
+
+    use_source(tmp_path / "not-a-checkout", Hosted())
+    assert os.environ[PACKAGE_ENV] == "dip @ git+https://github.com/owner/dip@v1.0"

@@ -157,3 +157,32 @@ def test_a_changed_setting_reruns_its_fits_also_without_snakemake_records(finish
     out = snakemake(work, "-n", "--cores", "1", "--configfile", layer(work, "longer.yaml", iterations=6)).stdout
     assert job_counts(out)["fit_dip"] == 1
     assert "changed_specs/fit_dip/" in out  # the reason the dry run gives: the spec marker, newer than the fit
+
+
+# --- deployed elsewhere -------------------------------------------------------------------------------------------
+
+
+def test_dot_test_dry_run():
+    # the Snakemake catalog's convention: the test config and data under .test/, run with --directory .test
+    proc = subprocess.run([shutil.which("snakemake") or "snakemake", "-n", "--cores", "1", "--directory", ".test",
+                           "--workflow-profile", "none"], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert job_counts(proc.stdout)["fit_dip"] == 8
+
+
+@pytest.mark.slow
+def test_deployed_as_a_module_runs(tmp_path):
+    # what `snakedeploy deploy-workflow` writes, with the workflow's source as a local folder
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(TINY))
+    (tmp_path / "Snakefile").write_text(
+        'configfile: "config/config.yaml"\n\n\n'
+        f'module dip_workflow:\n    snakefile:\n        "{REPO}/workflow/Snakefile"\n    config:\n        config\n\n\n'
+        "use rule * from dip_workflow\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # dip comes from the workflow's own source
+    cmd = [shutil.which("snakemake") or "snakemake", "--cores", "1", "--workflow-profile", "none"]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = tmp_path / "results/tables/photos/denoise_sigma25.md"
+    assert table.is_file() and "DIP" in table.read_text()

@@ -12,7 +12,8 @@ from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
 # own source comes first, for this process and (dip.pipeline.config.use_source) for every job.
-SOURCE = Path(workflow.current_basedir).parents[1]
+BASEDIR = workflow.current_basedir  # rules/: a local folder, or a file of a hosted repository (a deployed module)
+SOURCE = Path(str(BASEDIR.get_path_or_uri())).parents[1]
 if (SOURCE / "dip" / "__init__.py").is_file():
     sys.path.insert(0, str(SOURCE))
 
@@ -24,7 +25,7 @@ from dip.pipeline.plan import LEARNING_KINDS, build_plan
 from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEVELLED_TASKS, TASKS
 
-use_source(SOURCE)
+use_source(SOURCE, BASEDIR)
 validate(config, schema="../schemas/config.schema.yaml")
 resolve_shipped_files(config, SOURCE)
 try:  # the plan checks what the schema cannot; a mistake ends in its one line
