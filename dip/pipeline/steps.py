@@ -1,9 +1,10 @@
-"""The workflow's jobs as library functions: what each script shim of ``workflow/scripts/`` calls.
+"""The bodies of the jobs that make images: download, degrade, DIP fits (lone and packed), baselines, learning
+curves -- called by the workflow's job functions (:mod:`dip.pipeline.jobs`) and the GPU reproduction script.
 
 Each function takes a job's spec (its params, planned by :mod:`dip.pipeline.plan`) and its files (``inputs``/
 ``outputs``: role -> path, as the rule names them), does the work with the ``dip`` library and writes the outputs;
-what it prints goes to the job's log. ``threads`` caps torch's CPU threads. No Snakemake here: the shims pass plain
-dicts, and the tests can call these directly.
+what it prints goes to the job's log. ``threads`` caps torch's CPU threads. No Snakemake here: plain dicts, so the
+tests can call these directly.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def workflow_settings(config: Mapping | None, *, fits: bool = True) -> Iterator[
     them re-runs nothing (and, as they are not in the job's script either, neither does adding them):
     ``checkpoint_minutes`` (:func:`fit`) and, with ``fits`` (a job that fits), progress lines for every fit it runs
     (:func:`dip.fit.hooks.log_progress` with the config's ``progress``: ``every_steps``, ``every_seconds``).
-    The workflow's script shims run every job inside it (``workflow/scripts/_shim.py``)."""
+    Every workflow job runs inside it (:func:`dip.pipeline.jobs.runner.run`)."""
     config = dict(config or {})
     token = _WORKFLOW.set(config)
     try:
