@@ -63,6 +63,36 @@ def tiny_fit_config(**overrides):
     base.update(overrides)
     return FitConfig(**base)
 
+
+# --- networks: what the tests of dip.nets share ---------------------------------------------------------------------
+
+
+def skip_levels(net) -> list:
+    """A skip net's levels, outer to inner."""
+    out, level = [], net.body
+    while level is not None:
+        out.append(level)
+        level = level.inner
+    return out
+
+
+def convs(module) -> list:
+    """The convolutions in ``module``, in order."""
+    from torch import nn
+
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)]
+
+
+def forward_once(net, channels: int, height: int, width: int | None = None, seed: int = 0):
+    """``net`` on a seeded U(0, 0.1) input of ``channels x height x width`` (square by default), without autograd."""
+    import torch
+
+    torch.manual_seed(seed)
+    x = torch.rand(1, channels, height, width or height) * 0.1
+    with torch.no_grad():
+        return net(x)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 -- silence the per-request log lines
         pass

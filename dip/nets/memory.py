@@ -64,7 +64,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from dip.errors import DipInputError
-from dip.nets import networks as models
+from dip.nets import layers
+from dip.nets.layers import ReflectConv2d, concat_centre_cropped
+from dip.nets.registry import build_net
+from dip.nets.resnet import ResNet, _ResidualBlock
+from dip.nets.skip import SkipLevel, SkipNet
+from dip.nets.unet import UNet, _UNetDoubleConv, _UNetDown, _UNetUp
 
 __all__ = [
     "MEMORY_MODES",
@@ -200,8 +205,8 @@ class _ReflectPad(torch.autograd.Function):
         return torch.ops.aten.reflection_pad2d_backward.grad_input(grad, grad_x, ctx.pad, grad_input=grad_x), None
 
 
-class CheckpointedReflectConv2d(models.ReflectConv2d):
-    """:class:`~dip.nets.networks.ReflectConv2d` that, inside a checkpointed region, pads with :class:`_ReflectPad`.
+class CheckpointedReflectConv2d(ReflectConv2d):
+    """:class:`~dip.nets.layers.ReflectConv2d` that, inside a checkpointed region, pads with :class:`_ReflectPad`.
 
     Its saved-tensor hooks would keep the unpadded input beside the region (inner hooks take precedence over the
     checkpoint's), which is exactly what the region must not keep; inside a region the convolution keeps its padded
@@ -209,7 +214,7 @@ class CheckpointedReflectConv2d(models.ReflectConv2d):
     unpadded input as usual. Values are the same either way.
     """
 
-    _dip_plain_class = models.ReflectConv2d
+    _dip_plain_class = ReflectConv2d
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if _STATE.depth == 0:
@@ -218,10 +223,10 @@ class CheckpointedReflectConv2d(models.ReflectConv2d):
         return F.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
 
 
-class CheckpointedSkipLevel(models.SkipLevel):
-    """A :class:`~dip.nets.networks.SkipLevel` whose activations are recomputed in backward (see the module notes)."""
+class CheckpointedSkipLevel(SkipLevel):
+    """A :class:`~dip.nets.skip.SkipLevel` whose activations are recomputed in backward (see the module notes)."""
 
-    _dip_plain_class = models.SkipLevel
+    _dip_plain_class = SkipLevel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre, tail = self._forward_pre(x, (), top=False)
@@ -259,7 +264,7 @@ class CheckpointedSkipLevel(models.SkipLevel):
         def merge_in(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
             y = self.upsample(_apply(deep_tail, deep_pre))
             if skip_pre:
-                y = models._concat_centre_cropped([_apply(skip[1:3], skip_pre[0]), y])
+                y = concat_centre_cropped([_apply(skip[1:3], skip_pre[0]), y])
             return merge[0](y)
 
         def conv_a(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
@@ -287,10 +292,10 @@ class CheckpointedSkipLevel(models.SkipLevel):
         return c, merge[5:7]
 
 
-class CheckpointedSkipNet(models.SkipNet):
-    """A :class:`~dip.nets.networks.SkipNet` whose levels are :class:`CheckpointedSkipLevel`\\ s."""
+class CheckpointedSkipNet(SkipNet):
+    """A :class:`~dip.nets.skip.SkipNet` whose levels are :class:`CheckpointedSkipLevel`\\ s."""
 
-    _dip_plain_class = models.SkipNet
+    _dip_plain_class = SkipNet
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_size(x)
@@ -306,20 +311,20 @@ class _WholeRegion:
         return _region((self,), super().forward, *args)  # type: ignore[misc]
 
 
-class CheckpointedUNetDoubleConv(_WholeRegion, models._UNetDoubleConv):
-    _dip_plain_class = models._UNetDoubleConv
+class CheckpointedUNetDoubleConv(_WholeRegion, _UNetDoubleConv):
+    _dip_plain_class = _UNetDoubleConv
 
 
-class CheckpointedUNetDown(_WholeRegion, models._UNetDown):
-    _dip_plain_class = models._UNetDown
+class CheckpointedUNetDown(_WholeRegion, _UNetDown):
+    _dip_plain_class = _UNetDown
 
 
-class CheckpointedUNetUp(_WholeRegion, models._UNetUp):
-    _dip_plain_class = models._UNetUp
+class CheckpointedUNetUp(_WholeRegion, _UNetUp):
+    _dip_plain_class = _UNetUp
 
 
-class CheckpointedResidualBlock(_WholeRegion, models._ResidualBlock):
-    _dip_plain_class = models._ResidualBlock
+class CheckpointedResidualBlock(_WholeRegion, _ResidualBlock):
+    _dip_plain_class = _ResidualBlock
 
 
 _SWITCHED = {
@@ -340,26 +345,26 @@ _PLAIN = {switched: plain for plain, switched in _SWITCHED.items()}
 def _targets(net: nn.Module) -> list[nn.Module]:
     """The modules to switch: the levels / blocks of the network (never one nested in another) and its padded convs."""
     targets: list[nn.Module] = []
-    if isinstance(net, models.SkipNet):
-        targets = [m for m in net.modules() if type(m) in (models.SkipLevel, CheckpointedSkipLevel)]
+    if isinstance(net, SkipNet):
+        targets = [m for m in net.modules() if type(m) in (SkipLevel, CheckpointedSkipLevel)]
         targets.append(net)
-    elif isinstance(net, models.UNet):
+    elif isinstance(net, UNet):
         targets = [net.start, *net.downs, *net.more_downs, *net.ups, *net.more_ups]
-    elif isinstance(net, models.ResNet):
-        targets = [m for m in net.modules() if type(m) in (models._ResidualBlock, CheckpointedResidualBlock)]
-    targets += [m for m in net.modules() if type(m) in (models.ReflectConv2d, CheckpointedReflectConv2d)]
+    elif isinstance(net, ResNet):
+        targets = [m for m in net.modules() if type(m) in (_ResidualBlock, CheckpointedResidualBlock)]
+    targets += [m for m in net.modules() if type(m) in (ReflectConv2d, CheckpointedReflectConv2d)]
     return targets
 
 
 def enable_checkpointing(net: nn.Module) -> nn.Module:
     """Make ``net`` recompute its activations in backward instead of keeping them; returns ``net``, changed in place.
 
-    net: a network of :mod:`dip.nets.networks` (``skip``, ``encoder_decoder``, ``skip_depthN``, ``unet``,
+    net: a network of :mod:`dip.nets` (``skip``, ``encoder_decoder``, ``skip_depthN``, ``unet``,
         ``resnet``), freshly built or already trained, on any device. Calling it again changes nothing.
     The modules keep their parameters, buffers and names (``state_dict`` is unchanged) and become instances of
     subclasses of their own classes; outputs and gradients are bit-identical. Undo with :func:`disable_checkpointing`.
     """
-    if not isinstance(net, (models.SkipNet, models.UNet, models.ResNet)):
+    if not isinstance(net, (SkipNet, UNet, ResNet)):
         raise DipInputError(
             "activation checkpointing (--memory-saving) supports the DIP networks (skip, encoder_decoder, "
             f"skip_depthN, unet, resnet), not {type(net).__name__}"
@@ -504,20 +509,20 @@ def measure_kept_for_backward(net: nn.Module, z: torch.Tensor, precision: str = 
             kept[storage.data_ptr()] = storage.nbytes()
             tensors.append(t)
 
-    class CountedRepad(models._Repad):
+    class CountedRepad(layers._Repad):
         # A dataclass calls only a __post_init__ it had when it was defined, so this overrides __init__.
         def __init__(self, source, *args):
             super().__init__(source, *args)
             count(source)
 
-    original = models._Repad
-    models._Repad = CountedRepad
+    original = layers._Repad
+    layers._Repad = CountedRepad
     try:
         with torch.autograd.graph.saved_tensors_hooks(lambda t: count(t) or t, lambda t: t):
             with torch.autocast(z.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
                 net(z)
     finally:
-        models._Repad = original
+        layers._Repad = original
     return sum(kept.values())
 
 
@@ -533,7 +538,7 @@ def _meta_net(net: nn.Module) -> tuple[nn.Module, int, str]:
 def _dry_run_cached(key: str, height: int, width: int, precision: str, channels_last: bool) -> tuple[int, ...]:
     spec = json.loads(key)
     with torch.device("meta"):
-        net = models.build_net(spec["net"], spec["input_depth"], spec["channels"], **spec["net_kwargs"])
+        net = build_net(spec["net"], spec["input_depth"], spec["channels"], **spec["net_kwargs"])
     return _dry_runs(net, spec["input_depth"], height, width, precision, channels_last)
 
 
