@@ -125,12 +125,12 @@ def _net_and_input(device, size: int, cfg):
     """The generator and its input exactly as dip.fit.fit builds them for ``cfg`` (same seed -> same weights)."""
     import torch
 
-    from dip.nets import networks as models
+    from dip import nets
 
     torch.manual_seed(cfg.seed)
     input_gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
-    net = models.build_net(cfg.net, cfg.input_depth, 3, **cfg.net_kwargs).to(device)
-    z = models.make_input(cfg.input_kind, cfg.input_depth, (size, size), generator=input_gen, scale=cfg.input_scale)
+    net = nets.build_net(cfg.net, cfg.input_depth, 3, **cfg.net_kwargs).to(device)
+    z = nets.make_input(cfg.input_kind, cfg.input_depth, (size, size), generator=input_gen, scale=cfg.input_scale)
     return net, z.to(device)
 
 

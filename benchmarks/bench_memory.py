@@ -11,7 +11,7 @@ channels_last (the library default), one warm-up step and ``--steps`` timed ones
 * ``kept for backward MB`` - the tensors autograd keeps from the forward pass for the backward pass (counted once
   per storage with ``torch.autograd.graph.saved_tensors_hooks``, plus what ``ReflectConv2d`` keeps under hooks of its
   own; with checkpointing, what the regions keep as their inputs): what a GPU must hold at the start of backward;
-* ``estimate MB`` - :func:`dip.nets.memory.fit_memory`'s prediction of the next column (dry run, no real memory);
+* ``estimate MB`` - :func:`dip.fit.memory.fit_memory`'s prediction of the next column (dry run, no real memory);
 * ``peak RSS MB`` / ``RSS rise MB`` - the CPU process's peak resident memory (``ru_maxrss``) and its rise over the
   process after imports and set-up, across the fit (includes oneDNN's scratch buffers, the fit's images and the
   allocator's caching); on CUDA, ``torch.cuda.max_memory_allocated`` instead;
@@ -24,7 +24,7 @@ channels_last (the library default), one warm-up step and ``--steps`` timed ones
     python benchmarks/bench_memory.py --sizes 512 1024 2048 --precisions fp32 --threads 1 --budget-gb 12
 
 A configuration whose predicted peak exceeds the budget (``--budget-gb``, default 80% of the available memory) is
-not started: the table says what it would need (the same check :func:`dip.nets.memory.choose_memory_mode` makes
+not started: the table says what it would need (the same check :func:`dip.fit.memory.choose_memory_mode` makes
 before a fit). ``--max-gb`` also caps each child's address space, so a wrong estimate fails that child, not the
 machine.
 """
@@ -55,9 +55,9 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
     import torch
 
     from dip import physics
-    from dip.fit import BaseHook, fit
-    from dip.nets import memory
-    from dip.nets import networks as models
+    from dip import nets
+    from dip.fit import BaseHook, fit, memory
+    from dip.nets.checkpointing import is_checkpointed
     from dip.presets import get_preset
 
     torch.set_num_threads(threads)
@@ -78,7 +78,7 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
 
     # The network exactly as dip.fit.fit builds it (seeded first); the fit puts it in the asked memory mode.
     torch.manual_seed(config.seed)
-    net = models.build_net(config.net, config.input_depth, image.shape[2], **config.net_kwargs)
+    net = nets.build_net(config.net, config.input_depth, image.shape[2], **config.net_kwargs)
     clock = Clock()
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = fit(image, physics.Identity(), config, net=net, hooks=[clock])
@@ -88,7 +88,7 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
 
     z = torch.rand(1, config.input_depth, size, size, device=result.device) * 0.1
     net = net.to(memory_format=torch.channels_last)
-    assert memory.is_checkpointed(net) == (mode == "checkpoint"), "the fit ran in another memory mode"
+    assert is_checkpointed(net) == (mode == "checkpoint"), "the fit ran in another memory mode"
     kept = memory.measure_kept_for_backward(net, z, precision)
     weights = sum(p.numel() * p.element_size() for p in net.parameters())
     cuda = torch.device(device).type == "cuda"
@@ -121,7 +121,7 @@ def main(argv=None) -> int:
         print("RESULT " + json.dumps(row))
         return 0
 
-    from dip.nets import memory
+    from dip.fit import memory
     from dip.presets import get_preset
 
     config = get_preset("denoise")

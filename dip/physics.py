@@ -35,7 +35,7 @@ KERNEL_SUPPORT = {"lanczos2": 2, "lanczos3": 3}
 def lanczos_weights(factor: int, support: int = 2, phase: float = 0.5) -> np.ndarray:
     """The 1-D weights of the authors' separable Lanczos kernel (``models/downsampler.py: get_kernel``), float64,
     not normalised: :func:`lanczos_kernel` (the SR operator) and the networks' Lanczos downsampling layer
-    (:class:`dip.nets.networks.LanczosDownsample`) each normalise them their way.
+    (:class:`dip.nets.layers.LanczosDownsample`) each normalise them their way.
 
     ``kernel_width = 2 * support * factor + 1`` (4f+1 for lanczos2, 6f+1 for lanczos3), centre ``(width + 1) / 2``.
     With ``phase=0.5`` there are ``width - 1`` taps (16 at x4, 32 at x8 for lanczos2) and tap ``i = 1..width-1`` sits

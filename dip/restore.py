@@ -27,7 +27,7 @@ from dip.fit import FitConfig, FitResult, Hook, fit
 from dip.nets import networks as models
 from dip.tasks import get_task
 
-# The workflow's experiment scripts still import this name; dip.files.write_json is the one implementation.
+# An old name for outside callers (nothing in this repository imports it); the one implementation: dip.files.write_json.
 write_json_atomic = write_json
 
 

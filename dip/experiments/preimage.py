@@ -37,7 +37,7 @@ from dip.fit import FitConfig, resolve_device
 from dip.fit.engine import FitDriver
 from dip.fit.lone import LoneStepper
 from dip.fit.pixels import optimise_pixels
-from dip.nets import networks as models
+from dip import nets
 
 __all__ = [
     "ALEXNET_HOWTO",
@@ -321,13 +321,13 @@ def invert_dip(
     term = FeatureTerm(feature_net, target, config.layer, device)
     h, w = target.shape[:2]
     torch.manual_seed(config.seed)
-    net = models.skip(config.input_depth, 3, **config.net_kwargs).to(device)
-    multiple = models.size_multiple(net)
+    net = nets.skip(config.input_depth, 3, **config.net_kwargs).to(device)
+    multiple = nets.size_multiple(net)
     if h % multiple or w % multiple:
         raise DipInputError(f"the target is {w}x{h}; this network needs multiples of {multiple} (crop or resize it)")
     # One CPU generator draws z and then, step after step, the input perturbation (the notebook's single stream).
     gen = torch.Generator().manual_seed(config.seed)
-    z = models.make_input("noise", config.input_depth, (h, w), generator=gen, scale=config.input_scale).to(device)
+    z = nets.make_input("noise", config.input_depth, (h, w), generator=gen, scale=config.input_scale).to(device)
     engine_config = _engine_config(config)
     stepper = LoneStepper(net, z, gen, term, engine_config, device)
     result = FitDriver(stepper, [term], engine_config, device, hooks=[[]], started=started).run()[0]

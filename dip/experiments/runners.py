@@ -33,7 +33,7 @@ from dip.errors import DipInputError
 from dip.experiments.catalog import ARCHITECTURES, DATA_FILES, DEFAULT_ARCHITECTURES, EXPERIMENTS  # noqa: F401
 from dip.eval import metrics
 from dip.fit import BaseHook, FitConfig, FitResult, FitState
-from dip.nets import networks as models
+from dip import nets
 from dip.presets import get_preset
 
 __all__ = [
@@ -207,8 +207,8 @@ def architecture_config(
 def architecture_parameters(config: FitConfig, out_channels: int = 3) -> int:
     """Trainable parameters of the network ``config`` builds (shapes only, nothing is initialised)."""
     with torch.device("meta"):
-        net = models.build_net(config.net, config.input_depth, out_channels, **config.net_kwargs)
-    return models.count_parameters(net)
+        net = nets.build_net(config.net, config.input_depth, out_channels, **config.net_kwargs)
+    return nets.count_parameters(net)
 
 
 # --- super-resolution prior comparison (supplementary material) -------------------------------------------------------

@@ -14,7 +14,7 @@ from dip.errors import DipInputError
 
 PRECISIONS = ("fp32", "bf16", "auto")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-MEMORY_SAVING = ("auto", "on", "off")  # as dip.nets.memory.MEMORY_SAVING (this module stays torch-free)
+MEMORY_SAVING = ("auto", "on", "off")  # what a user asks for (``--memory-saving``): see dip.fit.memory
 
 
 @dataclass
@@ -49,9 +49,9 @@ class FitConfig:
     # forward + backward as CUDA graphs. Adam, the loss and the bookkeeping stay eager.
     compile: bool = False
     compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs
-    # Activation checkpointing (dip.nets.memory): "auto" recomputes activations in backward only when the plain fit's
-    # predicted peak exceeds the memory budget (the result is bit-identical either way, ~1.1-1.35x the time per
-    # step), "on" always, "off" never. memory_budget_mb overrides the budget (default: 80% of the RAM available on
+    # Activation checkpointing (dip.nets.checkpointing; dip.fit.memory chooses): "auto" recomputes activations in
+    # backward only when the plain fit's predicted peak exceeds the memory budget (the result is bit-identical either
+    # way, ~1.1-1.35x the time per step), "on" always, "off" never. memory_budget_mb overrides the budget (default: 80% of the RAM available on
     # CPU, the free memory on CUDA). Neither changes the result: a checkpoint resumes under other values.
     memory_saving: str = "auto"
     memory_budget_mb: int | None = None
@@ -96,31 +96,6 @@ class FitConfig:
             raise DipInputError(f"memory_budget_mb must be a number of megabytes > 0 or None, got {budget!r}")
         if self.compile_mode not in COMPILE_MODES:
             raise DipInputError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
-
-
-# A generous torch-free bound on a plain fit's peak memory, to skip the dry-run estimate (dip.nets.memory, 1-2 s)
-# where the plain fit clearly fits: the fixed part (runtime, weights, Adam) plus bytes per output pixel per 128
-# channels of the widest layer. The dry run gives 6.2-9.8 KB per pixel (plus ~200 MB) for the paper's 128-channel
-# presets at 256-1024 px, under 2 KB for the small ones: the bound is 2-3x that (4x more for the U-Net and ResNet,
-# whose structure it does not model). It is used up to CHEAP_BOUND_PIXELS only (512 x 512); larger fits always pay
-# for the dry run.
-_BOUND_FIXED = 512 * 2**20
-_BOUND_PER_PIXEL = 24 * 2**10  # per 128 channels of the widest layer, skip-family networks
-CHEAP_BOUND_PIXELS = 512 * 512
-
-
-def plain_memory_bound(config: FitConfig, height: int, width: int) -> int | None:
-    """An upper bound (bytes) on the peak memory of ``config``'s plain fit of a ``height x width`` output, without
-    torch; None when the fit is too large (over :data:`CHEAP_BOUND_PIXELS`) for the bound to be worth trusting."""
-    pixels = height * width
-    if pixels > CHEAP_BOUND_PIXELS:
-        return None
-    widths = [c for key in ("channels_down", "channels_up", "channels_skip", "num_channels", "channels")
-              for c in np.atleast_1d(config.net_kwargs.get(key, [])).tolist() if isinstance(c, (int, float))]  # fmt: skip
-    widest = max([128, *widths, config.input_depth])
-    skip_family = str(config.net).lower().startswith(("skip", "encoder_decoder"))
-    per_pixel = _BOUND_PER_PIXEL * (1 if skip_family else 4)
-    return int(_BOUND_FIXED + pixels * per_pixel * widest / 128)
 
 
 @dataclass

@@ -8,60 +8,15 @@ checkpointed.
 from __future__ import annotations
 
 import copy
-import sys
 
 import torch
 
-from dip.errors import DipInputError
-from dip.fit.config import FitConfig, plain_memory_bound
+from dip.fit.config import FitConfig
 from dip.fit.device import autocast_for
+from dip.fit.memory import memory_mode_for_fit
 from dip.fit.objectives import DataTerm
-from dip.nets import memory
-from dip.nets import networks as models
-
-
-def _budget_bytes(config: FitConfig) -> int | None:
-    return None if config.memory_budget_mb is None else int(config.memory_budget_mb * 2**20)
-
-
-def choose_memory(config: FitConfig, device: torch.device, net: torch.nn.Module | None, height: int, width: int,
-                  channels: int) -> tuple[str, list[str]]:  # fmt: skip
-    """The memory mode of a lone fit ("plain" / "checkpoint") and the notes its result records.
-
-    "off": plain, no estimate. "auto": plain without an estimate where :func:`~dip.fit.config.plain_memory_bound`
-    (torch-free, small images only) fits the budget; else the dry-run estimate of :mod:`dip.nets.memory` decides
-    (checkpointing when the plain fit would not fit; said on stderr). "on": checkpointing, after checking that the
-    checkpointed fit fits. ``net``: the fit's own network when it was given (else ``config``'s is estimated).
-    Raises :class:`~dip.errors.DipInputError` naming ``--memory-saving`` when nothing fits.
-    """
-    saving = config.memory_saving
-    if saving == "off":
-        return "plain", []
-    budget = memory.memory_budget(device, _budget_bytes(config))
-    bound = plain_memory_bound(config, height, width) if net is None else None
-    if saving == "auto" and bound is not None and bound <= budget:
-        return "plain", []
-    try:
-        estimate = memory.fit_memory(
-            net if net is not None else config, height, width, channels=channels, precision=config.precision,
-            channels_last=config.channels_last, device=str(device),
-        )  # fmt: skip
-    except DipInputError:
-        if saving == "on":
-            raise
-        return "plain", []  # a network the estimate does not understand: fitted as given
-    mode = memory.choose_memory_mode(estimate, budget, device, memory_saving=saving)
-    if mode == "plain":
-        return "plain", []
-    gb = 2**30
-    why = f"estimate plain {estimate.plain / gb:.1f} GB > budget {budget / gb:.1f} GB"
-    why = "asked for" if saving == "on" else why
-    note = (f"memory: checkpointing ({why}; checkpointed {estimate.checkpoint / gb:.1f} GB; the result is "
-            "bit-identical, each step takes ~1.1-1.35x the time)")  # fmt: skip
-    if saving == "auto":
-        print(f"dip: {width}x{height} fit: activation checkpointing on ({why}); --memory-saving off to refuse",
-              file=sys.stderr, flush=True)  # fmt: skip
-    return "checkpoint", [note]
+from dip.nets import build_net, make_input
+from dip.nets.checkpointing import set_checkpointing
 
 
 def compiled(net: torch.nn.Module, config: FitConfig) -> torch.nn.Module:
@@ -104,16 +59,16 @@ class LoneStepper:
                 guide=None) -> "LoneStepper":  # fmt: skip
         """The stepper of :func:`dip.fit.fit`: ``config``'s network (or ``net``), input and noise, seeded."""
         height, width = term.output_hw
-        mode, notes = choose_memory(config, device, net, height, width, term.channels)
+        mode, notes = memory_mode_for_fit(config, device, net, height, width, term.channels)
         # Seed before building the network so that its initial weights are part of the seeded state.
         torch.manual_seed(config.seed)
         input_gen = torch.Generator(device="cpu").manual_seed(config.seed)
         if net is None:
-            net = models.build_net(config.net, config.input_depth, term.channels, **config.net_kwargs)
-        memory.set_checkpointing(net, mode)
+            net = build_net(config.net, config.input_depth, term.channels, **config.net_kwargs)
+        set_checkpointing(net, mode)
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         net = net.to(device).to(memory_format=memory_format)
-        z = models.make_input(
+        z = make_input(
             config.input_kind, config.input_depth, term.output_hw, generator=input_gen, scale=config.input_scale,
             image=guide,
         ).to(device)

@@ -34,13 +34,13 @@ import numpy as np
 import torch
 
 from dip.errors import DipInputError
-from dip.fit.config import FitConfig, FitResult, plain_memory_bound
+from dip.fit.config import FitConfig, FitResult
 from dip.fit.device import autocast_for, prepare_device, resolve_device, resolve_precision
 from dip.fit.engine import FitDriver
 from dip.fit.hooks import BaseHook
+from dip.fit.memory import check_batch_memory
 from dip.fit.objectives import ObservationTerm, image_on_device
-from dip.nets import memory
-from dip.nets import networks as models
+from dip.nets import build_net, make_input
 
 __all__ = ["fit_many", "StackedAdam", "StackedStepper"]
 
@@ -107,8 +107,8 @@ class StackedStepper:
         for seed in self.seeds:
             torch.manual_seed(seed)
             input_gen = torch.Generator(device="cpu").manual_seed(seed)
-            nets.append(models.build_net(config.net, config.input_depth, channels, **config.net_kwargs))
-            zs.append(models.make_input(config.input_kind, config.input_depth, out_hw, generator=input_gen,
+            nets.append(build_net(config.net, config.input_depth, channels, **config.net_kwargs))
+            zs.append(make_input(config.input_kind, config.input_depth, out_hw, generator=input_gen,
                                         scale=config.input_scale))  # fmt: skip
             self.noise_gens.append(torch.Generator(device=device).manual_seed(seed + 1))
         for net in nets:
@@ -251,7 +251,7 @@ def fit_many(
     started = time.perf_counter()
     prepare_device(device, config)
     terms = _terms(observations, ops, gts, device)
-    _check_memory(config, device, terms[0], count)
+    check_batch_memory(config, device, *terms[0].output_hw, terms[0].channels, count)
     stepper = StackedStepper(config, device, terms, seeds)
     driver = FitDriver(
         stepper, terms, config, device, hooks=fit_hooks, started=started, stop_on_request=False,
@@ -262,30 +262,6 @@ def fit_many(
         result.notes.insert(0, f"fitted in a batch of {count} (dip.fit.stacked.fit_many); seconds and memory are "
                                "the batch's")  # fmt: skip
     return results
-
-
-def _check_memory(config: FitConfig, device: torch.device, term: ObservationTerm, count: int) -> None:
-    """Refuse a batch whose ``count`` plain fits (a batch cannot checkpoint) would not fit the memory budget.
-
-    "off" checks nothing; "auto" skips the dry-run estimate where the cheap bound of one fit, times ``count``, fits.
-    """
-    if config.memory_saving == "off":
-        return
-    height, width = term.output_hw
-    budget = memory.memory_budget(device, None if config.memory_budget_mb is None else config.memory_budget_mb * 2**20)
-    bound = plain_memory_bound(config, height, width)
-    if bound is not None and bound * count <= budget:
-        return
-    estimate = memory.fit_memory(config, height, width, channels=term.channels, precision=config.precision,
-                                 channels_last=config.channels_last, device=str(device))  # fmt: skip
-    if estimate.plain * count > budget:
-        gb = 2**30
-        raise DipInputError(
-            f"a batch of {count} {width}x{height} {config.precision} fits needs about {estimate.plain * count / gb:.1f}"
-            f" GB (batches cannot use activation checkpointing), more than the budget of {budget / gb:.1f} GB; fit "
-            f"fewer at once (pack_fits), or one at a time with dip.fit.fit, which checkpoints when needed "
-            f"({estimate.checkpoint / gb:.1f} GB each)"
-        )
 
 
 def _terms(observations, operators, ground_truths, device) -> list[ObservationTerm]:

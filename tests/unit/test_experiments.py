@@ -14,7 +14,7 @@ from dip.data import degrade
 from dip.errors import DipInputError
 from dip.eval import metrics
 from dip.fit import FitConfig
-from dip.nets import networks as models
+from dip import nets
 from tests.helpers import crop_photo
 
 # 3 levels of 8 channels: a few ms per step at 32-64 px.
@@ -97,7 +97,7 @@ def test_every_architecture_builds_and_keeps_the_size():
     for name in experiments.DEFAULT_ARCHITECTURES:
         config = experiments.architecture_config(name, width=8, pad="zero")
         assert config.input_depth == 1
-        net = models.build_net(config.net, 1, 3, **config.net_kwargs)
+        net = nets.build_net(config.net, 1, 3, **config.net_kwargs)
         with torch.no_grad():
             assert net(z).shape == (1, 3, 128, 128), name
         assert experiments.architecture_parameters(config) < 60_000, name

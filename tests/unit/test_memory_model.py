@@ -1,11 +1,13 @@
-"""The torch-free memory model of a fit (dip.pipeline.memory_model) against the library's dry-run estimate
-(dip.nets.memory.fit_memory), and fit_resources mem_mb "auto" in the planner."""
+"""The torch-free memory model of a fit (dip.fit.memory_model) against the library's dry-run estimate
+(dip.fit.memory.fit_memory): the planner's mem_mb (fit_resources mem_mb "auto") and the bound that lets a small fit
+skip the dry run."""
 
 from __future__ import annotations
 
 import pytest
 
-from dip.pipeline.memory_model import fit_mem_mb
+from dip.fit.memory_model import CHEAP_BOUND_PIXELS, plain_memory_bound
+from dip.pipeline.memory_model import fit_mem_mb  # the planner's import path
 from dip.pipeline.plan import AUTO_MEM_MB_DEFAULT, build_plan
 from tests.helpers import REPO, workflow_config
 
@@ -18,7 +20,7 @@ CASES.append((None, 32, 128))  # the default config: FitConfig's defaults with i
 def test_model_asks_for_at_least_the_dry_run_estimate_and_at_most_60_percent_more(preset, width, size):
     pytest.importorskip("torch")
     from dip.fit import FitConfig
-    from dip.nets.memory import fit_memory
+    from dip.fit.memory import fit_memory
     from dip.presets import _DEFAULT_SKIP, get_preset, with_width
 
     if preset is None:
@@ -39,6 +41,39 @@ def test_model_grows_with_pixels_width_and_precision():
     fp32 = fit_mem_mb("denoise", None, 256, 256)
     assert fit_mem_mb("denoise", None, 256, 256, settings={"precision": "auto"}) == fp32
     assert fit_mem_mb("denoise", None, 256, 256, settings={"precision": "bf16"}) < fp32
+
+
+# (network, settings, input depth, size): the paper's default net, the library nets of Fig. 8, a narrow skip net
+BOUND_CASES = {
+    "default skip": ("skip", {}, 32, 512),
+    "skip_depth6": ("skip_depth6", {}, 1, 192),
+    "unet fig8": ("unet", dict(feature_scale=8, more_layers=1), 1, 256),
+    "resnet fig8": ("resnet", {}, 1, 256),
+    "narrow skip": ("skip", dict(channels_down=[16] * 3, channels_up=[16] * 3, channels_skip=[4] * 3), 8, 64),
+}
+
+
+@pytest.mark.parametrize("case", list(BOUND_CASES))
+def test_the_bound_is_above_the_dry_run_estimate(case):
+    # What makes skipping the dry run safe: where the bound fits the budget, so does the plain fit.
+    pytest.importorskip("torch")
+    from dip.fit import FitConfig
+    from dip.fit.memory import fit_memory
+
+    net, kwargs, depth, size = BOUND_CASES[case]
+    config = FitConfig(net=net, net_kwargs=kwargs, input_depth=depth)
+    for precision in ("fp32", "bf16"):
+        estimate = fit_memory(config.replace(precision=precision), size, size, precision=precision).plain
+        assert estimate < plain_memory_bound(config.replace(precision=precision), size, size), (case, precision)
+
+
+def test_the_bound_is_for_small_images_only():
+    from dip.fit import FitConfig
+
+    side = int(CHEAP_BOUND_PIXELS**0.5)
+    assert plain_memory_bound(FitConfig(), side, side) is not None
+    assert plain_memory_bound(FitConfig(), side, side + 1) is None
+    assert plain_memory_bound(FitConfig(), 256, 256, channels=1) < plain_memory_bound(FitConfig(), 256, 256)
 
 
 def test_auto_mem_mb_per_fit_and_summed_for_a_pack(monkeypatch):

@@ -44,7 +44,7 @@ def test_lanczos_kernel_matches_the_authors_formula(factor, support, phase, size
 
 def test_the_networks_lanczos_layer_has_the_operators_weights():
     """One Lanczos formula: the networks' downsampling layer normalises the operator's 1-D weights (x2)."""
-    from dip.nets.networks import LanczosDownsample
+    from dip.nets import LanczosDownsample
 
     for kind, support in physics.KERNEL_SUPPORT.items():
         w = physics.lanczos_weights(2, support)
