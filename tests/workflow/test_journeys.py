@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_switching_a_dataset_off_takes_its_experiments_along(fresh):
 
 TINY = {
     "results_dir": "results",
-    "datasets": {"photos": {"source": "embedded", "images": ["astronaut"], "size": 32}},
+    "datasets": {"photos": {"source": "embedded", "images": ["astronaut"], "size": 64}},
     "experiments": [
         {"dataset": "photos", "task": "denoise", "levels": [25], "seeds": [0], "baselines": [],
          "dip": {"preset": "denoise", "width": 4, "settings": {"iterations": 4, "log_every": 2, "device": "cpu"}}},
@@ -164,7 +165,7 @@ def test_a_changed_setting_reruns_its_fits_also_without_snakemake_records(finish
 
 def test_dot_test_dry_run():
     # the Snakemake catalog's convention: the test config and data under .test/, run with --directory .test
-    proc = subprocess.run([shutil.which("snakemake") or "snakemake", "-n", "--cores", "1", "--directory", ".test",
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--directory", ".test",
                            "--workflow-profile", "none"], cwd=REPO, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert job_counts(proc.stdout)["fit_dip"] == 8
@@ -181,7 +182,7 @@ def test_deployed_as_a_module_runs(tmp_path):
         "use rule * from dip_workflow\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # dip comes from the workflow's own source
-    cmd = [shutil.which("snakemake") or "snakemake", "--cores", "1", "--workflow-profile", "none"]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--workflow-profile", "none"]
     proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     table = tmp_path / "results/tables/photos/denoise_sigma25.md"
