@@ -1,7 +1,7 @@
 # Stage 1: download the files the config needs, one job per benchmark folder (download_<benchmark>_<level>) and one
 # for the paper's other experiments (download_experiment_data), from the manifest (relative path + sha256) under
 # `download_base_url`. pooch checks every hash; a mismatch leaves no file. Every job that reads a downloaded file
-# checks its sha256 first (workflow/scripts/_shim.py) and takes it as ancient() (common.smk, pinned): a file corrupted
+# checks its sha256 first (dip.pipeline.jobs.runner) and takes it as ancient() (common.smk, pinned): a file corrupted
 # later fails that job with how to fix it (delete it and re-run: only that file is fetched again, and only the jobs
 # that read it re-run).
 # The job reads everything (base URL, manifest) from the config and has no params, script or conda env: it then runs
