@@ -19,6 +19,8 @@ import yaml
 from tests.helpers import REPO, job_counts, snakemake
 
 PAPER_CPU = ("--configfile", "config/paper.yaml", "config/paper-cpu.yaml")
+# what a run from the repository root loads by itself (its rerun triggers: README, "What re-runs a fit")
+PROFILE = ("--workflow-profile", str(REPO / "profiles/default"))
 FITS = ("fit_dip", "fit_dip_pack", "baseline")
 
 
@@ -139,15 +141,15 @@ def test_touched_and_remade_inputs_rerun_nothing(finished):
     for path in (finished / "results").rglob("*"):
         if path.is_file() and "inputs" in path.parts:
             os.utime(path)  # newer than every fit
-    assert not any(r in counts(finished, "--configfile", "tiny.yaml") for r in FITS)
+    assert not any(r in counts(finished, "--configfile", "tiny.yaml", *PROFILE) for r in FITS)
     shutil.rmtree(finished / "results/inputs")  # a fresh clone has none
-    assert not any(r in counts(finished, "--configfile", "tiny.yaml") for r in FITS)
+    assert not any(r in counts(finished, "--configfile", "tiny.yaml", *PROFILE) for r in FITS)
 
 
 @pytest.mark.slow
 def test_adding_an_image_fits_only_that_image(finished):
-    out = snakemake(finished, "-n", "--cores", "1", "--configfile", layer(finished, "more.yaml",
-                    images=["astronaut", "coffee"])).stdout  # fmt: skip
+    more = layer(finished, "more.yaml", images=["astronaut", "coffee"])
+    out = snakemake(finished, "-n", "--cores", "1", "--configfile", more, *PROFILE).stdout
     assert job_counts(out)["fit_dip"] == 1 and "image=coffee" in out
 
 
