@@ -222,7 +222,6 @@ class CrashAt:
 # --- the workflow's configs -----------------------------------------------------------------------------------------
 
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 # The paper's other experiments on tiny crops with a handful of steps (layered on TEST_CONFIG: the e2e budget).
 _SMALL_NET = dict(channels_down=[8, 8, 8, 8], channels_up=[8, 8, 8, 8], channels_skip=[4] * 4, kernel_down=3,
@@ -255,16 +254,11 @@ def tiny_experiments_config(workdir: Path, base_url: str = "https://raw.githubus
 
 def workflow_config(*configfiles: str | Path, **overrides) -> dict:
     """The config a workflow run sees: config/config.yaml (the Snakefile's configfile), then each ``--configfile``
-    and the ``--config`` overrides merged as Snakemake merges them, validated against the schema (defaults filled)."""
-    import yaml
-    from snakemake.utils import update_config, validate
+    and the ``--config`` overrides merged as Snakemake merges them, validated against the schema (defaults filled):
+    :func:`dip.pipeline.config.load`, the loader the GPU reproduction script uses too."""
+    from dip.pipeline.config import load
 
-    config: dict = {}
-    for path in (REPO / "config/config.yaml", *configfiles):
-        update_config(config, yaml.safe_load((REPO / path).read_text()))
-    update_config(config, overrides)
-    validate(config, str(SCHEMA))
-    return config
+    return load(*configfiles, **overrides)
 
 
 def dry_run_jobs(output: str) -> dict[tuple[str, tuple[str, ...]], int]:

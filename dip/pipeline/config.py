@@ -1,4 +1,5 @@
-"""The workflow config beyond its schema: the files it names looked up in the workflow's own source too (torch-free).
+"""The workflow config outside Snakemake (torch-free): :func:`load` layers and validates it as a workflow run does;
+the files it names are looked up in the workflow's own source too.
 
 ``manifest`` and ``paper_numbers`` are the workflow's own files (``config/manifest/benchmarks.tsv``,
 ``config/paper_numbers.yaml``). A relative path is looked up in the working directory first (a user's own copy),
@@ -8,10 +9,56 @@ then in the workflow's source folder, so that ``--directory .test`` and a deploy
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+import dip
+
 SHIPPED_FILES = ("manifest", "paper_numbers")
+REPOSITORY = Path(dip.__file__).resolve().parents[1]  # the source checkout: config/, workflow/
+DEFAULT_CONFIG = "config/config.yaml"  # the Snakefile's configfile
+SCHEMA = REPOSITORY / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load(*layers: str | os.PathLike | Mapping, base: str | os.PathLike | None = DEFAULT_CONFIG, **overrides) -> dict:
+    """The config a workflow run sees: ``base`` (the Snakefile's configfile; None: none), then each layer (a config
+    file, as ``--configfile``, or a mapping), then ``overrides`` (as ``--config key=value``), merged as Snakemake
+    merges them (``snakemake.utils.update_config``: mappings key by key, anything else replaced, so that ``null``
+    turns an entry of a layer beneath off), then validated against the workflow's schema, which fills in its defaults.
+
+    A relative path is relative to the repository (:data:`REPOSITORY`). Where Snakemake is not installed (a lent GPU
+    machine has none) the layers are merged by the same rule (:func:`merge`) and the schema check, with the defaults
+    it fills in, is skipped."""
+    import yaml
+
+    try:
+        from snakemake.utils import update_config, validate
+    except ImportError:
+        update_config, validate = merge, None
+    config: dict = {}
+    for layer in ([base] if base is not None else []) + list(layers):
+        if not isinstance(layer, Mapping):
+            layer = yaml.safe_load((REPOSITORY / layer).read_text()) or {}
+        update_config(config, layer)
+    update_config(config, overrides)
+    if validate is not None:
+        validate(config, str(SCHEMA))
+    return config
+
+
+def merge(config: MutableMapping, layer: Mapping) -> MutableMapping:
+    """Merge ``layer`` into ``config`` in place by ``snakemake.utils.update_config``'s rule, for a machine without
+    Snakemake: a mapping goes key by key into the mapping below it (into anything else: a new one; an empty one
+    changes nothing), any other value replaces what was there."""
+    for key, value in layer.items():
+        if isinstance(value, Mapping):
+            below = config.get(key, {})
+            if value:
+                below = merge(below if isinstance(below, MutableMapping) else {}, value)
+            config[key] = below
+        else:
+            config[key] = value
+    return config
 
 
 def resolve_shipped_files(config: MutableMapping, source: str | Path, workdir: str | Path = ".") -> MutableMapping:

@@ -1,5 +1,6 @@
 """The bodies of the jobs that make images: download, degrade, DIP fits (lone and packed), baselines, learning
-curves -- called by the workflow's job functions (:mod:`dip.pipeline.jobs`) and the GPU reproduction script.
+curves -- called by the workflow's job functions (:mod:`dip.pipeline.jobs`, which the GPU reproduction script runs
+too).
 
 Each function takes a job's spec (its params, planned by :mod:`dip.pipeline.plan`) and its files (``inputs``/
 ``outputs``: role -> path, as the rule names them), does the work with the ``dip`` library and writes the outputs;

@@ -1,9 +1,11 @@
-"""benchmarks/gpu_reproduce.sh, the one-command GPU reproduction: its --tiny run end to end on the CPU (inputs carried
-by benchmarks/prepare_gpu_carry.sh from the benchmark mirror), the budget rule that decides which fits start, and
-that its fits are the ones `snakemake --configfile config/paper.yaml` plans."""
+"""benchmarks/gpu_reproduce.sh, the one-command GPU reproduction, and its phases (benchmarks/gpu/): its --tiny run end
+to end on the CPU (inputs carried by benchmarks/prepare_gpu_carry.sh from the benchmark mirror), the budget rule that
+decides which fits start, that its fits are the ones `snakemake --configfile config/paper.yaml` plans, run as the
+workflow's own jobs, and that a partial run scores only what it made."""
 
 from __future__ import annotations
 
+import builtins
 import importlib.util
 import json
 import math
@@ -13,6 +15,8 @@ import sys
 
 import pytest
 
+from benchmarks.gpu import config as gpu_config
+from benchmarks.gpu import report, schedule
 from tests.helpers import MIRROR, REPO
 
 SCRIPT = REPO / "benchmarks" / "gpu_reproduce.sh"
@@ -26,10 +30,21 @@ def _module():
     return module
 
 
+def _plan(tmp_path, *argv):
+    from dip.pipeline.plan import build_plan
+
+    args = _module().parse_args(["--out", str(tmp_path / "out"), "--inputs", str(tmp_path / "in"), *argv])
+    return args, build_plan(gpu_config.run_config(args, tmp_path / "in"))
+
+
+def _jobs(plan) -> list[str]:
+    return sorted(json.dumps({**job.to_json(), "resources": job.resources}, sort_keys=True) for job in plan.jobs())
+
+
 def test_a_fit_starts_only_if_it_is_estimated_to_end_inside_the_budget():
-    gr = _module()
     groups = [{"name": "big", "work": 1000}, {"name": "small", "work": 10}]
-    pick = lambda running, now: gr.pick_next(groups, running, now, deadline=100, rate=0.05, startup=5)  # noqa: E731
+    pick = lambda running, now: schedule.pick_next(groups, running, now, deadline=100, rate=0.05,  # noqa: E731
+                                                   startup=5)  # fmt: skip
     assert pick(0, 0)["name"] == "big"  # 5 + 1000 * 0.05 = 55 s
     assert pick(1, 0)["name"] == "small"  # beside another process the big one would take 105 s
     assert pick(0, 60)["name"] == "small"
@@ -42,9 +57,7 @@ def test_the_run_fits_what_the_paper_config_plans(tmp_path):
     from dip.pipeline.plan import build_plan
     from tests.helpers import workflow_config
 
-    gr = _module()
-    args = gr.parse_args(["--out", str(tmp_path / "out"), "--inputs", str(tmp_path / "in")])
-    ours = build_plan(gr.run_config(args, tmp_path / "in"))
+    args, ours = _plan(tmp_path)
     paper = build_plan(workflow_config("config/paper.yaml"))
     for dataset, image in (("set5", "baby"), ("set14", "zebra")):
         wc = {"dataset": dataset, "task": "sr", "level": "x4", "image": image, "seed": "0"}
@@ -54,6 +67,60 @@ def test_the_run_fits_what_the_paper_config_plans(tmp_path):
     score = {"dataset": "set5", "task": "sr", "level": "x4"}
     assert ours.get("score", score).output == [p.replace("results/paper", str(args.out))
                                                 for p in paper.get("score", score).output]  # fmt: skip
+    assert not ours.published and not ours.learning and ours.experiment_names == []
+
+
+def test_a_machine_without_snakemake_plans_the_same_run(tmp_path, monkeypatch):
+    """A lent GPU machine has no Snakemake: the layers are merged alike, unvalidated, and the jobs are the same."""
+    pytest.importorskip("snakemake")
+    validated = {argv: _jobs(_plan(tmp_path, *argv)[1]) for argv in ((), ("--tiny",))}
+    real_import = builtins.__import__
+
+    def no_snakemake(name, *args, **kwargs):
+        if name.split(".")[0] == "snakemake":
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_snakemake)
+    for argv, jobs in validated.items():
+        assert _jobs(_plan(tmp_path, *argv)[1]) == jobs
+
+
+def test_fits_of_one_size_run_as_a_pack_of_the_workflows_jobs(tmp_path):
+    """Four 64 px fits in one process (fit_dip_pack, then unpack_fit to the plan's fit_dip outputs), one lone fit
+    (the plan's own fit_dip job)."""
+    from PIL import Image
+
+    _, plan = _plan(tmp_path, "--tiny", "--datasets", "set5")
+    for job, size in zip(plan.by_rule("fit_dip"), [(64, 64)] * 4 + [(96, 64)]):
+        os.makedirs(os.path.dirname(job.input["target"]), exist_ok=True)
+        Image.new("RGB", size).save(job.input["target"])
+    groups = schedule.fit_groups(plan, pack_max=4)
+    assert [g["kind"] for g in groups] == ["pack", "lone"]
+    pack, lone = groups
+    assert [j["rule"] for j in pack["jobs"]] == ["fit_dip_pack"] + ["unpack_fit"] * 4
+    fits = plan.by_rule("fit_dip")
+    assert [j["output"] for j in pack["jobs"][1:]] == [dict(j.output) for j in fits[:4]]
+    assert {j["input"]["pack"] for j in pack["jobs"][1:]} == set(pack["jobs"][0]["output"])
+    assert lone["jobs"] == [fits[4].to_json()] and lone["members"] == ["woman_seed0"]
+
+
+def test_a_partial_run_scores_only_the_outputs_it_made(tmp_path):
+    """A fit skipped or killed at the deadline has no files: the score jobs are cut down to what exists."""
+    _, plan = _plan(tmp_path, "--tiny", "--datasets", "set5")
+    job = plan.get("score", {"dataset": "set5", "task": "sr", "level": "x4"})
+    es_job = plan.es_score("set5", "sr", "x4")
+    made = [o["png"] for o in job.params["plan"] if o["method"] == "bicubic" or o["image"] == "bird"]
+    made_es = [p for (image, _), p in zip(es_job.params["runs"], es_job.input["pngs"]) if image == "bird"]
+    for path in made + made_es + job.input["gt"]:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "wb").close()
+    cut = report.made(job)
+    assert sorted(o["png"] for o in cut.params["plan"]) == sorted(made) and len(made) == 5 + 2
+    assert cut.params["images"] == job.params["images"] and cut.output == job.output
+    es = report.made(es_job)
+    assert [tuple(r) for r in es.params["runs"]] == [("bird", 0)] and es.input["pngs"] == made_es
+    assert len(es.input["jsons"]) == 1 and es.input["gt"] == es_job.input["gt"]
 
 
 @pytest.mark.slow  # ~25 s of CPU (five fresh processes import torch); longer on a shared machine

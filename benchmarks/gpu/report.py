@@ -1,0 +1,262 @@
+"""The run's scores (the workflow's score and score_es jobs, on what the run made), the config layer for the
+workflow, and the summary: summary.md (per image ours vs the released DIP outputs vs the paper, the speed
+benchmark, the paper's projected GPU time) and summary.json, fits.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+from pathlib import Path
+
+from benchmarks.gpu.bench import bench_rates, bench_speed, paper_workload, projection
+from benchmarks.gpu.common import BENCH_SIZE, REPO, Run, fmt, quiet
+from benchmarks.gpu.config import write_layer
+from benchmarks.gpu.schedule import observed_rate
+
+PUBLISHED_SCORES = "results/paper/scores/published"  # committed: the released outputs re-scored
+
+
+# --- scores --------------------------------------------------------------------------------------------------------
+
+
+def scores(run: Run, plan, done: list[dict]) -> dict:
+    """The scores phase: workflow-layer.yaml for the datasets whose fits all ran, then :func:`score`."""
+    t, args = time.monotonic(), run.args
+    complete = [d for d in args.datasets
+                if all(g["status"] in ("done", "exists") for g in done if g["dataset"] == d)]  # fmt: skip
+    write_layer(plan.config, run.out / "workflow-layer.yaml", complete or args.datasets)
+    frames = score(plan)
+    run.phase("scores", f"{sum(len(f) for f in frames.values())} rows", t)
+    return frames
+
+
+def made(job):
+    """A score or score_es job of the plan cut down to the outputs this run made: a fit skipped or killed at the
+    deadline has none, and its rows are left out (the workflow, which makes every output first, never has to)."""
+    p, inp = job.params, job.input
+    if job.rule == "score":
+        kept = [i for i, gt in enumerate(inp["gt"]) if Path(gt).is_file()]
+        params = {**p, "plan": [o for o in p["plan"] if Path(o["png"]).is_file()],
+                  "images": [p["images"][i] for i in kept]}  # fmt: skip
+        files = {role: [inp[role][i] for i in kept] for role in ("gt", "observation")}
+    else:
+        kept = [i for i, png in enumerate(inp["pngs"]) if Path(png).is_file()]
+        params = {**p, "runs": [p["runs"][i] for i in kept]}
+        files = {role: [inp[role][i] for i in kept] for role in ("pngs", "jsons")}
+    return dataclasses.replace(job, params=params, input={**inp, **files})
+
+
+def score(plan) -> dict[tuple, object]:
+    """Score what exists with the workflow's job functions (:func:`dip.pipeline.jobs.scores.score` and
+    :func:`~dip.pipeline.jobs.scores.score_es`, on the plan's jobs: :func:`made`): ``scores/ours/<d>/<t>_<lv>.csv``
+    (DIP, bicubic) and ``scores/extra/<d>/<t>_<lv>_es.csv`` (dip_es). Returns {(d, t, lv): frame of all rows}."""
+    import pandas as pd
+
+    from dip.pipeline.jobs import scores as score_jobs
+
+    frames = {}
+    for d, t, lv in plan.experiment_keys():
+        with quiet():
+            parts = [score_jobs.score(made(plan.get("score", {"dataset": d, "task": t, "level": lv})))]
+            if (d, t, lv) in plan.es_levels():
+                parts.append(score_jobs.score_es(made(plan.es_score(d, t, lv))))
+        frames[(d, t, lv)] = pd.concat(parts, ignore_index=True)
+    return frames
+
+
+# --- summary -------------------------------------------------------------------------------------------------------
+
+
+def summary(run: Run, facts: dict, plan, frames: dict, done: list[dict], fit_wall: float, bench, cuda: dict) -> None:
+    """The summary phase: fits.json, summary.md (also printed, but for its fit processes) and summary.json."""
+    args, out = run.args, run.out
+    tables = []
+    for (d, tk, lv), frame in frames.items():
+        lines, stats = dataset_table(plan, (d, tk, lv), frame, done, args.seed)
+        tables.append((f"{d} {tk} {lv}: PSNR (dB, the paper's metric)", lines, stats))
+    fit_done = [g for g in done if g["status"] == "done"]
+    throughput = None
+    if fit_done and fit_wall > 0:
+        throughput = {"jobs": args.jobs, "rate": fit_wall / sum(g["work"] for g in fit_done)}
+    rates = bench_rates(bench)
+    workload = paper_workload()
+    bench_part = bench_lines(bench, workload, rates, observed_rate(done), throughput)
+    (out / "fits.json").write_text(json.dumps(done, indent=1, default=str))
+    elapsed = time.monotonic() - run.t0
+    text = write_summary(out, facts, run.phases, tables, done, bench_part, cuda, args, elapsed)
+    record = {
+        "facts": facts, "phases": run.phases, "datasets": [s for _, _, s in tables], "fits": done, "cuda_tests": cuda,
+        "bench_rates_s_per_step_512": {m: r * BENCH_SIZE**2 for m, r in rates.items()},
+        "paper_workload": workload, "elapsed_s": round(elapsed, 1), "budget_s": 60 * args.budget_minutes,
+    }  # fmt: skip
+    (out / "summary.json").write_text(json.dumps(record, indent=1, default=str))
+    shutil.rmtree(out / "jobs", ignore_errors=True)
+    sections = text.split("\n## ")
+    print("\n" + "\n## ".join(x for x in sections if not x.startswith("Fit processes")), flush=True)
+    run.log(f"done in {elapsed:.0f} s; everything is under {out}")
+
+
+def psnr_cells(frame, d: str, t: str, lv: str, images: list[str]):
+    """``psnr(method, source, image)``: our PSNR (``source`` "ours") and that of the authors' released output
+    (``"released"``, from results/paper/scores/published/) of each of ``images``, as the paper table has them
+    (:func:`dip.eval.tables.results_table`); None where there is none."""
+    import pandas as pd
+
+    from dip.eval.tables import METHOD_LABELS, results_table
+    from dip.tasks import parse_level
+
+    published = REPO / PUBLISHED_SCORES / d / f"{t}_{lv}.csv"
+    rows = [frame, pd.read_csv(published)] if published.is_file() else [frame]
+    table = results_table(pd.concat(rows, ignore_index=True), None, d, t, parse_level(t, lv), images=images)
+    cells = table.iloc[:, : len(images)].set_axis(images, axis=1)
+
+    def psnr(method: str, source: str, image: str) -> float | None:
+        key = (METHOD_LABELS.get(method, method), source)
+        if key not in cells.index or image not in cells.columns or pd.isna(cells.at[key, image]):
+            return None
+        return float(cells.at[key, image])
+
+    return psnr
+
+
+def dataset_table(plan, key: tuple[str, str, str], frame, groups: list[dict], seed: int = 0):
+    """Markdown lines comparing our DIP per image with the released DIP and the paper; and the means."""
+    import pandas as pd
+
+    from dip.data.benchmarks import BENCHMARKS
+    from dip.eval.tables import load_paper_numbers
+
+    d, t, lv = key
+    level = int(lv.lstrip("x"))
+    psnr = psnr_cells(frame, d, t, lv, list(BENCHMARKS[d].images))
+    reported, released, _ = load_paper_numbers(plan.config["paper_numbers"])
+
+    def paper(table, method):
+        sel = table[(table["dataset"] == d) & (table["task"] == t) & (table["level"].astype(float) == level)
+                    & (table["method"] == method) & (table["image"] == "mean")]  # fmt: skip
+        return float(sel["psnr"].iloc[0]) if len(sel) else None
+
+    group_of = {m: g for g in groups if g["dataset"] == d for m in g["members"]}
+    lines = [
+        "| image | fit size | DIP ours | released DIP | ours - released | DIP+ES (step) | bicubic ours "
+        "| released bicubic | fit s | fit |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    diffs, ours_all, rel_all, bic_all = [], [], [], []
+    for image in BENCHMARKS[d].images:
+        member = f"{image}_seed{seed}"
+        g = group_of.get(member)
+        ours, es, bic = psnr("dip", "ours", image), psnr("dip_es", "ours", image), psnr("bicubic", "ours", image)
+        rel, rel_bic = psnr("dip", "released", image), psnr("bicubic", "released", image)
+        step = None
+        record = Path(plan.restored(d, t, lv, "dip", image, seed, ".json"))
+        if record.is_file():
+            step = (json.loads(record.read_text()).get("early_stopping") or {}).get("detected_step")
+        es_txt = f"{fmt(es)} ({fmt(step, 'd')})" if es is not None else "-"
+        size = "x".join(map(str, g["sizes"][g["members"].index(member)])) if g else "-"
+        diff = ours - rel if ours is not None and rel is not None else None
+        if ours is not None:
+            ours_all.append(ours)
+            if rel is not None:
+                diffs.append(diff)
+                rel_all.append(rel)
+        if bic is not None:
+            bic_all.append(bic)
+        state = (g or {}).get("status", "not planned")
+        seconds = frame[(frame["image"] == image) & (frame["method"] == "dip")]["seconds"]
+        fit_s = fmt(float(seconds.iloc[0]), ".0f") if len(seconds) and pd.notna(seconds.iloc[0]) else "-"
+        lines.append(f"| {image} | {size} | {fmt(ours)} | {fmt(rel)} | {fmt(diff, '+.2f')} | {es_txt} "
+                     f"| {fmt(bic)} | {fmt(rel_bic)} | {fit_s} | {state} |")  # fmt: skip
+    n = len(BENCHMARKS[d].images)
+    mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    stats = {
+        "dataset": d, "level": lv, "images": n, "fitted": len(ours_all), "dip_mean": mean(ours_all),
+        "released_dip_mean_same_images": mean(rel_all), "mean_diff_vs_released": mean(diffs),
+        "bicubic_mean": mean(bic_all), "paper_reported_dip_mean": paper(reported, "dip"),
+        "released_dip_mean": paper(released, "dip"), "paper_reported_bicubic_mean": paper(reported, "bicubic"),
+    }  # fmt: skip
+    lines.append(
+        f"| **mean** ({len(ours_all)}/{n}) | | **{fmt(stats['dip_mean'])}** "
+        f"| {fmt(stats['released_dip_mean_same_images'])} "
+        f"| **{fmt(stats['mean_diff_vs_released'], '+.2f')}** | | {fmt(stats['bicubic_mean'])} | | | |"
+    )
+    note = (f"Paper (CVPR 2018) mean over all {n} images: DIP {fmt(stats['paper_reported_dip_mean'])}, bicubic "
+            f"{fmt(stats['paper_reported_bicubic_mean'])}; released DIP outputs re-scored: "
+            f"{fmt(stats['released_dip_mean'])} (config/paper_numbers.yaml).")  # fmt: skip
+    if len(ours_all) == n and stats["paper_reported_dip_mean"] is not None:
+        note += f" Our mean - paper: {stats['dip_mean'] - stats['paper_reported_dip_mean']:+.2f} dB."
+    return lines + ["", note], stats
+
+
+def bench_lines(bench: dict | None, workload: list[dict], rates: dict[str, float], fit_rate, throughput) -> list:
+    """summary.md's speed section: bench_fit's s/step per mode, the paper profile's workload and its projected
+    hours at each measured rate."""
+    lines = []
+    speed = [r for r in bench_speed(bench) if "s_per_step" in r]
+    if speed:
+        ref = {r["size"]: r["s_per_step"] for r in speed if r["mode"] == "reference"}
+        lines += ["| size | mode | s/step | vs reference | peak MB |", "|---|---|---|---|---|"]
+        for r in speed:
+            base = ref.get(r["size"])
+            ratio = f"{base / r['s_per_step']:.2f}x" if base else "-"
+            peak = r.get("peak_mb", r.get("peak_rss_mb"))
+            lines.append(f"| {r['size']} | {r['mode']} | {r['s_per_step']:.4f} | {ratio} | {fmt(peak, '.0f')} |")
+        lines += ["", f"({bench.get('warmup')} warm-up + {bench.get('steps')} timed steps per mode, each mode in a "
+                      f"fresh process; denoising preset, 128-channel skip net; bench_fit.json)"]  # fmt: skip
+    elif bench is None:
+        lines.append("No benchmark (skipped or failed: bench_fit.log).")
+    for r in bench_speed(bench):
+        if "error" in r:
+            lines.append(f"- {r.get('mode')}: {r['error'][:200]}")
+    steps = sum(r["steps"] for r in workload)
+    fits = sum(r["fits"] for r in workload)
+    lines += ["", f"**Projected GPU time of the paper profile** (config/paper.yaml: {fits} fits, {steps:,} steps, "
+                  f"{sum(r['step_mpx'] for r in workload):,.0f} step x Mpx; one fit at a time, time per step scaled "
+                  "linearly by output pixels from the measured size):", "",
+              "| fits | count | steps | step x Mpx |", "|---|---|---|---|"]  # fmt: skip
+    lines += [f"| {r['what']} | {r['fits']} | {r['steps']:,} | {r['step_mpx']:,.1f} |" for r in workload]
+    basis = {f"bench {m}": rate for m, rate in rates.items()}
+    if fit_rate:
+        basis["this run's fits (solo-equivalent)"] = fit_rate
+    if throughput:
+        basis[f"this run's fit throughput ({throughput['jobs']} processes, packed)"] = throughput["rate"]
+    if basis:
+        lines += ["", "| basis | s/step at 512 px | paper profile, hours on this device |", "|---|---|---|"]
+        lines += [f"| {p['basis']} | {p['s_per_step_512']:.4f} | {p['hours']:.2f} |"
+                  for p in projection(workload, basis)]  # fmt: skip
+    return lines
+
+
+def write_summary(out: Path, facts: dict, phases: list[dict], tables: list[tuple[str, list, dict]],
+                  groups: list[dict], bench_part: list[str], cuda: dict, args, elapsed: float) -> str:
+    gpu = facts.get("gpu") or "no GPU"
+    commit = facts.get("git_commit") or ((facts.get("commit_file") or {}).get("text") or "unknown").splitlines()[0]
+    head = [
+        "# GPU reproduction" + (" (--tiny: CPU smoke test on crops; the numbers mean nothing)" if args.tiny else ""),
+        "",
+        f"- machine: {gpu}, {facts.get('cpu')} x{facts.get('cpu_count')}; torch {facts.get('torch')} "
+        f"(CUDA {facts.get('torch_cuda')}, cuDNN {facts.get('cudnn')}), Python {facts.get('python')}",
+        f"- code: {commit}; code sha256 {facts.get('code_sha256', '')[:16]}",
+        f"- settings: SR x4, preset sr4 ({'tiny: width 8, few steps' if args.tiny else 'as config/paper.yaml'}), "
+        f"precision {args.precision}, seed {args.seed}, ES-WMV recorded, {args.jobs} fit process(es) at a time, "
+        f"packs of up to {args.pack_max}; budget {args.budget_minutes:g} min, used {elapsed / 60:.1f} min",
+        f"- CUDA tests: {cuda.get('result', 'not run')}",
+        "",
+        "| phase | status | seconds |",
+        "|---|---|---|",
+    ]
+    head += [f"| {p['phase']} | {p['status']} | {p['seconds']:.0f} |" for p in phases]
+    body = []
+    for title, lines, _ in tables:
+        body += ["", f"## {title}", "", *lines]
+    body += ["", "## Fit processes", "", "| group | fits | steps | Mpx | status | estimate s | seconds |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for g in groups:
+        body.append(f"| {g['name']} | {len(g['members'])} | {g['iterations']} | {g['pixels'] / 1e6:.2f} "
+                    f"| {g['status']} | {fmt(g.get('estimate_s'), '.0f')} | {fmt(g.get('seconds'), '.0f')} |")
+    body += ["", "## Speed (bench_fit.py) and the paper's GPU time", "", *bench_part]
+    text = "\n".join(head + body) + "\n"
+    (out / "summary.md").write_text(text)
+    return text
