@@ -46,7 +46,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 CONFIG_LAYERS = ("config/config.yaml", "config/paper.yaml")  # the Snakefile's configfile, then --configfile
-PUBLISHED_SCORES = "results/paper/scores/published"  # committed: the released outputs re-scored
+RELEASED_SCORES = "results/paper/scores/released"  # committed: the released outputs re-scored
 BENCH_SIZE = 512  # px; the speed benchmark's image side (the projection scales from it by pixel count)
 SIZE_MULTIPLE = 32  # what dip.restore crops every fit's output to
 
@@ -138,7 +138,7 @@ def run_config(args, resources: Path) -> dict:
         es = TINY["early_stopping"]
     cfg.update(
         experiments=experiments, results_dir=str(args.out), resources_dir=str(resources), learning_curves=None,
-        published={}, pack_fits=1, paper_experiments={"early_stopping": es} if es else {},
+        released={}, pack_fits=1, paper_experiments={"early_stopping": es} if es else {},
     )
     return cfg
 
@@ -686,7 +686,7 @@ def dataset_table(d: str, lv: str, frame, groups: list[dict], out: Path, paper_n
     from dip.eval.tables import load_paper_numbers
 
     level = int(lv.lstrip("x"))
-    pub_path = REPO / PUBLISHED_SCORES / d / f"sr_{lv}.csv"
+    pub_path = REPO / RELEASED_SCORES / d / f"sr_{lv}.csv"
     pub = pd.read_csv(pub_path) if pub_path.is_file() else pd.DataFrame(columns=["image", "method", "psnr"])
     reported, released, _ = load_paper_numbers(paper_numbers)
 

@@ -33,7 +33,7 @@ __all__ = [
     "to_markdown",
     "to_latex",
     "write_table",
-    "published_check_table",
+    "released_check_table",
 ]
 
 METHOD_LABELS = {
@@ -58,7 +58,7 @@ METHOD_LABELS = {
     "papyan": "Papyan et al.",
     "voronoi": "Voronoi",
 }
-# Row order of the tables: the degraded input, baselines, learned / published methods, DIP last (as in the paper).
+# Row order of the tables: the degraded input, baselines, learned methods of other papers, DIP last (as in the paper).
 METHOD_ORDER = [
     "input", "bicubic", "no_prior", "tv_prior", "glasner", "selfexsr", "nlm", "cbm3d", "biharmonic", "voronoi",
     "papyan", "lapsrn", "srresnet_mse", "dip_raw", "dip_raw_ensemble", "dip_reg003", "dip", "dip_ensemble",
@@ -120,7 +120,7 @@ def load_paper_numbers(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def released_records(path: str | os.PathLike, datasets=None) -> list[dict]:
-    """The ``released`` values as records for :func:`dip.eval.scoring.check_published`: all of them, those of some
+    """The ``released`` values as records for :func:`dip.eval.scoring.check_released`: all of them, those of some
     ``datasets`` (names), or of some levels of some datasets (a mapping name -> levels)."""
     _, released, _ = load_paper_numbers(path)
     if isinstance(datasets, dict):
@@ -228,7 +228,6 @@ def results_table(
         (metrics["dataset"] == dataset) & (metrics["task"] == task)
         & np.isclose(metrics["level"].astype(float), float(level))
     ].copy()
-    sel["source"] = sel["source"].replace({"published": "released"})
     rep = _paper_frame(reported, dataset, task, level)
     universe = _scope(dataset, sel, rep)
     if images is None:
@@ -461,8 +460,8 @@ def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=Non
         _write_text(csv, table.reset_index().to_csv(index=False, float_format="%.4f"))
 
 
-def published_check_table(check: pd.DataFrame) -> pd.DataFrame:
-    """Format :func:`dip.eval.scoring.check_published`'s result for writing (one row per checked number)."""
+def released_check_table(check: pd.DataFrame) -> pd.DataFrame:
+    """Format :func:`dip.eval.scoring.check_released`'s result for writing (one row per checked number)."""
     if check.empty:
         return pd.DataFrame(columns=["expected", "re-scored", "difference", "ok"])
     frame = check.copy()

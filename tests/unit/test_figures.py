@@ -112,7 +112,7 @@ def _metrics(sources=("ours",)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("sources", [("ours",), ("ours", "published")])
+@pytest.mark.parametrize("sources", [("ours",), ("ours", "released")])
 def test_psnr_per_method_has_no_bars_and_a_legend_off_the_data(tmp_path, sources):
     fig = figures.plot_psnr_per_method(_metrics(sources), tmp_path / "p.png", method_labels=tables.METHOD_LABELS)
     renderer = _drawn(fig)
@@ -124,7 +124,7 @@ def test_psnr_per_method_has_no_bars_and_a_legend_off_the_data(tmp_path, sources
     assert not _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
     labels = [t.get_text() for t in legend.get_texts()]
     assert {"astronaut", "chelsea", "coffee"} <= set(labels)
-    assert ("published" in labels) == (len(sources) > 1)  # a source legend only when there are sources to tell apart
+    assert ("released" in labels) == (len(sources) > 1)  # a source legend only when there are sources to tell apart
 
 
 def test_curve_legends_stay_off_the_curves(tmp_path):

@@ -101,18 +101,18 @@ def test_score_outputs_rows_input_and_ensemble(tmp_path, photo64):
     assert dip0.iterations == 10 and dip0.seconds == 1.5 and dip0.source == "ours"
 
 
-def test_check_published():
+def test_check_released():
     frame = pd.DataFrame(
-        [{"dataset": "set5", "task": "sr", "level": 4.0, "method": "dip", "source": "published", "image": i,
+        [{"dataset": "set5", "task": "sr", "level": 4.0, "method": "dip", "source": "released", "image": i,
           "psnr": p} for i, p in (("a", 29.0), ("b", 30.81))]
     )
     expected = [{"dataset": "set5", "task": "sr", "level": 4, "method": "dip", "image": "mean", "psnr": 29.90},
                 {"dataset": "set5", "task": "sr", "level": 4, "method": "dip", "image": "b", "psnr": 30.70},
                 {"dataset": "set5", "task": "sr", "level": 4, "method": "bicubic", "image": "mean", "psnr": 28.0}]
-    check = scoring.check_published(frame, expected, 0.02)
+    check = scoring.check_released(frame, expected, 0.02)
     assert list(check.ok) == [True, False, False]
     assert np.isnan(check.ours.iloc[2])
-    out = tables.published_check_table(check)
+    out = tables.released_check_table(check)
     assert list(out.ok) == ["yes", "NO", "NO"]
 
 
@@ -122,8 +122,8 @@ def test_check_published():
 def _metrics():
     rows = []
     for image, base in (("barbara", 30.0), ("boat", 32.0)):
-        for method, source, delta in (("dip", "ours", 0.0), ("biharmonic", "ours", -2.0), ("dip", "published", 1.0),
-                                      ("papyan", "published", -1.0), ("input", "ours", -20.0)):
+        for method, source, delta in (("dip", "ours", 0.0), ("biharmonic", "ours", -2.0), ("dip", "released", 1.0),
+                                      ("papyan", "released", -1.0), ("input", "ours", -20.0)):
             for seed in ((0, 1) if (method, source) == ("dip", "ours") else (0,)):
                 rows.append({"dataset": "gray11", "image": image, "task": "inpaint", "level": 0.5, "method": method,
                              "source": source, "psnr": base + delta + 0.2 * seed, "ssim": 0.9, "seed": seed,
@@ -150,8 +150,8 @@ def _set5(ours_images=("baby", "bird", "butterfly", "head", "woman")):
     rows = []
     base = {"baby": 31.0, "bird": 32.0, "butterfly": 26.0, "head": 31.5, "woman": 29.0}
     for image, psnr in base.items():
-        rows.append({"image": image, "method": "dip", "source": "published", "psnr": psnr, "seed": None})
-        rows.append({"image": image, "method": "bicubic", "source": "published", "psnr": psnr - 2, "seed": None})
+        rows.append({"image": image, "method": "dip", "source": "released", "psnr": psnr, "seed": None})
+        rows.append({"image": image, "method": "bicubic", "source": "released", "psnr": psnr - 2, "seed": None})
         if image in ours_images:
             rows += [{"image": image, "method": "dip", "source": "ours", "psnr": psnr - 0.5 + 0.2 * seed, "seed": seed}
                      for seed in (0, 1)]
