@@ -752,35 +752,35 @@ class Plan:
             self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
         table = {"md": self.res("tables/experiments/early_stopping.md")}
         table["csv"] = self.res("tables/experiments/early_stopping.csv")
-        self._add(
-            "early_stop_table",
-            table,
-            [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys],
-        )
+        # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
+        scores = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.es_levels()] + self.es_scores()
+        records = [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys]
+        self._add("early_stop_table", table, {"records": records, "scores": scores})
 
     def experiment_targets(self) -> list[str]:
-        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows."""
+        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows. (The
+        early-stopping table is the default target's: it shows the tables' DIP rows, whose scores need the baselines
+        of their levels scored too.)"""
         out = []
         for name in self.experiment_names:
             out += [self.experiment_report(name)["png"], self.experiment_report(name)["md"]]
-        if self.es_keys:
-            out += self.es_scores() + [self.res("tables/experiments/early_stopping.md")]
-        return out
+        return out + self.es_scores()
 
     # --- tables, figures, targets ----------------------------------------------------------------------------------
 
     def grid_plan(self, d: str, t: str, lv: str) -> list[dict]:
-        """Panels of an image grid: per image the GT, the degraded input, each method's output (first seed)."""
+        """Panels of an image grid: per image the GT, the degraded input, each method's output (its first seed):
+        ``(method, path, seed)``, seed None for the GT and the input."""
         n = (self.config.get("figures") or {}).get("grid_max_images", 4)
         rows = []
         for image in self.level_images(d, t, lv)[:n]:
             base = self.res(f"inputs/{d}/{t}/{lv}/{image}")
-            panels = [("gt", f"{base}/gt.png"), ("input", f"{base}/observation.png")]
+            panels = [("gt", f"{base}/gt.png", None), ("input", f"{base}/observation.png", None)]
             seen = set()
             for method, seed in self.methods(self.experiments[(d, t)], lv, image):
                 if method not in seen:
                     seen.add(method)
-                    panels.append((method, self.restored(d, t, lv, method, image, seed)))
+                    panels.append((method, self.restored(d, t, lv, method, image, seed), seed))
             rows.append({"image": image, "panels": panels})
         return rows
 
@@ -808,12 +808,12 @@ class Plan:
         figures = self.experiment_keys() + [k for k in self.released_keys() if k[:2] not in self.experiments]
         for d, t, lv in dict.fromkeys(figures):
             wc = {"dataset": d, "task": t, "level": lv}
-            inputs = {"scores": self.table_scores(d, t, lv)}
+            inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
             self._add("figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), inputs, {"level": parse_level(t, lv)},
                       wc)  # fmt: skip
         for d, t, lv in dict.fromkeys(self.experiment_keys()):
             wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
-            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p in row["panels"]]}
+            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p, _ in row["panels"]]}
             params = {"plan": plan, "level": parse_level(t, lv)}
             self._add("figure_grid", self._report(f"figures/{d}/{t}_{lv}_grid"), inputs, params, wc)
             exp = self.experiments[(d, t)]
@@ -847,6 +847,8 @@ class Plan:
         targets += sorted(set(figures))
         if self.released:
             targets += [self.res("tables/released_check.md"), self.res("tables/released_check.csv")]
+        if self.es_keys:
+            targets.append(self.res("tables/experiments/early_stopping.md"))
         return targets + self.experiment_targets()
 
     # --- looking jobs up -------------------------------------------------------------------------------------------

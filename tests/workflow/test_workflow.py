@@ -135,7 +135,7 @@ def test_paper_experiments_target(tmp_path, monkeypatch):
     # (the target goes first: --configfile takes several values)
     out = snakemake(scratch(tmp_path), "experiments", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
     assert dry_run_jobs(out) == planned_jobs(monkeypatch, "config/paper.yaml", target="experiments")
-    assert job_counts(out)["total"] == 172
+    assert job_counts(out)["total"] == 171
 
 
 def test_released_target_needs_no_fit(tmp_path):
