@@ -326,8 +326,11 @@ def scope_text(dataset: str, images: list[str], all_images: list[str]) -> str:
 def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | None = None) -> str:
     """The caption of :func:`results_table`'s table: what it shows, in one or two sentences (the protocol is in
     ``results/README.md``)."""
-    text = (f"{setting_title(dataset, task, level)}: {metric_label(task)}, per image; ours beside the authors' "
-            "released outputs and the paper's numbers.")
+    sources = set(table.index.get_level_values("source")) if table is not None else {"released", "paper"}
+    named = (("released", "the authors' released outputs"), ("paper", "the paper's numbers"))
+    beside = [words for source, words in named if source in sources]
+    text = f"{setting_title(dataset, task, level)}: {metric_label(task)}, per image"
+    text += f"; ours beside {' and '.join(beside)}." if beside else ", of this project's runs."
     if table is not None and table.attrs.get("subset"):
         n, total = len(table.attrs["images"]), len(table.attrs["all_images"])
         text += (f" Every row is shown on the images this run covers ({n} of {total}); \"mean, all {total} images\" "

@@ -285,6 +285,8 @@ def test_captions_are_short_and_hold_no_numbers(ours):
     assert ("2 of 5" in caption) == (len(ours) == 2)
     assert not any(c in caption for c in ("28.43", "29.90", "32.10"))  # the paper's means are in the table
     assert len(tables.EARLY_STOPPING_CAPTION.split()) <= 70
+    ours_only = tables.results_table(_set5(ours)[lambda f: f.source == "ours"], None, "set5", "sr", 4)
+    assert "released" not in tables.table_caption("set5", "sr", 4, ours_only)  # it names only the rows it has
 
 
 def _es_record(folder, image, seed, detected, psnr_fixed, history, *, triggered=False, iterations=2000,
