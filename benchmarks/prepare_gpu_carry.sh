@@ -8,7 +8,7 @@
 # MIRROR_DIR: a folder laid out like https://raw.githubusercontent.com/ (what the workflow's download_base_url
 # serves). What benchmarks/gpu_reproduce.sh reads is the Set5/Set14 x4 _GT files; the rest (x8, the colour-denoising
 # _GT/_noisy, the inpainting _GT/_masked) rides along for later runs. The released outputs of every method are not
-# copied: their scores are committed (results/paper/scores/published/). DEST also gets SHA256SUMS (what was
+# copied: their scores are committed (results/paper/scores/released/). DEST also gets SHA256SUMS (what was
 # copied, checked) and COMMIT (the checkout's commit and its uncommitted changes: the GPU machine sees no .git).
 # Files already in DEST with the right checksum are kept; mtimes are preserved (cp -p).
 set -euo pipefail

@@ -60,7 +60,7 @@ def run_layer(args, paper: dict, resources: Path) -> dict:
         sections["early_stopping"] = TINY["early_stopping"] if args.tiny else es
     return {
         "experiments": experiments, "results_dir": str(args.out), "resources_dir": str(resources),
-        "learning_curves": None, "published": None, "pack_fits": 1, "paper_experiments": sections,
+        "learning_curves": None, "released": None, "pack_fits": 1, "paper_experiments": sections,
     }  # fmt: skip
 
 

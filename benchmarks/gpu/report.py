@@ -15,7 +15,7 @@ from benchmarks.gpu.common import BENCH_SIZE, REPO, Run, fmt, quiet
 from benchmarks.gpu.config import write_layer
 from benchmarks.gpu.schedule import observed_rate
 
-PUBLISHED_SCORES = "results/paper/scores/published"  # committed: the released outputs re-scored
+RELEASED_SCORES = "results/paper/scores/released"  # committed: the released outputs re-scored
 
 
 # --- scores --------------------------------------------------------------------------------------------------------
@@ -100,15 +100,15 @@ def summary(run: Run, facts: dict, plan, frames: dict, done: list[dict], fit_wal
 
 def psnr_cells(frame, d: str, t: str, lv: str, images: list[str]):
     """``psnr(method, source, image)``: our PSNR (``source`` "ours") and that of the authors' released output
-    (``"released"``, from results/paper/scores/published/) of each of ``images``, as the paper table has them
+    (``"released"``, from results/paper/scores/released/) of each of ``images``, as the paper table has them
     (:func:`dip.eval.tables.results_table`); None where there is none."""
     import pandas as pd
 
     from dip.eval.tables import METHOD_LABELS, results_table
     from dip.tasks import parse_level
 
-    published = REPO / PUBLISHED_SCORES / d / f"{t}_{lv}.csv"
-    rows = [frame, pd.read_csv(published)] if published.is_file() else [frame]
+    released = REPO / RELEASED_SCORES / d / f"{t}_{lv}.csv"
+    rows = [frame, pd.read_csv(released)] if released.is_file() else [frame]
     table = results_table(pd.concat(rows, ignore_index=True), None, d, t, parse_level(t, lv), images=images)
     cells = table.iloc[:, : len(images)].set_axis(images, axis=1)
 

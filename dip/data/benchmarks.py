@@ -76,7 +76,7 @@ DEFAULT_MANIFEST = "config/manifest/benchmarks.tsv"  # relative to the workflow'
 class Benchmark:
     """One benchmark of the paper: its images, levels and files in the mirror.
 
-    ``published[level]`` maps our method id to the file suffix of the authors' released output
+    ``released[level]`` maps our method id to the file suffix of the authors' released output
     (``<image>_<suffix>.png``); ``input_suffix`` is the released degraded input (``noisy``/``masked``) if any.
     """
 
@@ -85,7 +85,7 @@ class Benchmark:
     levels: tuple
     images: tuple[str, ...]
     folders: dict  # level -> folder relative to the base URL
-    published: dict  # level -> {method id: file suffix}
+    released: dict  # level -> {method id: file suffix}
     read_mode: str = "auto"
     input_suffix: str | None = None
     display: dict = field(default_factory=dict)  # image id -> name printed in the paper's tables
@@ -111,17 +111,17 @@ class Benchmark:
     def input_file(self, level: float, image: str) -> str | None:
         return self.file(level, image, self.input_suffix) if self.input_suffix else None
 
-    def published_files(self, level: float, image: str) -> dict[str, str]:
-        return {m: self.file(level, image, s) for m, s in self.published[_level_key(self.levels, level)].items()}
+    def released_files(self, level: float, image: str) -> dict[str, str]:
+        return {m: self.file(level, image, s) for m, s in self.released[_level_key(self.levels, level)].items()}
 
     def all_files(self, level: float) -> list[str]:
-        """Every file of this benchmark at ``level``: GT, released input, published outputs."""
+        """Every file of this benchmark at ``level``: GT, released input, released outputs."""
         out = []
         for image in self.images:
             out.append(self.gt_file(level, image))
             if self.input_suffix:
                 out.append(self.input_file(level, image))
-            out.extend(self.published_files(level, image).values())
+            out.extend(self.released_files(level, image).values())
         return out
 
 
@@ -160,7 +160,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         levels=(4, 8),
         images=("baby", "bird", "butterfly", "head", "woman"),
         folders={4: f"{PROJECT_PAGE}/SR/Set5/x4", 8: f"{PROJECT_PAGE}/SR/Set5/x8"},
-        published={4: _SR_X4, 8: _SR_X8},
+        released={4: _SR_X4, 8: _SR_X8},
         read_mode="rgb",
         note="Set5 (Bevilacqua et al. 2012); GT as in the LapSRN viewer, cropped to a multiple of the factor",
     ),
@@ -173,7 +173,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "monarch", "pepper", "ppt3", "zebra",
         ),
         folders={4: f"{PROJECT_PAGE}/SR/Set14/x4", 8: f"{PROJECT_PAGE}/SR/Set14/x8"},
-        published={4: _SR_X4, 8: _SR_X8},
+        released={4: _SR_X4, 8: _SR_X8},
         read_mode="rgb",
         note="Set14 (Zeyde et al. 2010); GT as in the LapSRN viewer, cropped to a multiple of the factor",
     ),
@@ -183,7 +183,7 @@ BENCHMARKS: dict[str, Benchmark] = {
         levels=(25, 50),
         images=("F16", "baboon", "hill", "kodim01", "kodim02", "kodim03", "kodim12", "lena", "peppers"),
         folders={25: f"{PROJECT_PAGE}/Denoising/Color/25", 50: f"{PROJECT_PAGE}/Denoising/Color/50"},
-        published={25: _DENOISE, 50: _DENOISE},
+        released={25: _DENOISE, 50: _DENOISE},
         input_suffix="noisy",
         display={"hill": "House"},
         note="the CBM3D colour test set; the project page's 'hill' files are the House image",
@@ -197,7 +197,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             "man", "montage",
         ),
         folders={0.5: f"{PROJECT_PAGE}/Reconstruction/Gray/50p"},
-        published={0.5: _INPAINT},
+        released={0.5: _INPAINT},
         input_suffix="masked",
         display={
             "barbara": "Barbara", "boat": "Boat", "house": "House", "Lena512": "Lena", "peppers256": "Peppers",

@@ -3,8 +3,9 @@
 Every plot function takes plain data (histories, images, a metrics frame) and writes a PNG and, optionally, a PDF of
 the same figure (atomically). Matplotlib runs headless (Agg). How they read: iteration axes tick whole iterations only;
 legends sit beside the axes, off the data; the image grids use matplotlib's constrained layout, so no title or label
-runs into an image; PSNR per method is points and mean lines (no bars on a y axis cut above 0); the seaborn style is
-set per figure, never for the process (tests/unit/test_figures.py checks each).
+runs into an image; PSNR per method is points and mean lines (no bars on a y axis cut above 0), every mean over the
+same images (the tables' rule) and full-set means drawn apart; the seaborn style is set per figure, never for the
+process (tests/unit/test_figures.py checks each).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "plot_psnr_curves",
     "plot_grid",
     "plot_psnr_per_method",
+    "psnr_per_method_data",
     "save_figure",
 ]
 
@@ -162,8 +164,10 @@ def plot_psnr_curves(curves: dict, png, pdf=None, *, reference: dict | None = No
     """PSNR vs iteration of the raw output (solid) and the averaged output (dashed), one colour per image.
 
     ``curves``: image -> history (dicts with step, psnr_gt, psnr_gt_avg). ``reference``: image -> PSNR of the
-    degraded input (dotted horizontal line). A dot marks each image's best raw output. Shows why stopping matters:
+    degraded input (dotted horizontal line). A dot marks the best of each image's *returned* output: the averaged
+    one where the fit averaged (the curve the fit's result follows), else the raw one. Shows why stopping matters:
     the raw output peaks and then fits the noise. The legend names the images by colour and the lines by style.
+    ``title``: say which setting it is (dataset, level); the default names none.
     """
     import seaborn as sns
     from matplotlib.lines import Line2D
@@ -185,21 +189,22 @@ def plot_psnr_curves(curves: dict, png, pdf=None, *, reference: dict | None = No
         if reference and image in reference:
             ax.axhline(reference[image], color=colour, lw=0.9, ls=":")
             noisy = True
-        finite = [(s, v) for s, v in zip(steps, raw) if not math.isnan(v)]
+        returned = avg if not all(math.isnan(v) for v in avg) else raw
+        finite = [(s, v) for s, v in zip(steps, returned) if not math.isnan(v)]
         if finite:
             best = max(finite, key=lambda sv: sv[1])
             ax.plot([best[0]], [best[1]], marker="o", color=colour, ms=4)
     grey = "0.35"
-    lines = [Line2D([], [], color=grey, lw=1.3, label="output")]
+    lines = [Line2D([], [], color=grey, lw=1.3, label="raw output")]
     if averaged:
         lines.append(Line2D([], [], color=grey, lw=1.3, ls="--", label="averaged output"))
-    lines.append(Line2D([], [], color=grey, lw=0, marker="o", ms=4, label="best output"))
+    lines.append(Line2D([], [], color=grey, lw=0, marker="o", ms=4, label="best returned output"))
     if noisy:
         lines.append(Line2D([], [], color=grey, lw=0.9, ls=":", label="noisy input"))
     ax.set_xlabel("iteration")
     _integer_ticks(ax.xaxis)
     ax.set_ylabel("PSNR vs ground truth (dB)")
-    ax.set_title(title or "Denoising: PSNR along the fit")
+    ax.set_title(title or "PSNR along the fit")
     ax.add_artist(_legend_outside(ax, images, fontsize=7, title="image", title_fontsize=7))
     ax.legend(handles=lines, loc="lower left", bbox_to_anchor=(1.02, 0.0), borderaxespad=0.0, frameon=False,
               fontsize=7, title="line", title_fontsize=7)
@@ -285,13 +290,56 @@ def plot_grid(rows: list[dict], png, pdf=None, *, title: str | None = None, pane
 # --- PSNR per method -----------------------------------------------------------------------------------------------
 
 
-@_seaborn_style
-def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, method_labels: dict | None = None):
-    """PSNR per method: each image's value as a point (one colour per image), the mean over images as a bar-free
-    horizontal line with its value; methods ordered by mean. Several sources (ours, the paper's) sit side by side in
-    a method's column with their own marker. No bars: a bar on a y axis that does not start at 0 misreads.
+SOURCE_MARKERS = {"ours": "o", "released": "^", "paper": "s"}
 
-    ``frame``: tidy rows with method, source, image, psnr (one dataset/task/level).
+
+def _source_rank(source: str) -> tuple[int, str]:
+    order = list(SOURCE_MARKERS)
+    return (order.index(source) if source in order else len(order), source)
+
+
+def psnr_per_method_data(frame, images=None):
+    """What :func:`plot_psnr_per_method` draws, as data: ``(points, means)``.
+
+    ``points``: one row per (method, source, image) of ``images`` -- by default the images of the ``ours`` rows (all
+    the images when there are none), the same rule as the tables' (:func:`dip.eval.tables.results_table`) -- with its
+    PSNR averaged over seeds. ``means``: ``{(method, source): mean over those images}``, only for the rows that have
+    every one of them (never a mean over fewer images, so that every mean drawn is over the same images).
+    """
+    import pandas as pd
+
+    data = frame[np.isfinite(frame["psnr"].astype(float))].copy()
+    data["image"] = data["image"].astype(str)
+    if images is None:
+        ours = data.loc[data["source"] == "ours", "image"]
+        images = list(dict.fromkeys(ours if len(ours) else data["image"]))
+    images = [str(i) for i in images]
+    data = data[data["image"].isin(images)]
+    points = data.groupby(["method", "source", "image"], as_index=False, sort=False)["psnr"].mean()
+    means = {}
+    for (method, source), rows in points.groupby(["method", "source"], sort=False):
+        if set(rows["image"]) >= set(images):
+            means[(method, source)] = float(rows["psnr"].mean())
+    return pd.DataFrame(points, columns=["method", "source", "image", "psnr"]), means
+
+
+@_seaborn_style
+def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, method_labels: dict | None = None,
+                         images=None, full_means: dict | None = None, given_means: dict | None = None,
+                         n_all: int | None = None,
+                         image_labels: dict | None = None, ylabel: str = "PSNR (dB)"):
+    """PSNR per method on the same images for every row: each image's value as a point (one colour per image), each
+    row's mean over those images as a solid line with its value; a row's mean over *all* the dataset's images
+    (``full_means``: {(method, source): value}, e.g. the released outputs' and the paper's full-set means when ours
+    covers only some images) as a dashed grey line with its value, labelled apart. Each source of a method (ours,
+    released, paper) has its own slot in the method's column, named under it; methods are ordered by mean. No bars:
+    a bar on a y axis that does not start at 0 misreads.
+
+    ``frame``: tidy rows with method, source, image, psnr (one dataset/task/level; several seeds are averaged).
+    ``images``: the images to show (default: those ours covers, :func:`psnr_per_method_data`, which gives what is
+    drawn); ``given_means``: means over those same images known without their points (the paper's printed means
+    when the images are the whole set), drawn like the others; ``n_all``: how many images the dataset has (for the
+    legend); ``image_labels``: image id -> legend name.
     """
     import seaborn as sns
     from matplotlib.lines import Line2D
@@ -299,54 +347,99 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
     plt = _pyplot()
     if frame.empty:
         raise DipInputError("no scores to plot")
-    data = frame.copy()
-    data = data[np.isfinite(data["psnr"].astype(float))]
-    if data.empty:
+    points, means = psnr_per_method_data(frame, images)
+    for key, value in (given_means or {}).items():
+        if key not in means and value is not None and math.isfinite(value):
+            means[key] = float(value)
+    full = {k: float(v) for k, v in (full_means or {}).items() if v is not None and math.isfinite(v)}
+    if points.empty and not full and not means:
         raise DipInputError("no finite scores to plot")
-    labels = method_labels or {}
-    data["method"] = [labels.get(m, m) for m in data["method"]]
-    order = list(data.groupby("method")["psnr"].mean().sort_values().index)
-    sources = sorted(dict.fromkeys(data["source"]), key=lambda src: (src != "ours", src))  # ours first
-    images = sorted(dict.fromkeys(data["image"].astype(str)))
-    # One colour per image while they can be told apart; past 10, grey points (the mean still reads).
-    palette = dict(zip(images, sns.color_palette("colorblind", n_colors=len(images)))) if len(images) <= 10 else {}
-    markers = dict(zip(sources, ["o", "^", "s", "D", "v"] * 2))
-    slot = 0.8 / len(sources)  # the width of one source's place in a method's column
-    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * len(order) * len(sources) + 2.5), 3.6))
-    for i, method in enumerate(order):
-        for k, source in enumerate(sources):
-            sel = data[(data["method"] == method) & (data["source"] == source)]
-            if sel.empty:
-                continue
-            centre = i + (k - (len(sources) - 1) / 2) * slot
-            # Spread the points a little by image, the same way in every column, so equal values do not hide.
-            spread = {im: (n - (len(images) - 1) / 2) * min(0.04, 0.5 * slot / max(1, len(images))) for n, im in
-                      enumerate(images)}
-            xs = [centre + spread[str(im)] for im in sel["image"]]
-            colours = [palette.get(str(im), "0.45") for im in sel["image"]]
-            ax.scatter(xs, sel["psnr"].astype(float), c=colours, marker=markers[source], s=22, zorder=3,
-                       edgecolors="white", linewidths=0.4)
-            mean = float(sel["psnr"].astype(float).mean())
-            half = 0.3 * slot
-            ax.hlines(mean, centre - half, centre + half, color="black", lw=1.6, zorder=4)
-            # The value at the line's right end, clear of the points (they sit near the middle).
-            ax.annotate(f"{mean:.2f}", (centre + half, mean), xytext=(2, 0), textcoords="offset points", ha="left",
-                        va="center", fontsize=6.5, zorder=5)
-    ax.set_xticks(range(len(order)))
-    ax.set_xticklabels(order, rotation=35, ha="right")
-    ax.set_xlim(-0.6, len(order) - 0.4)
-    lo, hi = float(data["psnr"].min()), float(data["psnr"].max())
+    labels, names = method_labels or {}, image_labels or {}
+    shown = list(dict.fromkeys(points["image"])) if images is None else [str(i) for i in images]
+    shown = [i for i in shown if i in set(points["image"])]
+    n_shown = len(shown)
+    subset = n_all is not None and n_shown < n_all
+    # the slots: per method, its sources (ours first), each with points, a mean or a full-set mean
+    slots: dict[str, list[str]] = {}
+    for method, source in [*zip(points["method"], points["source"]), *means, *full]:
+        slots.setdefault(method, [])
+        if source not in slots[method]:
+            slots[method].append(source)
+    for method in slots:
+        slots[method].sort(key=_source_rank)
+
+    def rank(method):
+        values = [means[(method, s)] for s in slots[method] if (method, s) in means]
+        values += [full[(method, s)] for s in slots[method] if (method, s) in full]
+        return values[0] if values else float(points.loc[points["method"] == method, "psnr"].mean())
+
+    order = sorted(slots, key=rank)
+    palette = dict(zip(shown, sns.color_palette("colorblind", n_colors=len(shown)))) if 0 < n_shown <= 10 else {}
+    gap, half = 0.5, 0.24  # between methods; half the width of a mean line (one slot is 1 wide)
+    centres, x = {}, 0.0
+    for method in order:
+        for source in slots[method]:
+            centres[(method, source)] = x
+            x += 1.0
+        x += gap
+    width = x - gap
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.8 * width + 2.6), 3.8))
+    values = list(points["psnr"].astype(float)) + list(means.values()) + list(full.values())
+    lo, hi = min(values), max(values)
     pad = max(0.5, 0.08 * (hi - lo))
     ax.set_ylim(lo - pad, hi + 2 * pad)
+    db_per_pt = (hi + 3 * pad - lo) / (3.8 * 0.72 * 72)  # roughly: the axes are ~0.72 of the figure's height
+    spread = {im: (n - (n_shown - 1) / 2) * min(0.06, 0.45 / max(1, n_shown)) for n, im in enumerate(shown)}
+    for (method, source), centre in centres.items():
+        sel = points[(points["method"] == method) & (points["source"] == source)]
+        if len(sel):
+            ax.scatter([centre + spread.get(im, 0.0) for im in sel["image"]], sel["psnr"].astype(float),
+                       c=[palette.get(im, "0.45") for im in sel["image"]], marker=SOURCE_MARKERS.get(source, "D"),
+                       s=22, zorder=3, edgecolors="white", linewidths=0.4)
+        texts = []
+        if (method, source) in means and n_shown > 1:
+            ax.hlines(means[(method, source)], centre - half, centre + half, color="black", lw=1.6, zorder=4)
+            texts.append((means[(method, source)], "black"))
+        elif (method, source) in means:  # one image: its point is the value
+            texts.append((means[(method, source)], "black"))
+        if (method, source) in full:
+            ax.hlines(full[(method, source)], centre - half, centre + half, color="0.45", lw=1.3, ls=(0, (3, 1.5)),
+                      zorder=4)
+            texts.append((full[(method, source)], "0.35"))
+        # the values at the lines' right end, clear of the points; two close values are moved apart
+        texts.sort()
+        offsets = [0.0] * len(texts)
+        if len(texts) == 2 and (texts[1][0] - texts[0][0]) / db_per_pt < 8:
+            offsets = [-4.0, 4.0]
+        for (value, colour), dy in zip(texts, offsets):
+            ax.annotate(f"{value:.2f}", (centre + half, value), xytext=(2, dy), textcoords="offset points",
+                        ha="left", va="center", fontsize=6.5, color=colour, zorder=5)
+    ax.set_xticks([sum(centres[(m, s)] for s in slots[m]) / len(slots[m]) for m in order])
+    ax.set_xticklabels([labels.get(m, m) for m in order], rotation=30, ha="right", fontsize=8)
+    ax.tick_params(axis="x", which="major", pad=11)
+    ax.set_xticks(list(centres.values()), minor=True)
+    ax.set_xticklabels([s for _, s in centres], minor=True)
+    ax.tick_params(axis="x", which="minor", length=0, pad=1, labelsize=6, labelcolor="0.3")
+    ax.xaxis.remove_overlapping_locs = False  # a slot's name where its method's name is too
+    ax.set_xlim(-0.7, width - 0.3)
     ax.grid(axis="x", visible=False)
     ax.set_xlabel("")
-    ax.set_ylabel("PSNR (dB)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or "PSNR per method")
-    handles = [Line2D([], [], color="black", lw=1.6, label="mean over images")]
+    if subset:
+        shown_label = f"mean, {n_shown} of {n_all} images" if n_shown > 1 else None
+    else:
+        shown_label = f"mean, all {n_shown} images"
+    handles = [Line2D([], [], color="black", lw=1.6, label=shown_label)] if shown_label and means else []
+    if full:
+        handles.append(Line2D([], [], color="0.45", lw=1.3, ls=(0, (3, 1.5)),
+                              label=f"mean, all {n_all} images" if n_all else "mean, all images"))
+    sources = sorted({s for s in points["source"]}, key=_source_rank)
     if len(sources) > 1:
-        handles += [Line2D([], [], color="0.3", lw=0, marker=markers[src], ms=5, label=src) for src in sources]
+        handles += [Line2D([], [], color="0.3", lw=0, marker=SOURCE_MARKERS.get(s, "D"), ms=5, label=s)
+                    for s in sources]
     if palette:
-        handles += [Line2D([], [], color=palette[im], lw=0, marker="o", ms=5, label=im) for im in images]
+        handles += [Line2D([], [], color=palette[im], lw=0, marker="o", ms=5, label=names.get(im, im)) for im in shown]
     _legend_outside(ax, handles, fontsize=7)
     save_figure(fig, png, pdf)
     return fig

@@ -4,7 +4,7 @@ The metric depends on the task (:mod:`dip.eval.metrics`): super-resolution uses 
 multiple-of-32 region minus a 4/5 px border (the authors' eval script); denoising and inpainting use full-image PSNR
 on [0, 1]. Our outputs and the authors' released outputs go through the same function, :func:`score_image`.
 
-Rows have the columns :data:`COLUMNS`; ``source`` is ``ours`` (computed by this project) or ``published`` (the
+Rows have the columns :data:`COLUMNS`; ``source`` is ``ours`` (computed by this project) or ``released`` (the
 authors' released result files, re-scored here).
 """
 
@@ -29,8 +29,8 @@ __all__ = [
     "score_image",
     "read_trace",
     "score_outputs",
-    "score_published",
-    "check_published",
+    "score_released",
+    "check_released",
 ]
 
 COLUMNS = [
@@ -148,7 +148,7 @@ def score_outputs(
     return rows
 
 
-def score_published(dataset: str, level: float, root: str | os.PathLike, images=None) -> list[dict]:
+def score_released(dataset: str, level: float, root: str | os.PathLike, images=None) -> list[dict]:
     """Score the authors' released outputs of benchmark ``dataset`` at ``level`` (files under ``root``)."""
     if dataset not in BENCHMARKS:
         raise DipInputError(f"{dataset!r} is not a benchmark with released results; choose from {', '.join(BENCHMARKS)}")
@@ -159,14 +159,14 @@ def score_published(dataset: str, level: float, root: str | os.PathLike, images=
         gt = load_benchmark_image(root / bench.gt_file(level, image), dataset)
         if bench.input_suffix:
             obs = load_benchmark_image(root / bench.input_file(level, image), dataset)
-            rows.append(_row(dataset, image, bench.task, level, "input", "published", score_image(bench.task, gt, obs)))
-        for method, rel in bench.published_files(level, image).items():
+            rows.append(_row(dataset, image, bench.task, level, "input", "released", score_image(bench.task, gt, obs)))
+        for method, rel in bench.released_files(level, image).items():
             est = load_benchmark_image(root / rel, dataset)
-            rows.append(_row(dataset, image, bench.task, level, method, "published", score_image(bench.task, gt, est)))
+            rows.append(_row(dataset, image, bench.task, level, method, "released", score_image(bench.task, gt, est)))
     return rows
 
 
-def check_published(metrics_table, expected: list[dict], tolerance: float = 0.02):
+def check_released(metrics_table, expected: list[dict], tolerance: float = 0.02):
     """Compare re-scored released results with the values they are known to give.
 
     ``metrics_table``: a DataFrame with :data:`COLUMNS`. ``expected``: records with dataset, task, level, method,
@@ -175,7 +175,7 @@ def check_published(metrics_table, expected: list[dict], tolerance: float = 0.02
     """
     import pandas as pd
 
-    pub = metrics_table[metrics_table["source"] == "published"]
+    pub = metrics_table[metrics_table["source"] == "released"]
     out = []
     for rec in expected:
         sel = pub[

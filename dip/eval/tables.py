@@ -1,12 +1,15 @@
 """The paper's tables, rebuilt from a tidy metrics table with the paper's reported rows beside ours.
 
-A table has one row per (method, source) and one column per image plus the mean. ``source`` is
+A table has one row per (method, source) and one column per image plus the means (over the images shown, and over
+all the dataset's images when it shows only some). ``source`` is
 
 * ``ours`` -- computed by this project (mean over seeds when a method ran with several);
+* ``ours, seed std`` -- the spread of ours over its seeds, where an image ran with several;
 * ``released`` -- the authors' released result images, re-scored with our metric code;
 * ``paper`` -- the number printed in the paper (``config/paper_numbers.yaml``; often only the mean).
 
-Writers produce Markdown, LaTeX (booktabs) and CSV from the same frame. No optional pandas extras are needed.
+Writers produce Markdown, LaTeX (booktabs) and CSV from the same frame. No optional pandas extras are needed. The
+protocol behind the numbers (crop, Y channel, the bicubic row, the same-images rule) is in ``results/README.md``.
 """
 
 from __future__ import annotations
@@ -28,12 +31,17 @@ __all__ = [
     "load_paper_numbers",
     "released_records",
     "results_table",
+    "mean_columns",
     "table_caption",
+    "setting_title",
+    "scope_text",
+    "metric_label",
+    "metric_phrase",
     "early_stopping_table",
     "to_markdown",
     "to_latex",
     "write_table",
-    "published_check_table",
+    "released_check_table",
 ]
 
 METHOD_LABELS = {
@@ -58,19 +66,14 @@ METHOD_LABELS = {
     "papyan": "Papyan et al.",
     "voronoi": "Voronoi",
 }
-# Row order of the tables: the degraded input, baselines, learned / published methods, DIP last (as in the paper).
+# Row order of the tables: the degraded input, baselines, learned methods of other papers, DIP last (as in the paper).
 METHOD_ORDER = [
     "input", "bicubic", "no_prior", "tv_prior", "glasner", "selfexsr", "nlm", "cbm3d", "biharmonic", "voronoi",
     "papyan", "lapsrn", "srresnet_mse", "dip_raw", "dip_raw_ensemble", "dip_reg003", "dip", "dip_ensemble",
     "dip_es", "dip_es_ensemble",
 ]
-SOURCE_ORDER = ["ours", "released", "paper"]
+SOURCE_ORDER = ["ours", "ours, seed std", "released", "paper"]
 TASK_TITLES = {"sr": "super-resolution", "denoise": "denoising", "inpaint": "inpainting"}
-PROTOCOL = {
-    "sr": "PSNR (dB) of the Y channel on the centre multiple-of-32 crop minus a 4/5 px border (the authors' script)",
-    "denoise": "PSNR (dB), full RGB image",
-    "inpaint": "PSNR (dB), full image",
-}
 
 
 def _method_label(method: str) -> str:
@@ -120,7 +123,7 @@ def load_paper_numbers(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFr
 
 
 def released_records(path: str | os.PathLike, datasets=None) -> list[dict]:
-    """The ``released`` values as records for :func:`dip.eval.scoring.check_published`: all of them, those of some
+    """The ``released`` values as records for :func:`dip.eval.scoring.check_released`: all of them, those of some
     ``datasets`` (names), or of some levels of some datasets (a mapping name -> levels)."""
     _, released, _ = load_paper_numbers(path)
     if isinstance(datasets, dict):
@@ -135,8 +138,17 @@ def released_records(path: str | os.PathLike, datasets=None) -> list[dict]:
 # --- building a table ----------------------------------------------------------------------------------------------
 
 
-MEAN_ALL = "mean"
-MEAN_SAME = "mean (same images)"
+SEED_STD = "ours, seed std"  # the source of a row of our seed spread (results_table)
+SEED_COUNT = "ours, seeds"  # its seed counts: a row of the CSV only (write_table)
+
+
+def mean_columns(n_shown: int, n_all: int) -> tuple[str | None, str | None]:
+    """The names of a table's mean columns (over the images shown, over all the dataset's images):
+    ``("mean, 4 of 5 images", "mean, all 5 images")`` when it shows some of them (no mean of one image shown:
+    ``(None, "mean, all 9 images")``), ``("mean, all 5 images", None)`` when it shows all of them."""
+    if n_shown < n_all:
+        return (f"mean, {n_shown} of {n_all} images" if n_shown > 1 else None), f"mean, all {n_all} images"
+    return f"mean, all {n_all} images", None
 
 
 def _scope(dataset: str, sel: pd.DataFrame, rep: pd.DataFrame | None) -> list[str]:
@@ -152,7 +164,8 @@ def _strict_mean(frame: pd.DataFrame, images: list[str]) -> pd.Series:
     """The mean of each row over ``images``; NaN for a row that lacks one of them (never a mean of fewer images)."""
     if not images:
         return pd.Series(np.nan, index=frame.index)
-    return frame[images].mean(axis=1).where(frame[images].notna().all(axis=1))
+    frame = frame.reindex(columns=images)
+    return frame.mean(axis=1).where(frame.notna().all(axis=1))
 
 
 def _paper_frame(reported, dataset, task, level) -> pd.DataFrame | None:
@@ -168,35 +181,42 @@ def _paper_frame(reported, dataset, task, level) -> pd.DataFrame | None:
 
 
 def _full_means(per: pd.DataFrame, rep: pd.DataFrame | None, universe: list[str]) -> dict[tuple[str, str], float]:
-    """The released and paper means over *all* the dataset's images (for the caption of a subset table)."""
-    out = {}
-    released = per[[s == "released" for _, s in per.index]]
-    if len(released) and all(i in released.columns for i in universe):
-        for key, value in _strict_mean(released, universe).items():
+    """Each row's mean over *all* the dataset's images: ours and released where they have every image, the paper's
+    printed mean (or the mean of its per-image numbers when it gives them all)."""
+    out = {key: float(v) for key, v in _strict_mean(per, universe).items() if math.isfinite(v)}
+    if rep is not None:
+        given = rep["mean"] if "mean" in rep.columns else pd.Series(np.nan, index=rep.index)
+        for key, value in given.where(given.notna(), _strict_mean(rep, universe)).items():
             if math.isfinite(value):
                 out[key] = float(value)
-    if rep is not None:
-        for key, row in rep.iterrows():
-            if "mean" in rep.columns and pd.notna(row.get("mean")):
-                out[key] = float(row["mean"])
-            elif all(i in rep.columns and pd.notna(row[i]) for i in universe):
-                out[key] = float(np.mean([row[i] for i in universe]))
     return out
 
 
-def _subset_note(dataset: str, images: list[str], universe: list[str], full: dict) -> str:
-    names = ", ".join(display_name(dataset, i) for i in images)
-    text = (f"Same images: this run covers {len(images)} of the {len(universe)} images ({names}), so every row -- "
-            f"ours, released and paper -- is shown on those images, and \"{MEAN_SAME}\" is each row's mean over them "
-            "only; a paper row that gives only a dataset mean has no value here.")
-    parts = []
-    for source, words in (("paper", "paper"), ("released", "released images")):
-        keys = sorted((k for k in full if k[1] == source), key=lambda k: (_method_rank(k[0]), k[0]))
-        if keys:
-            parts.append(f"{words}: " + ", ".join(f"{_method_label(k[0])} {full[k]:.2f}" for k in keys))
-    if parts:
-        text += f" Means over all {len(universe)} images, for reference -- " + "; ".join(parts) + "."
-    return text
+def _seed_spread(ours: pd.DataFrame, images: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Rows of our seed spread: per method run with several seeds of an image, the standard deviation (ddof 1) of its
+    PSNR over the seeds, per image, and over the images shown of the per-seed means when every image has the same
+    seeds. Returns (rows indexed (method, SEED_STD), {(method, SEED_STD): {image or "mean": n seeds}})."""
+    seeded = ours[pd.to_numeric(ours["seed"], errors="coerce").notna() & ours["image"].isin(images)]
+    rows, counts = {}, {}
+    for method, runs in seeded.groupby("method", sort=False):
+        per_image = runs.groupby("image")["psnr"]
+        n = per_image.count()
+        if n.max() < 2:
+            continue
+        std = per_image.std(ddof=1).where(n >= 2).reindex(images)
+        key = (method, SEED_STD)
+        counts[key] = {image: int(n[image]) for image in images if image in n and n[image] >= 2}
+        seeds = runs.groupby("image")["seed"].apply(lambda s: frozenset(pd.to_numeric(s)))
+        same = len(seeds) == len(images) and len(set(seeds)) == 1 and len(next(iter(seeds))) >= 2
+        if same:
+            per_seed = runs.pivot_table(index="seed", columns="image", values="psnr").reindex(columns=images)
+            std["mean"] = float(per_seed.mean(axis=1).std(ddof=1))
+            counts[key]["mean"] = len(per_seed)
+        rows[key] = std
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    if len(frame):
+        frame.index = pd.MultiIndex.from_tuples(frame.index, names=["method", "source"])
+    return frame, counts
 
 
 def results_table(
@@ -208,27 +228,26 @@ def results_table(
     *,
     images: list[str] | None = None,
 ) -> pd.DataFrame:
-    """Per-image PSNR table for one (dataset, task, level): rows (method, source), columns images + a mean.
+    """Per-image PSNR table for one (dataset, task, level): rows (method, source), columns images + means.
 
     Like with like: the columns are the images *ours* covers (all the images present when there are no ours rows),
     and every row -- ours, released, paper -- is shown on those images, so ours sits beside the authors' released
-    output of the same image. Our rows average over seeds. The mean is the mean of the row's per-image PSNRs over
-    those images (the paper's convention), or empty when the row lacks one of them (never a mean over fewer images).
+    output of the same image. Our rows average over seeds. The first mean column (:func:`mean_columns`) is each row's
+    mean over those images, or empty when the row lacks one of them (never a mean over fewer images). When ours covers
+    only some of the dataset's images (e.g. a CPU run of 4 of Set5's 5), a second column holds each row's mean over
+    *all* of them: the released outputs' and the paper's full-set means, in a column of their own.
 
-    * ours covers the whole dataset: the mean column is ``"mean"``, and a paper row that gives only a dataset mean
-      shows it there;
-    * ours covers a subset (e.g. a CPU run of 4 of Set5's 5 images): the column is ``"mean (same images)"``; paper
-      rows are averaged over the same images where the paper gives per-image numbers, and rows left with no value
-      at all are dropped. The paper's and the released images' means over the whole dataset go to the caption:
-      ``table.attrs["note"]`` (:func:`table_caption` and :func:`write_table` add it).
+    Where ours ran an image with several seeds, a row ``(method, "ours, seed std")`` holds the standard deviation of
+    its PSNR over them per image (empty for an image run once); ``table.attrs["seed_counts"]`` has the seed counts
+    the writers print beside them.
 
-    ``table.attrs`` also holds ``images`` (the image ids shown), ``all_images`` and ``subset`` (bool).
+    ``table.attrs`` also holds ``images`` (the image ids shown), ``all_images``, ``subset`` (bool),
+    ``mean_columns`` and ``full_means`` ({(method id, source): mean over all the images}).
     """
     sel = metrics[
         (metrics["dataset"] == dataset) & (metrics["task"] == task)
         & np.isclose(metrics["level"].astype(float), float(level))
     ].copy()
-    sel["source"] = sel["source"].replace({"published": "released"})
     rep = _paper_frame(reported, dataset, task, level)
     universe = _scope(dataset, sel, rep)
     if images is None:
@@ -236,74 +255,94 @@ def results_table(
         present = ours or set(sel["image"])
         images = [i for i in universe if i in present]
     images = list(images)
-    missing = [i for i in universe if i not in images]
-    subset = bool(images) and bool(missing) and bool(len(sel))
-    mean_col = MEAN_SAME if subset else MEAN_ALL
-
+    subset = bool(images) and bool(len(sel)) and len(images) < len(universe)
+    shown_col, all_col = mean_columns(len(images) if subset else len(universe), len(universe))
+    columns = [*images, *([shown_col] if shown_col else [])]
     per = sel.groupby(["method", "source", "image"], sort=False)["psnr"].mean().unstack("image")
-    full = _full_means(per, rep, universe) if subset else {}
+    full = _full_means(per, rep, universe)
     per = per.reindex(columns=images)
-    per[mean_col] = _strict_mean(per, images)
+    if shown_col:
+        per[shown_col] = _strict_mean(per, images)
     frames = [per]
     if rep is not None:
         given = rep["mean"] if ("mean" in rep.columns and not subset) else pd.Series(np.nan, index=rep.index)
-        rep = rep.reindex(columns=images)
-        rep[mean_col] = given.where(given.notna(), _strict_mean(rep, images))
-        frames.append(rep)
+        shown = rep.reindex(columns=images)
+        if shown_col:
+            shown[shown_col] = given.where(given.notna(), _strict_mean(rep, images))
+        frames.append(shown)
+    spread, counts = _seed_spread(sel[sel["source"] == "ours"], images)
+    if len(spread):
+        frames.append(spread.rename(columns={"mean": shown_col}).reindex(columns=columns))
     table = pd.concat(frames)
-    if subset:
-        table = table.dropna(how="all")
+    if all_col is not None:
+        table[all_col] = [full.get(key, np.nan) for key in table.index]
+    table = table.dropna(how="all")
     order = sorted(table.index, key=lambda k: (_method_rank(k[0]), k[0], SOURCE_ORDER.index(k[1])))
     table = table.loc[order]
+    means = {shown_col, all_col}
+    labels = {c: c if c in means else display_name(dataset, c) for c in table.columns}
+    seed_counts = {
+        (_method_label(m), s): {(shown_col if c == "mean" else labels[c]): n for c, n in cells.items()
+                                if c != "mean" or shown_col}
+        for (m, s), cells in counts.items()
+    }
     table.index = pd.MultiIndex.from_tuples(
         [(_method_label(m), s) for m, s in table.index], names=["method", "source"]
     )
-    table.columns = [display_name(dataset, c) if c != mean_col else mean_col for c in table.columns]
-    table.attrs.update(images=images, all_images=universe, subset=subset,
-                       note=_subset_note(dataset, images, universe, full) if subset else "")
+    table.columns = [labels[c] for c in table.columns]
+    table.attrs.update(images=images, all_images=universe, subset=subset, seed_counts=seed_counts,
+                       mean_columns=[c for c in (shown_col, all_col) if c], full_means=full)
     return table
 
 
-SR_BICUBIC_NOTE = (
-    "Bicubic (ours) is the super-resolution literature's bicubic, made from the full ground-truth frame: MATLAB "
-    "imresize bicubic down by the factor and back up (antialiased, edge-replicating, the low-resolution image kept "
-    "in double, rounded to 8 bits), which reproduces the authors' released bicubic images pixel for pixel; it is not "
-    "an upsampling of DIP's input (Pillow Lanczos of the multiple-of-32 crop, the authors' own, which is sharper: "
-    "bicubic upsampling of it scores 0.15-0.37 dB higher on Set5 x4)"
-)
+DATASET_NAMES = {"set5": "Set5", "set14": "Set14", "color9": "the 9 colour images", "gray11": "the 11 grey images"}
+METRICS = {"sr": "PSNR (dB), Y channel", "denoise": "PSNR (dB), full image", "inpaint": "PSNR (dB), full image"}
+
+
+def metric_label(task: str) -> str:
+    """The metric of a task's tables and figures, as an axis label: "PSNR (dB), Y channel" for super-resolution."""
+    return METRICS.get(task, "PSNR (dB)")
+
+
+def metric_phrase(task: str) -> str:
+    """The metric of a task in words, for a title: "PSNR of the Y channel" for super-resolution."""
+    return "PSNR of the Y channel" if task == "sr" else "PSNR of the full image"
 
 
 def setting_title(dataset: str, task: str, level: float) -> str:
     """A reader's name for one (dataset, task, level): "Denoising on the 9 colour images, sigma = 25"."""
-    name = {"set5": "Set5", "set14": "Set14", "color9": "the 9 colour images", "gray11": "the 11 grey images"}.get(
-        dataset, dataset
-    )
+    name = DATASET_NAMES.get(dataset, dataset)
     return f"{TASK_TITLES.get(task, task).capitalize()} on {name}, {_level_text(task, level)}"
 
 
+def scope_text(dataset: str, images: list[str], all_images: list[str]) -> str:
+    """Which of a dataset's images a figure shows: "4 of the 5 images", "1 of the 9 images (House)", "all 5 images"."""
+    if len(images) >= len(all_images):
+        return f"all {len(all_images)} images"
+    text = f"{len(images)} of the {len(all_images)} images"
+    return text + (f" ({display_name(dataset, images[0])})" if len(images) == 1 else "")
+
+
 def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | None = None) -> str:
-    """The caption of :func:`results_table`'s table; with ``table``, its like-with-like note when ours covers only
-    some of the images."""
-    bench = BENCHMARKS.get(dataset)
-    text = f"{setting_title(dataset, task, level)}. {PROTOCOL.get(task, '')}."
-    text += (" Rows: ours = this project's runs (mean over seeds); released = the authors' released result images "
-             "re-scored with the same code; paper = the number printed in the paper. The mean is the mean of the "
-             "row's per-image PSNRs over the images shown (empty when the row lacks one of them).")
-    if task == "sr":
-        text += f" {SR_BICUBIC_NOTE}."
-    if table is not None and table.attrs.get("note"):
-        text += " " + table.attrs["note"]
-    if bench is not None and bench.note:
-        text += f" Data: {bench.note}."
+    """The caption of :func:`results_table`'s table: what it shows, in one or two sentences (the protocol is in
+    ``results/README.md``)."""
+    sources = set(table.index.get_level_values("source")) if table is not None else {"released", "paper"}
+    named = (("released", "the authors' released outputs"), ("paper", "the paper's numbers"))
+    beside = [words for source, words in named if source in sources]
+    text = f"{setting_title(dataset, task, level)}: {metric_label(task)}, per image"
+    text += f"; ours beside {' and '.join(beside)}." if beside else ", of this project's runs."
+    if table is not None and table.attrs.get("subset"):
+        n, total = len(table.attrs["images"]), len(table.attrs["all_images"])
+        text += (f" Every row is shown on the images this run covers ({n} of {total}); \"mean, all {total} images\" "
+                 "is each row's full-set mean.")
     return text
 
 
 EARLY_STOPPING_CAPTION = (
-    "How much of the paper's fixed step budget DIP needed: per fit, the step ES-WMV (windowed moving variance of the "
-    "outputs, no ground truth) detected, as a fraction of the preset's fixed step count, the PSNR of the output "
-    "there and at the fixed step (the DIP row of the tables), and their difference (detected minus fixed: >= 0 "
-    "means stopping early lost nothing). The fit ran all its steps and recorded the detection, so both numbers come "
-    "from one run; the best logged PSNR is an oracle no real run has, for scale"
+    "Early stopping by ES-WMV (no ground truth), one row per DIP fit: whether it triggered within the fixed budget, "
+    "the iteration of its output, and PSNR as in the tables at the fixed step and there. The oracle is how much the "
+    "best logged iteration of the returned output beats the fixed step, in the fit record's own PSNR (RGB, fit "
+    "target)."
 )
 
 
@@ -316,18 +355,48 @@ def _fit_key(path: Path) -> tuple[str, str, str, str, int | None]:
     return parts[-5], parts[-4], parts[-3], image, int(seed)
 
 
-def early_stopping_table(records, metrics: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The early-stopping summary, one row per DIP fit record (``restored/<dataset>/<task>/<level>/dip/
-    <image>_seed<N>.json``, with the ``early_stopping`` entry the fit recorded).
+def _oracle(record: dict, fixed: float | None) -> tuple[float | None, int | None]:
+    """The best PSNR of the returned output along its logged curve, and its iteration (1-based): the record's history of
+    the averaged output (``psnr_gt_avg``) when the fit averaged, else of the raw one (``psnr_gt``), with the returned
+    output itself at the last iteration (``fixed``). In the record's metric (RGB, the fit's target)."""
+    averaged = (record.get("config") or {}).get("exp_weight") is not None
+    key = "psnr_gt_avg" if averaged else "psnr_gt"
+    points = [(h["step"] + 1, float(h[key])) for h in record.get("history") or []
+              if h.get(key) is not None and math.isfinite(h[key])]
+    done = (record.get("summary") or {}).get("iterations_done") or (record.get("early_stopping") or {}).get(
+        "iterations_done")
+    if fixed is not None and done:
+        points.append((int(done), float(fixed)))
+    if not points:
+        return None, None
+    iteration, best = max(points, key=lambda p: (p[1], -p[0]))  # the earliest of equal values
+    return best, iteration
 
-    Columns: ``detected step`` (0-based), ``fixed steps`` (the preset's budget), ``fraction of budget``
-    ((detected step + 1) / fixed steps), ``PSNR at detected step``, ``PSNR at fixed step``, ``difference``
-    (detected minus fixed), ``best logged PSNR`` and ``at step``. The PSNRs come from the record (full-image PSNR
-    against the fit's target: for SR the multiple-of-32 HR crop, in RGB -- not the paper's SR metric); with
-    ``metrics`` (metrics.csv: the ``dip_es`` and ``dip`` rows of the same image and seed) they are the tables' scores
-    instead, with the paper's metric for the task, and ``PSNR metric`` says which. The detected-step output is the
-    network's raw output there; the fixed-step one is the fit's kept output (exponentially averaged when the preset
-    averages, e.g. denoising): the DIP + early stop and DIP rows of the tables.
+
+def _score(scores: pd.DataFrame | None, dataset, task, level, image, seed, method) -> float:
+    """One ours score of the score CSVs (the tables' metric), NaN when there is none."""
+    if scores is None or not len(scores):
+        return float("nan")
+    sel = scores[(scores["dataset"] == dataset) & (scores["task"] == task) & (scores["image"] == image)
+                 & (scores["source"] == "ours") & (scores["method"] == method)]
+    if level is not None:
+        sel = sel[np.isclose(sel["level"].astype(float), float(level))]
+    if seed is not None:
+        sel = sel[pd.to_numeric(sel["seed"], errors="coerce") == seed]
+    return float(sel["psnr"].iloc[0]) if len(sel) == 1 else float("nan")
+
+
+def early_stopping_table(records, scores: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The early-stopping summary, one row per DIP fit record (``restored/<dataset>/<task>/<level>/dip/
+    <image>_seed<N>.json``, with the ``early_stopping`` entry the fit recorded), indexed (setting, image, seed).
+
+    Columns: ``steps`` (the preset's fixed budget); ``ES-WMV`` ("triggered" or "not triggered": the record's
+    ``early_stopping.triggered``, i.e. whether the patience ran out within the budget); ``ES output at`` (the
+    iteration, 1-based, of the output ES-WMV returns: where the variance was lowest -- so far, when it did not
+    trigger); ``PSNR, fixed step`` and ``PSNR, ES output`` (the ``dip`` and ``dip_es`` rows of the score CSVs
+    ``scores``: the tables' metric, the DIP and DIP + early stop rows; empty without them) and ``ES - fixed``;
+    ``oracle - fixed (RGB)``, how much the best logged iteration of the returned output beats the fixed step, in the
+    record's own metric (:func:`_oracle`; >= 0), and ``oracle at`` (its iteration).
     """
     rows = []
     for path in records:
@@ -335,41 +404,34 @@ def early_stopping_table(records, metrics: pd.DataFrame | None = None) -> pd.Dat
         data = _read_json(path)
         es = data.get("early_stopping") or {}
         dataset, task, label, image, seed = _fit_key(path)
+        level = (data.get("spec") or {}).get("level")
         budget = (data.get("config") or {}).get("iterations") or es.get("iterations_done")
         detected = es.get("detected_step")
-        psnr_es, psnr_fixed, metric = es.get("psnr_detected"), es.get("psnr_final"), "record (RGB, fit target)"
-        if metrics is not None and len(metrics):
-            level = ((data.get("spec") or {}).get("level"))
-            sel = metrics[(metrics["dataset"] == dataset) & (metrics["task"] == task) & (metrics["image"] == image)
-                          & (metrics["source"] == "ours")]
-            if level is not None:
-                sel = sel[np.isclose(sel["level"].astype(float), float(level))]
-            if seed is not None:
-                sel = sel[pd.to_numeric(sel["seed"], errors="coerce") == seed]
-            found = {m: sel.loc[sel["method"] == m, "psnr"] for m in ("dip_es", "dip")}
-            if all(len(v) == 1 for v in found.values()):
-                psnr_es, psnr_fixed = float(found["dip_es"].iloc[0]), float(found["dip"].iloc[0])
-                metric = "paper (as the tables)"
-        fraction = (detected + 1) / budget if detected is not None and budget else None
-        diff = psnr_es - psnr_fixed if psnr_es is not None and psnr_fixed is not None else None
+        fixed = _score(scores, dataset, task, level, image, seed, "dip")
+        at_es = _score(scores, dataset, task, level, image, seed, "dip_es")
+        oracle, oracle_at = _oracle(data, es.get("psnr_final"))
+        gain = oracle - es["psnr_final"] if oracle is not None and es.get("psnr_final") is not None else None
+        setting = (f"{DATASET_NAMES.get(dataset, dataset).removeprefix('the ')}, "
+                   f"{_level_text(task, level) if level is not None else label}")
         rows.append({
-            "fit": "/".join([dataset, task, label, path.stem]),
-            "detected step": detected,
-            "fixed steps": budget,
-            "fraction of budget": fraction,
-            "PSNR at detected step": psnr_es,
-            "PSNR at fixed step": psnr_fixed,
-            "difference": diff,
-            "best logged PSNR": es.get("psnr_peak_logged"),
-            "at step": es.get("peak_step_logged"),
-            "PSNR metric": metric,
+            "setting": setting,
+            "image": display_name(dataset, image),
+            "seed": seed,
+            "steps": budget,
+            "ES-WMV": "triggered" if es.get("triggered") else "not triggered",
+            "ES output at": None if detected is None else detected + 1,
+            "PSNR, fixed step": fixed,
+            "PSNR, ES output": at_es,
+            "ES - fixed": at_es - fixed,
+            "oracle - fixed (RGB)": gain,
+            "oracle at": oracle_at,
         })
-    columns = ["fit", "detected step", "fixed steps", "fraction of budget", "PSNR at detected step",
-               "PSNR at fixed step", "difference", "best logged PSNR", "at step", "PSNR metric"]
-    table = pd.DataFrame(rows, columns=columns).set_index("fit")
-    for col in ("detected step", "fixed steps", "at step"):
+    columns = ["setting", "image", "seed", "steps", "ES-WMV", "ES output at", "PSNR, fixed step", "PSNR, ES output",
+               "ES - fixed", "oracle - fixed (RGB)", "oracle at"]
+    table = pd.DataFrame(rows, columns=columns)
+    for col in ("seed", "steps", "ES output at", "oracle at"):
         table[col] = table[col].astype("Int64")
-    return table
+    return table.set_index(["setting", "image", "seed"])
 
 
 def _read_json(path: Path) -> dict:
@@ -395,18 +457,30 @@ def _fmt(value, digits: int = 2) -> str:
     return f"{value:.{digits}f}"
 
 
+def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
+    """Each row of ``table`` as text: index levels, then its values; a seed-spread cell with its seed count,
+    "0.05 (n=3)" (``table.attrs["seed_counts"]``)."""
+    counts = table.attrs.get("seed_counts") or {}
+    out = []
+    for key, row in table.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        n = counts.get(key, {})
+        cells = [_fmt(v, digits) + (f" (n={n[c]})" if c in n and _fmt(v, digits) != "–" else "")
+                 for c, v in zip(table.columns, row.to_numpy())]
+        out.append([str(k) for k in key] + cells)
+    return out
+
+
 def to_markdown(table: pd.DataFrame, caption: str | None = None, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (index levels become the first columns)."""
+    """A GitHub-flavoured Markdown table (index levels become the first columns), its caption above it."""
     names = [n or "" for n in table.index.names]
     header = names + [str(c) for c in table.columns]
     lines = []
     if caption:
-        lines += [f"**{caption}**", ""]
+        lines += [caption, ""]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join([" --- "] * len(names) + [" ---: "] * len(table.columns)) + "|")
-    for key, row in table.iterrows():
-        key = key if isinstance(key, tuple) else (key,)
-        cells = [str(k) for k in key] + [_fmt(v, digits) for v in row.to_numpy()]
+    for cells in _cells(table, digits):
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -426,10 +500,8 @@ def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None 
     lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
     lines.append(" & ".join(_tex(h) for h in names + [str(c) for c in table.columns]) + r" \\")
     lines.append(r"\midrule")
-    for key, row in table.iterrows():
-        key = key if isinstance(key, tuple) else (key,)
-        cells = [_tex(k) for k in key] + [_tex(_fmt(v, digits)) for v in row.to_numpy()]
-        lines.append(" & ".join(cells) + r" \\")
+    for cells in _cells(table, digits):
+        lines.append(" & ".join(_tex(c) for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
     if caption:
         lines.append(rf"\caption{{{_tex(caption)}}}")
@@ -444,25 +516,35 @@ def _write_text(path, text: str) -> None:
         fh.write(text)
 
 
-def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2) -> None:
-    """Write ``table`` to any of Markdown / LaTeX / CSV (each atomically).
+def _with_seed_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a row ``(method, "ours, seeds")`` of seed counts after each seed-spread row (the CSV's numeric
+    form of the "(n=3)" the Markdown and LaTeX cells carry)."""
+    counts = table.attrs.get("seed_counts") or {}
+    if not counts:
+        return table
+    rows = []
+    for key, row in table.iterrows():
+        rows.append((key, row))
+        if key in counts:
+            rows.append(((key[0], SEED_COUNT), pd.Series(counts[key], dtype=float).reindex(table.columns)))
+    frame = pd.DataFrame([r for _, r in rows], columns=table.columns)
+    frame.index = pd.MultiIndex.from_tuples([k for k, _ in rows], names=table.index.names)
+    return frame
 
-    A caption is completed with the table's like-with-like note (``table.attrs["note"]``, set by
-    :func:`results_table` when ours covers only some images) unless it holds it already.
-    """
-    note = table.attrs.get("note") if caption is not None else None
-    if note and note not in caption:
-        caption = f"{caption} {note}"
+
+def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2) -> None:
+    """Write ``table`` to any of Markdown / LaTeX / CSV (each atomically). The CSV keeps every column numeric: a seed
+    spread's counts go to a row of their own (``"ours, seeds"``)."""
     if md is not None:
         _write_text(md, to_markdown(table, caption, digits))
     if tex is not None:
         _write_text(tex, to_latex(table, caption, label, digits))
     if csv is not None:
-        _write_text(csv, table.reset_index().to_csv(index=False, float_format="%.4f"))
+        _write_text(csv, _with_seed_counts(table).reset_index().to_csv(index=False, float_format="%.4f"))
 
 
-def published_check_table(check: pd.DataFrame) -> pd.DataFrame:
-    """Format :func:`dip.eval.scoring.check_published`'s result for writing (one row per checked number)."""
+def released_check_table(check: pd.DataFrame) -> pd.DataFrame:
+    """Format :func:`dip.eval.scoring.check_released`'s result for writing (one row per checked number)."""
     if check.empty:
         return pd.DataFrame(columns=["expected", "re-scored", "difference", "ok"])
     frame = check.copy()

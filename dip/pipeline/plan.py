@@ -15,7 +15,7 @@ Layout under ``results_dir``::
     inputs/<dataset>/<task>/<level>/<image>/               degraded inputs (gt, observation, hr, mask, inputs.json)
     restored/<dataset>/<task>/<level>/<method>/<image>_seed<N>.png|.json   outputs; DIP adds _raw.png (and _es.png)
     restored/<dataset>/<task>/<level>/dip_packs/pack<N>/    the fits of one pack (pack_fits > 1), copied out after
-    scores/ours|published/<dataset>/<task>_<level>.csv     scores; scores/extra/.../<task>_<level>_es.csv: DIP + ES
+    scores/ours|released/<dataset>/<task>_<level>.csv      scores; scores/extra/.../<task>_<level>_es.csv: DIP + ES
     metrics.csv, tables/, figures/, curves/                 what the paper shows
     experiments/<name>/record.json + <panel>.png            the paper's other experiments (one job each;
                                                             architectures: one per network)
@@ -42,7 +42,7 @@ from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
 __all__ = ["Job", "Manifest", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
 
-TARGETS = ("all", "experiments", "published")  # the workflow's target rules
+TARGETS = ("all", "experiments", "released")  # the workflow's target rules
 LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what the network fits
 # The rules whose jobs fit (DIP, or pixels for the no-prior / TV-prior baselines): planned with fit or baseline
 # resources, and their logs get progress lines. The generated experiment_<name> rules fit too (see runs_fits).
@@ -173,8 +173,8 @@ class Plan:
         # a dataset turned off in a layer (`datasets: {set14: null}`) takes its experiments and released outputs along
         self.switched_off = {k for k, v in (config.get("datasets") or {}).items() if v is None}
         self.all_experiments = [e for e in config["experiments"] if e["dataset"] not in self.switched_off]
-        self.published: dict[str, list] = {
-            name: list(levels) for name, levels in _off(config.get("published")).items() if name not in self.switched_off
+        self.released: dict[str, list] = {
+            name: list(levels) for name, levels in _off(config.get("released")).items() if name not in self.switched_off
         }
         # a part of the config to run (only: / select:): what it leaves out is not planned at all
         self.select = Selection.from_config(config)
@@ -262,9 +262,9 @@ class Plan:
                         f"config: baseline {name!r} does not apply to {exp['task']!r} "
                         f"(it offers {', '.join(baselines_for(exp['task']))})"
                     )
-        for name, levels in self.published.items():
+        for name, levels in self.released.items():
             if name not in BENCHMARKS:
-                raise DipInputError(f"config: published: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
+                raise DipInputError(f"config: released: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
             for level in levels:
                 BENCHMARKS[name].folder(level)
         if self.learning:
@@ -292,11 +292,11 @@ class Plan:
             levels = [lv for lv in exp["levels"] if self.level_images(d, t, level_label(t, lv))]
             if levels:
                 kept.append({**exp, "levels": levels})
-        kept_published = {}
-        for name, levels in self.published.items():
+        kept_released = {}
+        for name, levels in self.released.items():
             task = BENCHMARKS[name].task
-            kept_published[name] = [lv for lv in levels if self.select.keeps(name, task, level_label(task, lv))]
-        self.published = {k: v for k, v in kept_published.items() if v}
+            kept_released[name] = [lv for lv in levels if self.select.keeps(name, task, level_label(task, lv))]
+        self.released = {k: v for k, v in kept_released.items() if v}
         return kept
 
     def level_images(self, d: str, t: str, lv: str) -> list[str]:
@@ -360,10 +360,10 @@ class Plan:
             for lv in e["levels"]
         ]
 
-    def published_keys(self) -> list[tuple[str, str, str]]:
+    def released_keys(self) -> list[tuple[str, str, str]]:
         return [
             (name, BENCHMARKS[name].task, level_label(BENCHMARKS[name].task, lv))
-            for name, levels in self.published.items()
+            for name, levels in self.released.items()
             for lv in levels
         ]
 
@@ -396,7 +396,7 @@ class Plan:
             bench = self.benchmark(self.learning["dataset"])
             if bench is not None:
                 needed[(bench.name, level_label(bench.task, bench.levels[0]))] = (bench, bench.levels[0])
-        for name, levels in self.published.items():
+        for name, levels in self.released.items():
             for lv in levels:
                 needed[(name, level_label(BENCHMARKS[name].task, lv))] = (BENCHMARKS[name], lv)
         return {f"{name}_{label}": bench.all_files(lv) for (name, label), (bench, lv) in sorted(needed.items())}
@@ -527,7 +527,7 @@ class Plan:
                 self._plan_fits(exp, label)
                 self._plan_baselines(exp, label)
                 self._plan_score(exp, label)
-        self._plan_published()
+        self._plan_released()
         self._plan_learning_curves()
         self._plan_experiments()
         self._plan_early_stopping()
@@ -630,20 +630,20 @@ class Plan:
         output = [self.res(f"scores/ours/{d}/{t}_{lv}.csv")]
         self._add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
 
-    def published_scores(self) -> list[str]:
-        return [self.res(f"scores/published/{d}/{t}_{lv}.csv") for d, t, lv in self.published_keys()]
+    def released_scores(self) -> list[str]:
+        return [self.res(f"scores/released/{d}/{t}_{lv}.csv") for d, t, lv in self.released_keys()]
 
-    def _plan_published(self):
-        for (d, t, lv), output in zip(self.published_keys(), self.published_scores()):
+    def _plan_released(self):
+        for (d, t, lv), output in zip(self.released_keys(), self.released_scores()):
             files = [self.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
             params = {"dataset": d, "level": parse_level(t, lv)}
-            self._add("score_published", [output], files, params, {"dataset": d, "task": t, "level": lv})
-        check = {"md": self.res("tables/published_check.md"), "csv": self.res("tables/published_check.csv")}
-        inputs = {"scores": self.published_scores(), "paper": self.config["paper_numbers"]}
+            self._add("score_released", [output], files, params, {"dataset": d, "task": t, "level": lv})
+        check = {"md": self.res("tables/released_check.md"), "csv": self.res("tables/released_check.csv")}
+        inputs = {"scores": self.released_scores(), "paper": self.config["paper_numbers"]}
         # only what this run re-scores is checked (a layered config may turn benchmarks or levels off)
-        checked = {name: [float(v) for v in levels] for name, levels in self.published.items() if levels}
-        self._add("published_check", check, inputs, {"datasets": checked})
-        self._add("published", [], self.published_scores() + [check["md"]])
+        checked = {name: [float(v) for v in levels] for name, levels in self.released.items() if levels}
+        self._add("released_check", check, inputs, {"datasets": checked})
+        self._add("released", [], self.released_scores() + [check["md"]])
 
     def learning_curve_files(self) -> list[str]:
         if not self.learning:
@@ -752,35 +752,35 @@ class Plan:
             self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
         table = {"md": self.res("tables/experiments/early_stopping.md")}
         table["csv"] = self.res("tables/experiments/early_stopping.csv")
-        self._add(
-            "early_stop_table",
-            table,
-            [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys],
-        )
+        # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
+        scores = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.es_levels()] + self.es_scores()
+        records = [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys]
+        self._add("early_stop_table", table, {"records": records, "scores": scores})
 
     def experiment_targets(self) -> list[str]:
-        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows."""
+        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows. (The
+        early-stopping table is the default target's: it shows the tables' DIP rows, whose scores need the baselines
+        of their levels scored too.)"""
         out = []
         for name in self.experiment_names:
             out += [self.experiment_report(name)["png"], self.experiment_report(name)["md"]]
-        if self.es_keys:
-            out += self.es_scores() + [self.res("tables/experiments/early_stopping.md")]
-        return out
+        return out + self.es_scores()
 
     # --- tables, figures, targets ----------------------------------------------------------------------------------
 
     def grid_plan(self, d: str, t: str, lv: str) -> list[dict]:
-        """Panels of an image grid: per image the GT, the degraded input, each method's output (first seed)."""
+        """Panels of an image grid: per image the GT, the degraded input, each method's output (its first seed):
+        ``(method, path, seed)``, seed None for the GT and the input."""
         n = (self.config.get("figures") or {}).get("grid_max_images", 4)
         rows = []
         for image in self.level_images(d, t, lv)[:n]:
             base = self.res(f"inputs/{d}/{t}/{lv}/{image}")
-            panels = [("gt", f"{base}/gt.png"), ("input", f"{base}/observation.png")]
+            panels = [("gt", f"{base}/gt.png", None), ("input", f"{base}/observation.png", None)]
             seen = set()
             for method, seed in self.methods(self.experiments[(d, t)], lv, image):
                 if method not in seen:
                     seen.add(method)
-                    panels.append((method, self.restored(d, t, lv, method, image, seed)))
+                    panels.append((method, self.restored(d, t, lv, method, image, seed), seed))
             rows.append({"image": image, "panels": panels})
         return rows
 
@@ -792,28 +792,28 @@ class Plan:
             out.append(self.res(f"scores/ours/{d}/{t}_{lv}.csv"))
         if (d, t, lv) in self.es_levels():
             out.append(self.res(f"scores/extra/{d}/{t}_{lv}_es.csv"))
-        if (d, t, lv) in self.published_keys():
-            out.append(self.res(f"scores/published/{d}/{t}_{lv}.csv"))
+        if (d, t, lv) in self.released_keys():
+            out.append(self.res(f"scores/released/{d}/{t}_{lv}.csv"))
         return out
 
     def _plan_reports(self):
-        """metrics, a table per level (ours and published), the figures, the target rules."""
+        """metrics, a table per level (ours and released), the figures, the target rules."""
         metrics = self.res("metrics.csv")
         ours = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.experiment_keys()] + self.es_scores()
-        self._add("metrics", [metrics], {"ours": ours, "published": self.published_scores()})
-        for d, t, lv in sorted(set(self.experiment_keys()) | set(self.published_keys())):
+        self._add("metrics", [metrics], {"ours": ours, "released": self.released_scores()})
+        for d, t, lv in sorted(set(self.experiment_keys()) | set(self.released_keys())):
             output = {ext: self.res(f"tables/{d}/{t}_{lv}.{ext}") for ext in ("md", "tex", "csv")}
             inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
             self._add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
-        figures = self.experiment_keys() + [k for k in self.published_keys() if k[:2] not in self.experiments]
+        figures = self.experiment_keys() + [k for k in self.released_keys() if k[:2] not in self.experiments]
         for d, t, lv in dict.fromkeys(figures):
             wc = {"dataset": d, "task": t, "level": lv}
-            inputs = {"scores": self.table_scores(d, t, lv)}
+            inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
             self._add("figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), inputs, {"level": parse_level(t, lv)},
                       wc)  # fmt: skip
         for d, t, lv in dict.fromkeys(self.experiment_keys()):
             wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
-            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p in row["panels"]]}
+            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p, _ in row["panels"]]}
             params = {"plan": plan, "level": parse_level(t, lv)}
             self._add("figure_grid", self._report(f"figures/{d}/{t}_{lv}_grid"), inputs, params, wc)
             exp = self.experiments[(d, t)]
@@ -830,23 +830,25 @@ class Plan:
         self._add("all", [], self.final_targets())
 
     def final_targets(self) -> list[str]:
-        """What the default target makes: metrics.csv, the tables, the figures, the published check, the experiments."""
+        """What the default target makes: metrics.csv, the tables, the figures, the released check, the experiments."""
         figures = []
         for d, t, lv in self.experiment_keys():
             figures += [self.res(f"figures/{d}/{t}_{lv}_grid.png"), self.res(f"figures/{d}/{t}_{lv}_psnr.png")]
             if t == "denoise" and self.experiments[(d, t)].get("run_dip", True):
                 figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr_curves.png"))
-        for d, t, lv in self.published_keys():
+        for d, t, lv in self.released_keys():
             if (d, t) not in self.experiments:
                 figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr.png"))
         if self.learning:
             figures.append(self.res("figures/learning_curves.png"))
-        tables = sorted(set(self.experiment_keys()) | set(self.published_keys()))
+        tables = sorted(set(self.experiment_keys()) | set(self.released_keys()))
         targets = [self.res("metrics.csv")]
         targets += [self.res(f"tables/{d}/{t}_{lv}.{ext}") for d, t, lv in tables for ext in ("md", "tex", "csv")]
         targets += sorted(set(figures))
-        if self.published:
-            targets += [self.res("tables/published_check.md"), self.res("tables/published_check.csv")]
+        if self.released:
+            targets += [self.res("tables/released_check.md"), self.res("tables/released_check.csv")]
+        if self.es_keys:
+            targets.append(self.res("tables/experiments/early_stopping.md"))
         return targets + self.experiment_targets()
 
     # --- looking jobs up -------------------------------------------------------------------------------------------
@@ -854,7 +856,7 @@ class Plan:
     @property
     def dataset_names(self) -> list[str]:
         """Every dataset name a path can hold (the `dataset` wildcard's values)."""
-        return list(dict.fromkeys([*self.datasets, *self.published]))
+        return list(dict.fromkeys([*self.datasets, *self.released]))
 
     def get(self, rule: str, wildcards: Mapping[str, str] = None) -> Job:
         """The job of ``rule`` with these wildcards (a Snakemake ``wildcards`` object or a dict)."""
@@ -871,7 +873,7 @@ class Plan:
         return self._index.get((rule, tuple(sorted((k, str(v)) for k, v in w.items()))))
 
     def jobs(self) -> list[Job]:
-        """Every job of the plan: the jobs of all its targets (all, experiments, published)."""
+        """Every job of the plan: the jobs of all its targets (all, experiments, released)."""
         return list(self._jobs)
 
     def by_rule(self, rule: str) -> list[Job]:

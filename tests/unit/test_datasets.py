@@ -22,7 +22,7 @@ def test_benchmarks_have_the_paper_sizes():
     b = datasets.BENCHMARKS
     assert len(b["set5"].images) == 5 and len(b["set14"].images) == 14
     assert len(b["color9"].images) == 9 and len(b["gray11"].images) == 11
-    assert b["set5"].published_files(8, "baby")["dip"].endswith("baby_deep_prior_005.png")
+    assert b["set5"].released_files(8, "baby")["dip"].endswith("baby_deep_prior_005.png")
     assert b["gray11"].input_file(0.5, "boat").endswith("Reconstruction/Gray/50p/boat_masked.png")
     with pytest.raises(DipInputError, match="no level"):
         b["set5"].folder(3)

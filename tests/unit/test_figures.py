@@ -112,7 +112,7 @@ def _metrics(sources=("ours",)) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.mark.parametrize("sources", [("ours",), ("ours", "published")])
+@pytest.mark.parametrize("sources", [("ours",), ("ours", "released")])
 def test_psnr_per_method_has_no_bars_and_a_legend_off_the_data(tmp_path, sources):
     fig = figures.plot_psnr_per_method(_metrics(sources), tmp_path / "p.png", method_labels=tables.METHOD_LABELS)
     renderer = _drawn(fig)
@@ -124,7 +124,55 @@ def test_psnr_per_method_has_no_bars_and_a_legend_off_the_data(tmp_path, sources
     assert not _overlap(legend.get_window_extent(renderer), ax.get_window_extent(renderer))
     labels = [t.get_text() for t in legend.get_texts()]
     assert {"astronaut", "chelsea", "coffee"} <= set(labels)
-    assert ("published" in labels) == (len(sources) > 1)  # a source legend only when there are sources to tell apart
+    assert ("released" in labels) == (len(sources) > 1)  # a source legend only when there are sources to tell apart
+
+
+def _drawn_values(ax):
+    """What a per-method figure draws: the y of every point, of every solid (same-images) mean line and of every
+    dashed (full-set) mean line."""
+    from matplotlib.collections import LineCollection, PathCollection
+
+    points = [float(y) for c in ax.collections if isinstance(c, PathCollection) for _, y in c.get_offsets()]
+    solid, dashed = [], []
+    for c in ax.collections:
+        if isinstance(c, LineCollection):
+            ys = [float(seg[0][1]) for seg in c.get_segments()]
+            (dashed if c.get_linestyles()[0][1] else solid).extend(ys)
+    return sorted(points), sorted(solid), sorted(dashed)
+
+
+def test_psnr_per_method_compares_every_row_on_the_images_ours_covers(tmp_path):
+    # ours covers 2 of the 3 images; the released rows have all 3, the third far off (a mean over it would show)
+    rows = [{"method": "dip", "source": "ours", "image": i, "psnr": p} for i, p in (("a", 30.0), ("b", 32.0))]
+    rows += [{"method": "dip", "source": "released", "image": i, "psnr": p} for i, p in (("a", 29.0), ("b", 31.0),
+                                                                                          ("c", 45.0))]
+    rows += [{"method": "nlm", "source": "released", "image": i, "psnr": p} for i, p in (("a", 27.0), ("b", 28.0),
+                                                                                          ("c", 40.0))]
+    frame = pd.DataFrame(rows)
+    points, means = figures.psnr_per_method_data(frame)
+    assert set(points["image"]) == {"a", "b"}
+    assert means == {("dip", "ours"): 31.0, ("dip", "released"): 30.0, ("nlm", "released"): 27.5}
+    full = {("dip", "released"): 35.0, ("nlm", "released"): 95 / 3}  # the full-set means, drawn apart
+    fig = figures.plot_psnr_per_method(frame, tmp_path / "p.png", full_means=full, n_all=3)
+    (ax,) = fig.axes
+    drawn, solid, dashed = _drawn_values(ax)
+    assert drawn == [27.0, 28.0, 29.0, 30.0, 31.0, 32.0]  # no point of the third image
+    assert solid == [27.5, 30.0, 31.0]  # every row's mean over the same 2 images
+    assert dashed == pytest.approx(sorted(full.values()))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "mean, 2 of 3 images" in labels and "mean, all 3 images" in labels  # labelled apart
+    assert {"30.00", "31.00", "35.00"} <= {t.get_text() for t in ax.texts}
+
+
+def test_psnr_per_method_names_each_slot_and_averages_seeds(tmp_path):
+    frame = pd.DataFrame([{"method": "dip", "source": "ours", "image": i, "psnr": p}
+                          for i, p in (("a", 30.0), ("a", 31.0), ("b", 32.0))]  # a: two seeds
+                         + [{"method": "dip", "source": "released", "image": i, "psnr": 30.0} for i in "ab"])
+    fig = figures.plot_psnr_per_method(frame, tmp_path / "p.png", given_means={("dip", "paper"): 29.9})
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels(minor=True)] == ["ours", "released", "paper"]
+    drawn, solid, _ = _drawn_values(ax)
+    assert drawn == [30.0, 30.0, 30.5, 32.0] and solid == [29.9, 30.0, 31.25]
 
 
 def test_curve_legends_stay_off_the_curves(tmp_path):
@@ -144,7 +192,20 @@ def test_the_psnr_curves_legend_says_what_each_line_is(tmp_path):
     (ax,) = fig.axes
     legends = [a for a in ax.get_children() if isinstance(a, matplotlib.legend.Legend)]
     texts = {t.get_text() for legend in legends for t in legend.get_texts()}
-    assert {"a", "b", "output", "averaged output", "best output", "noisy input"} <= texts
+    assert {"a", "b", "raw output", "averaged output", "best returned output", "noisy input"} <= texts
+
+
+def test_the_best_marker_sits_on_the_returned_output(tmp_path):
+    # an averaged fit returns its averaged output: the dot marks that curve's best, not the raw curve's
+    hist = [{"step": s, "psnr_gt": 30.0 - abs(s - 5) / 10, "psnr_gt_avg": 32.0 - abs(s - 15) / 10} for s in range(20)]
+    raw = [{**h, "psnr_gt_avg": None} for h in hist]
+    for history, best in ((hist, (16, 32.0)), (raw, (6, 30.0))):
+        fig = figures.plot_psnr_curves({"a": history}, tmp_path / "c.png", title="Denoising on the photos, sigma = 25")
+        (ax,) = fig.axes
+        dots = [(float(x), float(y)) for line in ax.lines if line.get_marker() == "o"
+                for x, y in zip(line.get_xdata(), line.get_ydata())]
+        assert dots == [best]
+        assert ax.get_title() == "Denoising on the photos, sigma = 25"
 
 
 def test_a_plot_leaves_the_global_style_alone(tmp_path, photo64):

@@ -67,7 +67,7 @@ def test_the_run_fits_what_the_paper_config_plans(tmp_path):
     score = {"dataset": "set5", "task": "sr", "level": "x4"}
     assert ours.get("score", score).output == [p.replace("results/paper", str(args.out))
                                                 for p in paper.get("score", score).output]  # fmt: skip
-    assert not ours.published and not ours.learning and ours.experiment_names == []
+    assert not ours.released and not ours.learning and ours.experiment_names == []
 
 
 def test_a_machine_without_snakemake_plans_the_same_run(tmp_path, monkeypatch):

@@ -42,8 +42,8 @@ def test_load_is_what_snakemake_makes_of_the_configfiles(layers):
 
 
 def test_a_layer_may_be_a_mapping_null_turns_an_entry_off_and_base_none_starts_empty():
-    loaded = cfg.load("config/paper.yaml", {"published": {"set14": None}, "learning_curves": None})
-    assert loaded["published"]["set14"] is None and loaded["published"]["set5"] == [4, 8]
+    loaded = cfg.load("config/paper.yaml", {"released": {"set14": None}, "learning_curves": None})
+    assert loaded["released"]["set14"] is None and loaded["released"]["set5"] == [4, 8]
     assert loaded["learning_curves"] is None
     only = cfg.load(base=None, datasets={"photos": {"source": "embedded", "images": ["astronaut"]}},
                     experiments=[{"dataset": "photos", "task": "denoise", "levels": [25]}])  # fmt: skip

@@ -83,7 +83,7 @@ def test_paper_config_jobs():
     assert counts["fit_dip"] == (5 + 14) * 2 + 9 * 2 + 11 == 67
     assert counts["degrade_sr"] == 38 and counts["degrade_denoise"] == 18 and counts["degrade_inpaint"] == 11
     assert counts["baseline"] == 161 and counts["score"] == 7 and counts["table"] == 7
-    assert counts["score_published"] == 7 and counts["published_check"] == 1
+    assert counts["score_released"] == 7 and counts["released_check"] == 1
     assert sorted(r for r in counts if r.startswith("download_")) == [
         "download_color9_sigma25",
         "download_color9_sigma50",
@@ -100,9 +100,9 @@ def test_paper_config_jobs():
     fit = plan.by_rule("fit_dip")[0]
     assert fit.output["es"].endswith("_seed0_es.png") and fit.params["spec"]["early_stopping"]["stop"] is False
     assert fit.resources["gpu"] == 1
-    assert sum(plan.counts("experiments").values()) == 172
-    published = plan.counts("published")
-    assert sum(published.values()) == 16 and "fit_dip" not in published and published["score_published"] == 7
+    assert sum(plan.counts("experiments").values()) == 171
+    released = plan.counts("released")
+    assert sum(released.values()) == 16 and "fit_dip" not in released and released["score_released"] == 7
 
 
 def test_paper_config_packs_fits_of_one_shape():
@@ -134,7 +134,25 @@ def test_paper_cpu_layers_on_paper():
     assert fits == [("color9", "sigma25", "hill")] + [("set5", "x4", i) for i in ("bird", "butterfly", "head", "woman")]
     assert "learning_curve" not in counts and "figure_learning_curves" not in counts
     assert not any(rule.startswith("experiment") for rule in counts) and plan.experiment_names == []
-    assert sum(counts.values()) == 35 and counts["score_published"] == 2
+    assert sum(counts.values()) == 35 and counts["score_released"] == 2
+
+
+def test_the_report_jobs_read_the_scores_of_their_own_tables():
+    plan = plan_of("config/paper.yaml", "config/paper-cpu.yaml")
+    es = plan.get("early_stop_table")
+    # the early-stopping table shows the tables' PSNRs: the dip rows (ours) and the dip_es rows of each level it covers
+    assert es.input["scores"] == [
+        "results/paper/scores/ours/color9/denoise_sigma25.csv", "results/paper/scores/ours/set5/sr_x4.csv",
+        "results/paper/scores/extra/color9/denoise_sigma25_es.csv", "results/paper/scores/extra/set5/sr_x4_es.csv",
+    ]
+    assert len(es.input["records"]) == 5 and all(r.endswith("_seed0.json") for r in es.input["records"])
+    figure = plan.get("figure_psnr", {"dataset": "set5", "task": "sr", "level": "x4"})
+    assert figure.input["scores"] == plan.table_scores("set5", "sr", "x4")  # the table's own, the released ones too
+    assert figure.input["paper"] == "config/paper_numbers.yaml"  # the paper's means, drawn apart
+    assert "results/paper/scores/released/set5/sr_x4.csv" in figure.input["scores"]
+    # a grid labels each output with its own score: its seed travels with it
+    grid = plan.get("figure_grid", {"dataset": "set5", "task": "sr", "level": "x4"})
+    assert grid.params["plan"][0]["panels"][2] == ("dip", "results/paper/restored/set5/sr/x4/dip/bird_seed0.png", 0)
 
 
 def test_experiments_on_the_tiny_config(tmp_path):
@@ -150,7 +168,7 @@ def test_experiments_on_the_tiny_config(tmp_path):
         "sr_prior",
         "preimage",
     ]
-    assert sum(plan.counts("experiments").values()) == 28 and sum(plan.counts().values()) == 63
+    assert sum(plan.counts("experiments").values()) == 27 and sum(plan.counts().values()) == 63
     assert plan.counts("experiments")["experiment_architecture"] == 4
     assert plan.get("score_es_photos_denoise_sigma25").params["runs"] == [
         (image, seed) for image in ("astronaut", "coffee") for seed in (0, 1)
@@ -214,8 +232,8 @@ def test_job_lookup_by_wildcards():
             },
             "has no level 3",
         ),
-        ({"published": {"set5": [3]}}, "no level"),
-        ({"published": {"set7": [4]}}, "unknown benchmark 'set7'"),
+        ({"released": {"set5": [3]}}, "no level"),
+        ({"released": {"set7": [4]}}, "unknown benchmark 'set7'"),
         ({"learning_curves": {"dataset": "photos", "image": "lena"}}, "learning_curves: dataset 'photos' has no image"),
         ({"paper_experiments": {"jpg": {}}}, "unknown experiment 'jpg'"),
     ],
@@ -243,16 +261,16 @@ def test_manifest_is_read_once_and_only_when_needed(monkeypatch):
 
 
 def test_null_turns_a_layered_entry_off():
-    plan = plan_of(learning_curves=None, published=None, paper_experiments={"jpeg": {}, "early_stopping": None})
-    assert plan.learning is None and plan.published == {} and plan.experiment_names == ["jpeg"]
+    plan = plan_of(learning_curves=None, released=None, paper_experiments={"jpeg": {}, "early_stopping": None})
+    assert plan.learning is None and plan.released == {} and plan.experiment_names == ["jpeg"]
     assert plan.early_stopping is None and "learning_curve" not in plan.counts()
     paper = plan_of(
         "config/paper.yaml",
-        published={"set14": None, "gray11": None},
+        released={"set14": None, "gray11": None},
         datasets={"gray11": None},
         experiments=[{"dataset": "set5", "task": "sr", "levels": [4]}],
     )
-    assert list(paper.published) == ["set5", "color9"] and "gray11" not in paper.dataset_names
+    assert list(paper.released) == ["set5", "color9"] and "gray11" not in paper.dataset_names
 
 
 # --- fit packing --------------------------------------------------------------------------------------------------
@@ -303,7 +321,9 @@ def test_experiment_inputs_outputs_and_targets():
     targets = plan.experiment_targets()
     assert "res/scores/extra/photos/denoise_sigma25_es.csv" in targets
     assert "res/figures/experiments/architectures.png" in targets
-    assert "res/tables/experiments/early_stopping.md" in targets
+    # the early-stopping table shows the tables' DIP rows: the default target's, with the scores it needs
+    assert "res/tables/experiments/early_stopping.md" not in targets
+    assert "res/tables/experiments/early_stopping.md" in plan.final_targets()
 
 
 def test_experiment_defaults_are_the_papers_and_preimage_needs_weights():

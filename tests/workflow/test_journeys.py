@@ -43,8 +43,10 @@ def counts(work: Path, *args: str) -> dict[str, int]:
 def test_rerender_of_the_committed_reproduction_plans_no_fit(fresh):
     assert not any(r in counts(fresh, *PAPER_CPU) for r in FITS)
     # README "Re-render everything": the tables and figures again, from the committed scores and records
-    forced = counts(fresh, *PAPER_CPU, "--forcerun", "table", "figure_psnr", "figure_grid", "figure_psnr_curves")
+    forced = counts(fresh, *PAPER_CPU, "--forcerun", "table", "figure_psnr", "figure_grid", "figure_psnr_curves",
+                    "early_stop_table", "released_check", "metrics")  # fmt: skip
     assert forced["table"] >= 2 and forced["figure_grid"] >= 2
+    assert forced["early_stop_table"] == 1 and forced["released_check"] == 1 and forced["metrics"] == 1
     assert not any(r in forced for r in FITS), forced
 
 

@@ -288,7 +288,7 @@ def _one_fit_config() -> tuple[dict, dict]:
     exp["dip"] = dip_cfg
     cfg["experiments"] = [exp]
     cfg.pop("learning_curves", None)
-    cfg["published"] = {}
+    cfg["released"] = {}
     return cfg, exp
 
 

@@ -71,7 +71,7 @@ def test_default_config_dry_run(tmp_path, monkeypatch):
     assert counts["learning_curve"] == 4
     assert counts["table"] == 3 and counts["figure_grid"] == 3
     assert not any(rule.startswith("download") for rule in counts), "the default config must need no network"
-    assert "score_published" not in counts
+    assert "score_released" not in counts
 
 
 def test_paper_config_dry_run(tmp_path, monkeypatch):
@@ -82,7 +82,7 @@ def test_paper_config_dry_run(tmp_path, monkeypatch):
     # 11 grey images at 50% missing
     assert counts["fit_dip"] == (5 + 14) * 2 + 9 * 2 + 11 == 67
     assert counts["degrade_sr"] == 38 and counts["degrade_denoise"] == 18 and counts["degrade_inpaint"] == 11
-    assert counts["score_published"] == 7 and counts["published_check"] == 1
+    assert counts["score_released"] == 7 and counts["released_check"] == 1
     assert sorted(r for r in counts if r.startswith("download_")) == sorted(
         [
             "download_color9_sigma25",
@@ -135,14 +135,14 @@ def test_paper_experiments_target(tmp_path, monkeypatch):
     # (the target goes first: --configfile takes several values)
     out = snakemake(scratch(tmp_path), "experiments", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
     assert dry_run_jobs(out) == planned_jobs(monkeypatch, "config/paper.yaml", target="experiments")
-    assert job_counts(out)["total"] == 172
+    assert job_counts(out)["total"] == 171
 
 
-def test_published_target_needs_no_fit(tmp_path):
-    out = snakemake(scratch(tmp_path), "published", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
+def test_released_target_needs_no_fit(tmp_path):
+    out = snakemake(scratch(tmp_path), "released", "-n", "--cores", "2", "--configfile", "config/paper.yaml").stdout
     counts = job_counts(out)
     assert "fit_dip" not in counts and "baseline" not in counts and "degrade_sr" not in counts
-    assert counts["score_published"] == 7 and counts["published"] == 1
+    assert counts["score_released"] == 7 and counts["released"] == 1
 
 
 def test_paper_cpu_slice(tmp_path, monkeypatch):
@@ -172,7 +172,7 @@ def test_test_config_dry_run(tmp_path, monkeypatch):
         ("experiments: [{dataset: nowhere, task: sr, levels: [4]}]", "nowhere"),
         ("experiments: [{dataset: photos, task: sr, levels: [3.5]}]", "SR level"),
         ("experiments: [{dataset: photos, task: sr, levels: [4], baselines: [cbm3d]}]", "cbm3d"),
-        ("published: {set5: [3]}", "no level"),
+        ("released: {set5: [3]}", "no level"),
         ("fit_resources: {threads: 0}", "threads"),
         ("learning_curves: {dataset: photos, image: lena}", "no image 'lena'"),
     ],
@@ -217,7 +217,7 @@ def test_every_job_is_one_library_call():
     from dip.pipeline.jobs.runner import find
 
     plan = build_plan(workflow_config("config/paper.yaml"))
-    for rule in {job.rule for job in plan.jobs()} - {"all", "experiments", "published"}:
+    for rule in {job.rule for job in plan.jobs()} - {"all", "experiments", "released"}:
         if not rule.startswith("download_"):
             assert callable(find(rule)), rule
     for smk in (REPO / "workflow/rules").glob("*.smk"):

@@ -1,5 +1,5 @@
 """End-to-end runs of the workflow (slow): the tiny test config through every stage and the report, and the paper
-config's download + `published` against the benchmark mirror served on 127.0.0.1 (checksums, the paper's numbers
+config's download + `released` against the benchmark mirror served on 127.0.0.1 (checksums, the paper's numbers
 from the released outputs, a wrong checksum and an unreachable URL)."""
 
 from __future__ import annotations
@@ -64,16 +64,16 @@ def test_tiny_end_to_end(tmp_path):
     assert "Params have changed" in dry
 
 
-def test_paper_published_from_the_mirror(tmp_path, mirror_url):
+def test_paper_released_from_the_mirror(tmp_path, mirror_url):
     work = scratch(tmp_path)
-    snakemake(work, "published", "--cores", "2", "--configfile", "config/paper.yaml", "--config",
+    snakemake(work, "released", "--cores", "2", "--configfile", "config/paper.yaml", "--config",
               f"download_base_url={mirror_url}", timeout=1800)
     res = work / "results" / "paper"
-    check = pd.read_csv(res / "tables/published_check.csv")
+    check = pd.read_csv(res / "tables/released_check.csv")
     assert len(check) == 10
     assert (check.ok == "yes").all(), check.to_string()
     assert check.difference.abs().max() <= 0.02
-    scores = pd.concat(pd.read_csv(p) for p in (res / "scores/published").glob("*/*.csv"))
+    scores = pd.concat(pd.read_csv(p) for p in (res / "scores/released").glob("*/*.csv"))
     means = scores.groupby(["dataset", "level", "method"]).psnr.mean().round(2)
     assert means[("set5", 4.0, "dip")] == 29.90 and means[("set14", 4.0, "srresnet_mse")] == 28.53
     assert means[("gray11", 0.5, "dip")] == 33.44 and means[("color9", 25.0, "cbm3d")] == 31.42

@@ -109,7 +109,7 @@ if PLAN.es_keys:
 
     rule early_stop_table:
         input:
-            PLAN.get("early_stop_table").input,
+            **PLAN.get("early_stop_table").input,
         output:
             md=res("tables/experiments/early_stopping.md"),
             csv=report(

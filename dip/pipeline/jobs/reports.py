@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
+
 from dip.pipeline.jobs.scores import gather
 from dip.pipeline.plan import Job
 
@@ -26,61 +28,96 @@ def table(job: Job, threads=None):
     return frame
 
 
+def _table(job: Job, reported=None):
+    """The job's scores and the table of its (dataset, task, level): the images it shows and all of them."""
+    from dip.eval.tables import results_table
+
+    wc = job.wildcards
+    scores = gather(job.input["scores"])
+    return scores, results_table(scores, reported, wc["dataset"], wc["task"], job.params["level"])
+
+
 def figure_grid(job: Job, threads=None):
-    """The image grid of one (dataset, task, level): per row of the plan (image, panels: (method, path)) the GT, the
-    degraded input and each method's output, with our mean PSNR in the labels."""
+    """The image grid of one (dataset, task, level): per row of the plan (image, panels: (method, path, seed)) the
+    GT, the degraded input and each method's output, with the PSNR of the output shown in the labels."""
     from dip.data.benchmarks import display_name
     from dip.data.imageio import read_image
     from dip.eval.figures import plot_grid
-    from dip.eval.tables import METHOD_LABELS, setting_title
+    from dip.eval.tables import METHOD_LABELS, metric_phrase, scope_text, setting_title
 
     wc, p, out = job.wildcards, job.params, job.output
     dataset, task = wc["dataset"], wc["task"]
-    scores = gather(job.input["scores"])
+    scores, table = _table(job)
     ours = scores[scores["source"] == "ours"]
     rows = []
     for row in p["plan"]:
         panels = []
-        for method, path in row["panels"]:
+        for method, path, seed in row["panels"]:
             text = "Ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
             if method == "input" and task == "sr":
                 text = "LR input"
             sel = ours[(ours["image"] == row["image"]) & (ours["method"] == method)]
-            if len(sel):
+            runs = pd.to_numeric(sel["seed"], errors="coerce")
+            if seed is not None and (runs == seed).any():  # the score of the output shown (its first seed)
+                several = runs.nunique() > 1
+                text += f"\n{sel.loc[runs == seed, 'psnr'].iloc[0]:.2f} dB" + (f" (seed {seed})" if several else "")
+            elif len(sel):
                 text += f"\n{sel['psnr'].mean():.2f} dB"
             panels.append((text, read_image(path, alpha="ignore")))
         rows.append({"image": display_name(dataset, row["image"]), "panels": panels})
-    return plot_grid(rows, out["png"], out["pdf"], title=setting_title(dataset, task, p["level"]))
+    shown = [row["image"] for row in p["plan"]]
+    scope = scope_text(dataset, shown, table.attrs["all_images"] or shown)
+    title = f"{setting_title(dataset, task, p['level'])}: {scope}; {metric_phrase(task)}"
+    return plot_grid(rows, out["png"], out["pdf"], title=title)
 
 
 def figure_psnr(job: Job, threads=None):
-    """PSNR per method and image of one (dataset, task, level)."""
+    """PSNR per method and image of one (dataset, task, level) on the images its table shows; when those are only some
+    of the dataset's, the released outputs' and the paper's means over all of them apart."""
+    from dip.data.benchmarks import display_name
     from dip.eval.figures import plot_psnr_per_method
-    from dip.eval.tables import METHOD_LABELS
+    from dip.eval.tables import METHOD_LABELS, load_paper_numbers, metric_label, scope_text, setting_title
 
-    wc, out = job.wildcards, job.output
-    scores = gather(job.input["scores"])
-    per_image = scores.groupby(["method", "source", "image"], as_index=False)["psnr"].mean()  # mean over seeds
-    title = f"{wc['dataset']}: {wc['task']} {wc['level']}"
-    return plot_psnr_per_method(per_image, out["png"], out["pdf"], title=title, method_labels=METHOD_LABELS)
+    wc, out, level = job.wildcards, job.output, job.params["level"]
+    reported, _, _ = load_paper_numbers(job.input["paper"])
+    scores, table = _table(job, reported)
+    images, universe, subset = table.attrs["images"], table.attrs["all_images"], table.attrs["subset"]
+    paper = reported[(reported["dataset"] == wc["dataset"]) & (reported["task"] == wc["task"])
+                     & (reported["level"].astype(float) == float(level)) & (reported["image"] != "mean")]
+    frame = pd.concat([scores, paper.assign(source="paper")], ignore_index=True)
+    means = table.attrs["full_means"]
+    # a paper row's printed mean is over all the images: apart on a subset, beside the others' on the whole set
+    full = means if subset else {}
+    given = {} if subset else {k: v for k, v in means.items() if k[1] == "paper"}
+    title = f"{setting_title(wc['dataset'], wc['task'], level)}: {scope_text(wc['dataset'], images, universe)}"
+    return plot_psnr_per_method(
+        frame, out["png"], out["pdf"], title=title, method_labels=METHOD_LABELS, images=images, full_means=full,
+        given_means=given, n_all=len(universe), image_labels={i: display_name(wc["dataset"], i) for i in universe},
+        ylabel=metric_label(wc["task"]),
+    )
 
 
 def figure_psnr_curves(job: Job, threads=None):
     """PSNR along each denoising fit (raw and averaged output), the noisy input's PSNR for reference."""
-    import pandas as pd
-
-    from dip.data.benchmarks import display_name
+    from dip.data.benchmarks import BENCHMARKS, display_name
     from dip.eval.figures import plot_psnr_curves
+    from dip.eval.tables import scope_text, setting_title
+    from dip.tasks import parse_level
 
     wc, inp, out = job.wildcards, job.input, job.output
+    images = job.params["images"]
     curves = {
         display_name(wc["dataset"], image): json.loads(Path(path).read_text())["history"]
-        for image, path in zip(job.params["images"], inp["traces"])
+        for image, path in zip(images, inp["traces"])
     }
     scores = pd.read_csv(inp["scores"])
     noisy = scores[scores["method"] == "input"]
     reference = {display_name(wc["dataset"], r.image): r.psnr for r in noisy.itertuples()}
-    return plot_psnr_curves(curves, out["png"], out["pdf"], reference=reference)
+    bench = BENCHMARKS.get(wc["dataset"])
+    universe = list(bench.images) if bench else list(images)
+    setting = setting_title(wc["dataset"], "denoise", parse_level("denoise", wc["level"]))
+    title = f"{setting}: {scope_text(wc['dataset'], images, universe)}"
+    return plot_psnr_curves(curves, out["png"], out["pdf"], reference=reference, title=title)
 
 
 def figure_learning_curves(job: Job, threads=None):
@@ -95,11 +132,11 @@ def figure_learning_curves(job: Job, threads=None):
 
 
 def early_stop_table(job: Job, threads=None):
-    """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit that recorded ES-WMV the
-    detected step, its fraction of the preset's budget, and the PSNR there vs at the fixed step count."""
+    """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit that recorded ES-WMV whether
+    it triggered, the iteration of its output, the tables' PSNR there and at the fixed step, and the oracle's gain."""
     from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table, write_table
 
-    frame = early_stopping_table(job.inputs)
+    frame = early_stopping_table(job.input["records"], gather(job.input["scores"]))
     write_table(frame, md=job.output["md"], csv=job.output["csv"], caption=EARLY_STOPPING_CAPTION)
     print(frame.to_string())
     return frame

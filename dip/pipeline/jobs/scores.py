@@ -1,5 +1,5 @@
 """Stage 4-5 jobs: scores with the paper's protocol, the DIP + early stop rows, the authors' released outputs and
-``metrics.csv`` (``workflow/rules/score.smk``, ``published.smk``)."""
+``metrics.csv`` (``workflow/rules/score.smk``, ``released.smk``)."""
 
 from __future__ import annotations
 
@@ -54,15 +54,15 @@ def score_es(job: Job, threads=None) -> pd.DataFrame:
     return frame
 
 
-def score_published(job: Job, threads=None) -> pd.DataFrame:
+def score_released(job: Job, threads=None) -> pd.DataFrame:
     """The authors' released outputs of one (benchmark, level), scored with the same metric code."""
     from dip.data.benchmarks import BENCHMARKS
-    from dip.eval.scoring import score_published as score_released
+    from dip.eval import scoring
 
     p = job.params
     first = BENCHMARKS[p["dataset"]].all_files(p["level"])[0]
     root = job.inputs[0][: -len(first)]  # inputs are <resources_dir>/<relative path>
-    frame = _write(pd.DataFrame(score_released(p["dataset"], p["level"], root)), job.outputs[0])
+    frame = _write(pd.DataFrame(scoring.score_released(p["dataset"], p["level"], root)), job.outputs[0])
     print(frame.groupby("method")["psnr"].mean().round(3).to_string())
     return frame
 
@@ -83,20 +83,20 @@ def metrics(job: Job, threads=None) -> pd.DataFrame:
     return frame
 
 
-def published_check(job: Job, threads=None) -> pd.DataFrame:
+def released_check(job: Job, threads=None) -> pd.DataFrame:
     """The released outputs re-scored against the values they give (config/paper_numbers.yaml: released)."""
-    from dip.eval.scoring import check_published
-    from dip.eval.tables import load_paper_numbers, published_check_table, released_records, write_table
+    from dip.eval.scoring import check_released
+    from dip.eval.tables import load_paper_numbers, released_check_table, released_records, write_table
 
     inp, out = job.input, job.output
     scores = gather(inp["scores"])
     _, _, tolerance = load_paper_numbers(inp["paper"])
-    check = check_published(scores, released_records(inp["paper"], job.params["datasets"]), tolerance)
+    check = check_released(scores, released_records(inp["paper"], job.params["datasets"]), tolerance)
     caption = (
         f"The authors' released result images re-scored with this project's metric code, against the values they "
         f"give (config/paper_numbers.yaml: released); ok = within {tolerance} dB."
     )
-    write_table(published_check_table(check), md=out["md"], csv=out["csv"], caption=caption, digits=3)
+    write_table(released_check_table(check), md=out["md"], csv=out["csv"], caption=caption, digits=3)
     print(check.to_string())
     if not check["ok"].all():
         print("WARNING: some re-scored numbers differ from the expected values by more than the tolerance")
