@@ -12,7 +12,9 @@ from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
 # own source comes first, for this process and (dip.pipeline.config.use_source) for every job.
-BASEDIR = workflow.current_basedir  # rules/: a local folder, or a file of a hosted repository (a deployed module)
+BASEDIR = (
+    workflow.current_basedir
+)  # rules/: a local folder, or a file of a hosted repository (a deployed module)
 SOURCE = Path(str(BASEDIR.get_path_or_uri(secret_free=True))).parents[1]
 if (SOURCE / "dip" / "__init__.py").is_file():
     sys.path.insert(0, str(SOURCE))
