@@ -31,7 +31,11 @@ def logged(snakemake):
     message that names it and says how to fetch it again. The body runs inside dip.pipeline.steps.workflow_settings:
     the config's `checkpoint_minutes` and, in a job that fits (dip.pipeline.plan.runs_fits), progress lines for
     every fit with the config's `progress` settings.
-    If the job fails, the traceback goes to the log and its last line also to Snakemake's own output.
+    Before the body, dip.pipeline.faults starts watching Snakemake (a job whose Snakemake was killed stops, a fit
+    after writing its checkpoint) and checks the inputs the workflow made (under `results_dir`): a damaged one fails
+    the job with one line naming it and the fix. A failure the user acts on (dip.pipeline.faults.failure_line: a bad
+    or damaged file, an interrupted fit) is that one line, in the log and in Snakemake's output; any other failure's
+    traceback goes to the log and its last line also to Snakemake's own output.
     """
     log = snakemake.log[0] if len(snakemake.log) else None
     with contextlib.ExitStack() as stack:
@@ -40,14 +44,22 @@ def logged(snakemake):
             fh = stack.enter_context(open(log, "w", buffering=1))
             stack.enter_context(contextlib.redirect_stdout(fh))
             stack.enter_context(contextlib.redirect_stderr(fh))
+        from dip.pipeline import faults
+
+        results = snakemake.config.get("results_dir", "results")
         try:
+            faults.watch_parent()  # Snakemake killed: SIGTERM to this job (a fit checkpoints first), no orphan
             _check_downloads(snakemake)
+            faults.check_workflow_files(snakemake.input, results)  # a damaged output read here: one line, no run
             from dip.pipeline.plan import runs_fits
             from dip.pipeline.steps import workflow_settings
 
             stack.enter_context(workflow_settings(snakemake.config, fits=runs_fits(snakemake.rule)))
             yield
         except BaseException as exc:
+            code = faults.report(exc, results, to_log=log is not None)  # one line for what the user acts on
+            if code is not None:
+                raise SystemExit(code) from None
             if log is not None:
                 traceback.print_exc()
                 print(f"{type(exc).__name__}: {exc}\n(full traceback in {log})", file=sys.__stderr__, flush=True)
