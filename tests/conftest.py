@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,42 @@ from tests.helpers import MIRROR, crop_photo, serve
 
 # Two threads is what CI has; fixing it keeps timings and CPU results stable between runs. DIP_TEST_THREADS=1 when
 # the other core is busy (two multi-threaded processes on two cores slow small fits down many times over).
-torch.set_num_threads(int(os.environ.get("DIP_TEST_THREADS", "2")))
+TEST_THREADS = int(os.environ.get("DIP_TEST_THREADS", "2"))
+torch.set_num_threads(TEST_THREADS)
+TORCH_SEED = torch.initial_seed()  # what a fresh process starts with
+
+
+@pytest.fixture(autouse=True)
+def _isolated_process_state():
+    """Every test starts from the same process state and leaves none behind, whatever ran before it (the suite runs
+    in random order: pytest-randomly). What the library or a test may change process-wide: torch's thread count (a
+    workflow job's ``threads``), the global RNGs of torch, numpy and Python (seeded afresh for each test;
+    pytest-randomly reseeds numpy's and Python's from its ``--randomly-seed``), torch's default dtype, grad mode and
+    deterministic-algorithm flag, the working directory, the environment and the SIGTERM handler."""
+    cwd, environ = os.getcwd(), dict(os.environ)
+    dtype, grad = torch.get_default_dtype(), torch.is_grad_enabled()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    sigterm = signal.getsignal(signal.SIGTERM)
+    rng_torch, rng_numpy, rng_python = torch.get_rng_state(), np.random.get_state(), random.getstate()
+    torch.set_num_threads(TEST_THREADS)
+    torch.manual_seed(TORCH_SEED)
+    np.random.seed(0)
+    random.seed(0)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(TEST_THREADS)
+        torch.set_rng_state(rng_torch)
+        np.random.set_state(rng_numpy)
+        random.setstate(rng_python)
+        torch.set_default_dtype(dtype)
+        torch.set_grad_enabled(grad)
+        torch.use_deterministic_algorithms(deterministic)
+        signal.signal(signal.SIGTERM, sigterm)
+        os.chdir(cwd)
+        if dict(os.environ) != environ:
+            os.environ.clear()
+            os.environ.update(environ)
 
 
 @pytest.fixture

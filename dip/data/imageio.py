@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from dip.errors import DipInputError
+from dip.errors import DamagedFile, DipInputError
 from dip.files import atomic_write
 
 __all__ = [
@@ -80,10 +80,7 @@ def _decode(path: Path) -> Image.Image:
         raise DipInputError(f"cannot read image {path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 -- Pillow's decoders raise OSError, SyntaxError, ValueError, EOFError...
         img.close()
-        raise DipInputError(
-            f"cannot read image {path}: the file is damaged or truncated ({type(exc).__name__}: {exc}); "
-            "re-export or re-download it"
-        ) from None
+        raise DamagedFile(path, "image", f"{type(exc).__name__}: {exc}") from None
     return img
 
 

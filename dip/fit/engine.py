@@ -37,7 +37,7 @@ import torch
 
 from dip.data.imageio import to_numpy
 from dip.errors import DipInputError
-from dip.fit.checkpoint import SigtermFlag, load_checkpoint, save_checkpoint
+from dip.fit.checkpoint import CheckpointError, SigtermFlag, checkpoint_lock, load_checkpoint, save_checkpoint
 from dip.fit.config import FitConfig, FitInterrupted, FitResult
 from dip.fit.device import peak_memory_mb, prepare_device, resolve_device, resolve_precision
 from dip.fit.hooks import FitState, Hook, ProgressBar, ProgressLog, default_progress_log
@@ -125,6 +125,12 @@ class FitDriver:
         self.last_checkpoint = time.monotonic()  # wall time of the last checkpoint (or of the start)
 
     def run(self) -> list[FitResult]:
+        if self.checkpoint_path is None:
+            return self._run()
+        with checkpoint_lock(self.checkpoint_path):  # one process at a time fits to a checkpoint
+            return self._run()
+
+    def _run(self) -> list[FitResult]:
         resumed = self._resume()
         self._start_hooks(resumed)
         self.last_checkpoint = time.monotonic()  # checkpoint_seconds counts fitting time from here
@@ -282,17 +288,23 @@ class FitDriver:
         state = load_checkpoint(self.checkpoint_path, self.config, self.device)
         if state is None:
             return {}
-        self.stepper.load_state_dict(state)
-        with_fit_axis = lambda t: t.unsqueeze(0) if t is not None else None  # noqa: E731
-        self.average = with_fit_axis(state["out_avg"])
-        snapshot = state["snapshot"]
+        try:
+            self.stepper.load_state_dict(state)
+            with_fit_axis = lambda t: t.unsqueeze(0) if t is not None else None  # noqa: E731
+            average = with_fit_axis(state["out_avg"])
+            snapshot = state["snapshot"]
+            average_snapshot = with_fit_axis(snapshot["out_avg"]) if snapshot is not None else None
+            history, backtracks, last_good = list(state["history"]), int(state["backtracks"]), state["last_good_psnr"]
+            torch.set_rng_state(state["torch_rng"].cpu())
+            start_step = int(state["step"]) + 1
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+            # the right format and settings, but not the state of this fit (e.g. a file put together by hand)
+            problem = f"does not hold the state of this fit ({type(exc).__name__}: {str(exc)[:200]})"
+            raise CheckpointError(self.checkpoint_path, problem) from None
+        self.average, self.average_snapshot = average, average_snapshot
         self.have_snapshot = snapshot is not None
-        self.average_snapshot = with_fit_axis(snapshot["out_avg"]) if snapshot is not None else None
-        self.histories[0] = state["history"]
-        self.backtracks[0] = state["backtracks"]
-        self.last_good[0] = state["last_good_psnr"]
-        torch.set_rng_state(state["torch_rng"].cpu())
-        self.start_step = state["step"] + 1
+        self.histories[0], self.backtracks[0], self.last_good[0] = history, backtracks, last_good
+        self.start_step = start_step
         return state
 
     def _checkpoint_due(self, step: int, is_last: bool) -> bool:

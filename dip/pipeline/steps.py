@@ -176,12 +176,19 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
     The fit checkpoints to <png>.ckpt every ``checkpoint_minutes`` of fitting (default: the workflow config's, see
     :func:`workflow_settings`, else :data:`CHECKPOINT_MINUTES`; 0: off; a ``checkpoint_seconds`` in the spec's
     settings wins), every ``checkpoint_every`` steps if the spec sets it, and on SIGTERM (SLURM preemption, time
-    limit); a re-run resumes from it and the record's ``summary.resumed_from`` says from which step (a checkpoint that
-    does not fit the job is discarded). It is removed once the outputs are written. The interval is not part of the
-    spec: a fit's params, and so its rerun trigger, do not depend on it.
+    limit); a re-run resumes from it and the record's ``summary.resumed_from`` says from which step. It is removed once
+    the outputs are written. The interval is not part of the spec: a fit's params, and so its rerun trigger, do not
+    depend on it.
+
+    A checkpoint that cannot be resumed (:class:`~dip.fit.checkpoint.CheckpointError`: unreadable, not written by dip,
+    another format or other settings) is set aside as ``<png>.ckpt.bad`` (kept, not deleted) and the fit starts
+    afresh; the log and the record's ``notes`` say so. Any other error, an input error during the fit included,
+    leaves the checkpoint where it is. The job holds the checkpoint's lock (:func:`~dip.fit.checkpoint.
+    checkpoint_lock`) throughout: a second job of the same fit (its Snakemake killed, the command run again while
+    the first still stops) waits for the first to let go and then resumes from its checkpoint.
     """
     from dip.data.imageio import read_image, write_image
-    from dip.errors import DipInputError
+    from dip.fit.checkpoint import CheckpointError, checkpoint_lock
     from dip.presets import config_from_spec
     from dip.restore import restore, save_result
 
@@ -195,9 +202,6 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
     print(_dump({"spec": spec, "config": config.to_dict()}))
     observation, target, mask = read_image(inputs["observation"]), read_image(inputs["target"]), _mask(inputs)
     ckpt = Path(outputs["png"]).with_suffix(".ckpt")
-    # A process killed while writing a checkpoint leaves atomic_write's temporary file (never a half checkpoint).
-    for stale in ckpt.parent.glob(f".{ckpt.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
 
     def run():
         return restore(
@@ -211,20 +215,28 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
             early_stopping=spec.get("early_stopping"),
         )
 
-    try:
-        result = run()
-    except DipInputError as exc:
-        if not ckpt.exists():
-            raise
-        print(f"discarding the checkpoint {ckpt} ({exc}); starting afresh")
-        ckpt.unlink()
-        result = run()
-    extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs)}
-    save_result(result, outputs["png"], outputs["json"], extra=extra)
-    write_image(outputs["raw"], result.output_raw)
-    if "es" in outputs:
-        write_image(outputs["es"], _early_output(result))
-    ckpt.unlink(missing_ok=True)
+    with checkpoint_lock(ckpt):
+        # A process killed while writing a checkpoint leaves atomic_write's temporary file (never a half checkpoint).
+        for stale in ckpt.parent.glob(f".{ckpt.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
+        notes = []
+        try:
+            result = run()
+        except CheckpointError as exc:
+            if not (exc.path.exists() and exc.path.samefile(ckpt)):
+                raise  # not this job's checkpoint: nothing to set aside
+            bad = ckpt.with_name(f"{ckpt.name}.bad")
+            os.replace(ckpt, bad)  # kept for a look, out of the fresh fit's way
+            notes.append(f"the checkpoint {ckpt} {exc.problem}: it was set aside as {bad} and the fit started afresh")
+            print(f"fit: {notes[-1]}", flush=True)
+            result = run()
+        result.notes.extend(notes)
+        extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs)}
+        save_result(result, outputs["png"], outputs["json"], extra=extra)
+        write_image(outputs["raw"], result.output_raw)
+        if "es" in outputs:
+            write_image(outputs["es"], _early_output(result))
+        ckpt.unlink(missing_ok=True)
     if result.resumed_from:
         print(f"resumed from the checkpoint at step {result.resumed_from} (record: summary.resumed_from)")
     print(_dump(result.summary()))

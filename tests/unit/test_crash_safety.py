@@ -96,6 +96,25 @@ def test_fit_job_takes_the_interval_from_the_config_and_cleans_up(photo64, tmp_p
         assert steps.fit(spec, inputs, outputs, threads=1).config.checkpoint_seconds == 5
 
 
+def test_fit_job_sets_aside_only_a_checkpoint_that_cannot_be_resumed(photo64, tmp_path, capsys):
+    planted = b"PK not a checkpoint"
+    # An input error during the fit (here: no memory budget fits it) is not the checkpoint's: it stays as it is.
+    spec, inputs, outputs = _fit_job(tmp_path, photo64, {"memory_saving": "on", "memory_budget_mb": 1})
+    ckpt = tmp_path / "out.ckpt"
+    ckpt.write_bytes(planted)
+    with pytest.raises(DipInputError, match="memory"):
+        steps.fit(spec, inputs, outputs, threads=1)
+    assert ckpt.read_bytes() == planted and not (tmp_path / "out.ckpt.bad").exists()
+    # The checkpoint's own error: set aside (kept), the fit starts afresh, the log and the record say so.
+    spec, inputs, outputs = _fit_job(tmp_path, photo64)
+    result = steps.fit(spec, inputs, outputs, threads=1)
+    assert result.resumed_from == 0 and (tmp_path / "out.ckpt.bad").read_bytes() == planted
+    assert not ckpt.exists() and not (tmp_path / "out.ckpt.lock").exists()
+    (note,) = [n for n in json.loads((tmp_path / "out.json").read_text())["notes"] if "set aside" in n]
+    assert f"the checkpoint {ckpt} cannot be read" in note and "set aside as" in note and "started afresh" in note
+    assert note in capsys.readouterr().out
+
+
 def test_jobs_that_fit_are_known_by_their_rule(monkeypatch):
     # The shims turn progress lines on by rule name (a job does not rebuild the plan): the rules planned with fit or
     # baseline resources, in the paper config with packs and every experiment.

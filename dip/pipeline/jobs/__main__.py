@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from dip.pipeline import faults
 from dip.pipeline.jobs.runner import run
 from dip.pipeline.plan import Job
 
@@ -18,6 +19,7 @@ def main(argv=None) -> int:
     parser.add_argument("--log", default=None, help="the job's log file")
     args = parser.parse_args(argv)
     job = Job.from_json(json.loads(args.job))
+    faults.watch_parent()  # Snakemake killed (SIGKILL, out of memory): this job stops, a fit after its checkpoint
     if args.log is None:  # the traceback is all there is to see
         run(job, threads=args.threads)
         return 0

@@ -68,9 +68,13 @@ def settings() -> dict:
 
 
 @contextlib.contextmanager
-def logged(log: str | None) -> Iterator[None]:
-    """stdout/stderr into the job's log (line-buffered: `tail -f` follows it). A failure's traceback goes to the log
-    and its last line, with the log's path, to the job's own stderr (what Snakemake shows)."""
+def logged(log: str | None, results_dir: str | None = None) -> Iterator[None]:
+    """stdout/stderr into the job's log (line-buffered: `tail -f` follows it). A failure the user acts on (a bad or
+    damaged file, an interrupted fit: :func:`dip.pipeline.faults.failure_line`) ends the job with that one line, in the
+    log and on the job's stderr (what Snakemake shows); any other failure's traceback goes to the log and its last line,
+    with the log's path, to stderr."""
+    from dip.pipeline import faults
+
     with contextlib.ExitStack() as stack:
         if log:
             Path(log).parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,9 @@ def logged(log: str | None) -> Iterator[None]:
         try:
             yield
         except BaseException as exc:
+            code = faults.report(exc, results_dir, to_log=bool(log))
+            if code is not None:
+                raise SystemExit(code) from None
             if log:
                 traceback.print_exc()
                 print(f"{type(exc).__name__}: {exc}\n(full traceback in {log})", file=sys.__stderr__, flush=True)
@@ -98,13 +105,18 @@ def check_downloads(job: Job, config: Mapping) -> None:
 
 
 def run(job: Job, threads: int | None = None, log: str | None = None, config: Mapping | None = None):
-    """Run one planned job: downloads checked, the workflow settings on, its rule's function called."""
+    """Run one planned job: the downloads it reads checked against the manifest, the workflow outputs it reads
+    checked for damage (:func:`dip.pipeline.faults.check_workflow_files`), the workflow settings on, its rule's
+    function called."""
+    from dip.pipeline import faults
     from dip.pipeline.steps import set_threads, workflow_settings
 
     config = settings() if config is None else config
     function = find(job.rule)
-    with logged(log):
+    results = config.get("results_dir") or "results"
+    with logged(log, results):
         check_downloads(job, config)
+        faults.check_workflow_files(job.inputs, results)
         with workflow_settings(config, fits=runs_fits(job.rule)):
             if runs_fits(job.rule):
                 set_threads(threads)

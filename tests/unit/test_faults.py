@@ -1,0 +1,149 @@
+"""dip.pipeline.faults: a damaged workflow output (image, record, score file) is named with the fix for a workflow
+output; errors the user acts on are one line with an exit code, bugs are not; a job whose parent (Snakemake) dies
+gets SIGTERM, also with a shell between the two."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from dip.data.imageio import read_image, write_image
+from dip.errors import USER_FILE_REMEDY, DamagedFile, DipInputError
+from dip.fit.config import FitInterrupted
+from dip.pipeline import faults
+from tests.helpers import REPO
+
+
+@pytest.fixture
+def outputs(tmp_path, photo64):
+    """A restored image, a fit record and a score file as the workflow writes them, under results/."""
+    results = tmp_path / "results"
+    png = write_image(results / "restored/x.png", photo64)
+    record = results / "restored/x.json"
+    record.write_text(json.dumps({"summary": {"final": {"psnr_gt": 20.5}}, "history": [{"loss": float("nan")}]},
+                                 indent=1))  # fmt: skip
+    scores = results / "scores/s.csv"
+    scores.parent.mkdir(parents=True)
+    pd.DataFrame({"image": ["a", "b"], "psnr": [20.1, 21.2]}).to_csv(scores, index=False)
+    return results, png, record, scores
+
+
+def _cut(path, keep):
+    data = path.read_bytes()
+    path.write_bytes(data[:keep] if keep >= 0 else data[:keep])
+
+
+def test_intact_outputs_pass(outputs):
+    results, png, record, scores = outputs
+    assert faults.check_workflow_files([png, record, scores], results) == [png, record, scores]
+
+
+@pytest.mark.parametrize("kind, cut", [("png", 0.5), ("png", -12), ("png", 0), ("json", -3), ("csv", -3)])
+def test_a_damaged_output_is_named_with_the_workflow_fix(outputs, kind, cut):
+    results, png, record, scores = outputs
+    path = {"png": png, "json": record, "csv": scores}[kind]
+    size = path.stat().st_size
+    _cut(path, int(size * cut) if isinstance(cut, float) else cut)  # half; the end chunk / last bytes; all
+    with pytest.raises(DamagedFile) as err:
+        faults.check_workflow_files([png, record, scores], results)
+    message = str(err.value)
+    assert message.startswith(f"cannot read {faults.KINDS['.' + kind]} {path}: the file is damaged or truncated (")
+    assert message.endswith("; delete it and re-run: the workflow rebuilds it") and "\n" not in message
+
+
+def test_only_files_the_workflow_made_are_checked(outputs, tmp_path):
+    results, png, record, scores = outputs
+    user = tmp_path / "mine.png"
+    user.write_bytes(png.read_bytes()[:100])  # a user's file: left to its reader, whose message fits user files
+    assert faults.check_workflow_files([user], results) == []
+    with pytest.raises(DamagedFile, match=USER_FILE_REMEDY):
+        read_image(user)
+
+
+def test_a_damaged_file_in_an_output_folder_names_the_folder(outputs):
+    results, png, record, scores = outputs
+    _cut(record, -3)
+    with pytest.raises(DamagedFile, match=f"it is part of {record.parent}: delete that folder and re-run"):
+        faults.check_workflow_files([record.parent], results)
+
+
+def test_what_the_user_acts_on_is_one_line_and_bugs_are_not(outputs):
+    results, png, record, scores = outputs
+    _cut(png, 200)
+    with pytest.raises(DamagedFile) as err:
+        read_image(png)  # read by a job's body: the reader does not know it is a workflow output
+    line, code = faults.failure_line(err.value, results)
+    assert code == 2 and line.startswith(f"DamagedFile: cannot read image {png}")
+    assert line.endswith(faults.WORKFLOW_REMEDY) and USER_FILE_REMEDY not in line
+    line, _ = faults.failure_line(err.value, results / "elsewhere")
+    assert line.endswith(USER_FILE_REMEDY)
+    assert faults.failure_line(DipInputError("a bad\nmask"), results) == ("DipInputError: a bad mask", 2)
+    line, code = faults.failure_line(FitInterrupted(12, png.with_suffix(".ckpt")), results)
+    assert code == 143 and "after step 12" in line and "run the same command again to resume" in line
+    assert faults.failure_line(ZeroDivisionError("bug"), results) is None
+    assert faults.failure_line(KeyboardInterrupt(), results) is None
+
+
+# --- a job whose Snakemake is gone ---------------------------------------------------------------------------------
+
+_JOB = textwrap.dedent("""
+    import os, signal, sys, time
+    sys.stdout = sys.stderr = open(sys.argv[1], "a", buffering=1)
+    from dip.pipeline import faults
+    def stop(signum, frame):
+        print("job: SIGTERM", flush=True)
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, stop)
+    watch = faults.watch_parent(interval=0.05)
+    print("job: watching", watch.watched, "pid", os.getpid(), flush=True)
+    time.sleep(60)
+    print("job: never stopped", flush=True)
+""")
+_PARENT = "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(60)"
+
+
+def _running(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, limit=60.0):
+    deadline = time.monotonic() + limit
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.parametrize("shell", [False, True])
+def test_a_job_whose_parent_is_killed_gets_sigterm(tmp_path, shell):
+    job_py, log = tmp_path / "job.py", tmp_path / "job.log"
+    job_py.write_text(_JOB)
+    log.touch()
+    job = [sys.executable, str(job_py), str(log)]
+    if shell:  # a shell that does not exec the job (another command follows): it outlives the parent
+        job = ["/bin/sh", "-c", f"{sys.executable} {job_py} {log}; true"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT, *job], env=env, start_new_session=True)
+    try:
+        assert _wait_for(lambda: "job: watching" in log.read_text()), log.read_text()
+        watched, _, pid = log.read_text().split("job: watching")[1].split()[:3]
+        assert int(watched) == parent.pid  # past the shell, if any
+        os.kill(parent.pid, signal.SIGKILL)  # as the out-of-memory killer does: nothing of it runs any more
+        parent.wait(timeout=10)
+        assert _wait_for(lambda: not _running(int(pid)), limit=30), log.read_text()
+        text = log.read_text()
+        assert "job: SIGTERM" in text and "is gone: stopping" in text and "never stopped" not in text
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
