@@ -149,7 +149,8 @@ def test_a_snakemake_killed_with_sigkill_leaves_no_fit_running_and_the_rerun_res
                 break
             assert proc.poll() is None, (work / "run.log").read_text()[-3000:]
             time.sleep(0.05)
-        fits = [pid for pid, cmd in _session_pids(proc.pid).items() if ".fit.py" in cmd]
+        fits = [pid for pid, cmd in _session_pids(proc.pid).items()
+                if "-m dip.pipeline.jobs" in cmd and '"rule": "fit_dip"' in cmd and "bash" not in cmd.split()[0]]
         assert len(fits) == 1, _session_pids(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)  # Snakemake alone (the out-of-memory killer, kill -9): its job lives on
         proc.wait(timeout=30)
