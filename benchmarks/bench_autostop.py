@@ -191,6 +191,51 @@ def _stop(rep: dict, fallback_step: int, fallback_psnr: float) -> dict:
     return {"step": fallback_step, "psnr": fallback_psnr, "fired": False}
 
 
+def replayed_candidates(case: Case, history, observation, clean, mask, exp_weight, sigma, fixed_psnr) -> dict:
+    """The discrepancy principle's variants, replayed on a fit's logged curve: without averaging the loss, with the
+    wavelet noise estimate, other factors tau, and the true noise level (denoising)."""
+    import numpy as np
+
+    from dip.fit.stopping import Discrepancy, replay
+
+    last = history[-1]["step"]
+    beta = exp_weight or 0.0
+    fraction = float(np.mean(mask > 0)) if mask is not None else 1.0
+    variants = {"dp_raw_loss": Discrepancy(sigma["pca"], average=0.0, observed_fraction=fraction),
+                "dp_wavelet": Discrepancy(sigma["wavelet"], average=beta, observed_fraction=fraction)}
+    for tau in TAUS:
+        variants[f"dp_tau{tau:g}"] = Discrepancy(sigma["pca"], tau=tau, average=beta, observed_fraction=fraction)
+    if case.task == "denoise":  # with the true noise level: what the estimate costs
+        variants["dp_true_sigma"] = Discrepancy(float(np.std(observation - clean)), average=beta)
+    return {name: {**_stop(replay(history, rule), last, fixed_psnr), "sigma_255": 255 * rule.sigma}
+            for name, rule in variants.items()}  # fmt: skip
+
+
+def rescore(row: dict, args) -> dict:
+    """A results row with its replayable candidates (the auto rule at the fit's and at 50-step logging, and the
+    discrepancy variants) derived again from its logged curve by this version's rules; no fit. The candidates that
+    watched every step (ES-WMV, ES-EMV) and the extra fits stay as recorded."""
+    from dip.fit.stopping import estimate_noise_sigma, replay, rule_for
+    from dip.presets import get_preset
+
+    case = next(c for c in CASES if c.key == row["case"])
+    clean, _ = load_clean(case, args.images_dir, row["size"])
+    observation, mask = degrade_case(case, clean)
+    exp_weight = get_preset(row["preset"]).exp_weight
+    sigma = {m: estimate_noise_sigma(observation, mask, method=m) for m in ("pca", "wavelet")}
+    history, last = row["history"], row["history"][-1]["step"]
+    fixed = row["candidates"]["fixed"]["psnr"]
+    rule = rule_for(case.task, observation, mask=mask, average=exp_weight)
+    cands = dict(row["candidates"])
+    cands["auto"] = {**_stop(replay(history, rule), last, fixed), "rule": rule.settings(), "rescored": True}
+    cands["auto_log50"] = _stop(replay(history, rule, every=50), last, fixed)
+    cands.update(replayed_candidates(case, history, observation, clean, mask, exp_weight, sigma, fixed))
+    oracle = row["oracle"]["psnr"]
+    for cand in cands.values():
+        cand["gap"] = None if cand.get("psnr") is None else oracle - cand["psnr"]
+    return {**row, "candidates": cands, "sigma_hat_255": 255 * sigma["pca"]}
+
+
 def run_case(case: Case, args) -> dict:
     """One fit of ``case`` to its fixed budget with every candidate recorded; the results row."""
     import numpy as np
@@ -241,16 +286,7 @@ def run_case(case: Case, args) -> dict:
                  "fired": auto.stop_step is not None, "rule": auto_rule.settings()},
         "auto_log50": _stop(replay(history, auto_rule, every=50), last, fixed_psnr),
     }  # fmt: skip
-    beta = config.exp_weight or 0.0
-    fraction = float(np.mean(mask > 0)) if mask is not None else 1.0
-    variants = {"dp_raw_loss": Discrepancy(sigma["pca"], average=0.0, observed_fraction=fraction),
-                "dp_wavelet": Discrepancy(sigma["wavelet"], average=beta, observed_fraction=fraction)}
-    for tau in TAUS:
-        variants[f"dp_tau{tau:g}"] = Discrepancy(sigma["pca"], tau=tau, average=beta, observed_fraction=fraction)
-    if case.task == "denoise":  # with the true noise level: what the estimate costs
-        variants["dp_true_sigma"] = Discrepancy(float(np.std(observation - clean)), average=beta)
-    for name, rule in variants.items():
-        rows[name] = {**_stop(replay(history, rule), last, fixed_psnr), "sigma_255": 255 * rule.sigma}
+    rows.update(replayed_candidates(case, history, observation, clean, mask, config.exp_weight, sigma, fixed_psnr))
     for name, hook in (("es_wmv", wmv), ("es_emv", emv)):
         step = hook.detected_step
         best = hook.best_output()
@@ -453,6 +489,9 @@ def main(argv=None) -> int:
                         "(self-validation, 5%% of the pixels held back)")
     p.add_argument("--list", action="store_true", help="list the cases, their state and estimated cost, and exit")
     p.add_argument("--report", action="store_true", help="print the table of the results file and exit")
+    p.add_argument("--rescore", action="store_true",
+                   help="with --report: derive the replayable candidates again from each row's logged curve with "
+                        "this version's rules (no fit)")
     args = p.parse_args(argv)
     if args.images_dir is None and (ROOT / "resources").is_dir():
         args.images_dir = ROOT / "resources"
@@ -471,7 +510,8 @@ def main(argv=None) -> int:
                 print(f"{c.key:24s} {c.task:8s} {preset_of(c):16s} {state:7s} ~{sec / 3600:.1f} h (1 thread)")
             print(f"left: ~{total / 3600:.1f} h on one thread of a 2-vCPU Zen 4 (the fits' own estimate)")
         else:
-            print(report([r for r in read_results(args.results) if r["case"] in {c.key for c in cases}]))
+            rows = [r for r in read_results(args.results) if r["case"] in {c.key for c in cases}]
+            print(report([rescore(r, args) for r in rows] if args.rescore else rows))
         return 0
     import torch
 
