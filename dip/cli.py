@@ -540,8 +540,10 @@ def _written(result, args: argparse.Namespace, mode: str, extra: dict, ground_tr
     if mode == "auto":
         if auto.get("fired"):
             why = f"auto stop ({auto['rule']}): {auto['reason']}"
+        elif auto.get("rule") == "budget":
+            why = f"the last of {_steps(result.iterations_done)}: the auto stop runs the budget here, {auto['reason']}"
         else:
-            why = f"auto stop ({auto.get('rule')}) did not fire: {auto.get('reason')}; the last step"
+            why = f"the last step: the auto stop ({auto.get('rule')}) did not fire, {auto.get('reason')}"
     elif mode == "es-wmv" and "output_step" in extra:
         step = extra["output_step"]
         kind = "raw output"  # ES-WMV keeps the step's own output
