@@ -71,7 +71,7 @@ def estimate_noise_sigma(observation: np.ndarray, mask: np.ndarray | None = None
         whose mean equals its median (pure noise). ``"wavelet"``: ``skimage.restoration.estimate_sigma`` (the median
         absolute deviation of the finest diagonal wavelet coefficients), averaged over the channels.
     Measured against the true deviation of the noise (after clipping and 8-bit rounding): on the paper's 9 colour
-    images at sigma 25 and 50 the PCA estimate is within -3.0% / +3.5% (baboon's fur; the wavelet one +11.5%), and
+    images at sigma 25 and 50 the PCA estimate is within -3.0% / +3.6% (baboon's fur; the wavelet one +11.5%), and
     on scikit-image photos at 128 and 256 px, sigma 10-50, within -4.9% / +5.2% (wavelet -7.0% / +15.3%, which reads
     fine texture as noise at low sigma). See BENCHMARKS.md ("Stopping near the best").
     mask (1 = observed): only a fully observed image is estimated (a masked image's zeros would dominate); else NaN.
