@@ -13,7 +13,9 @@ minus the PSNR of the image the candidate returns. The fixed budget's image is t
 Every finished case is appended to the results file (JSON lines, with its whole logged curve, so that any rule can be
 replayed later without a fit) the moment it ends; running the same command again skips the cases already there, and
 a case cut short resumes from its checkpoint (``--checkpoint-dir``, every 10 minutes of fitting and on SIGTERM), bit
-for bit. ``--report`` prints the table of the results file without fitting.
+for bit. ``--report`` prints the table of the results file without fitting (``--rescore``: the replayable candidates
+derived again from the rows' curves with this version's rules). ``--extra sure sv`` adds the candidates that need fits
+of their own (Monte-Carlo SURE from a twin fit, self-validation with 5% of the pixels held back).
 
     python benchmarks/bench_autostop.py --images-dir resources --threads 1          # the full run (many hours)
     python benchmarks/bench_autostop.py --list                                      # the cases and their cost
