@@ -136,6 +136,7 @@ def restore(
     hooks: Iterable[Hook] = (),
     crop: bool = True,
     early_stopping: Any = None,
+    auto_stop: Any = None,
 ) -> FitResult:
     """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask.
 
@@ -143,6 +144,13 @@ def restore(
         ``patience``, ``stop``, ``check_every``); then the result carries ``result.early_stopping`` (the record of
         :func:`~dip.fit.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
         ``result.output_early`` (the output at the detected step, or None if the window never filled).
+    auto_stop: the auto stop (:mod:`dip.fit.stopping`): True (the task's rule, obeyed: the fit ends where it fires,
+        at most ``config.iterations`` steps), a dict of settings (``stop``: obey it, default True; ``tau``: the
+        discrepancy factor), or an :class:`~dip.fit.stopping.AutoStop` hook. The noise is estimated from the
+        (cropped) observation. The result then carries ``result.auto_stop`` (the record of
+        :func:`~dip.fit.stopping.auto_stop_report`: rule, estimate, stop step and why) and ``result.output_auto``
+        (the returned image at the stop step; None if the rule never fired). With ``stop=False`` the fit runs its
+        budget and only records where the rule would have stopped.
     """
     es_hook = _early_stopping_hook(early_stopping)
     if es_hook is not None:
@@ -151,27 +159,53 @@ def restore(
         task, observation, config=config, factor=factor, mask=mask, ground_truth=ground_truth, guide=guide, crop=crop
     )
     obs, operator = _observation_and_operator(task, prepared, factor)
+    auto_hook = _auto_stop_hook(auto_stop, task, prepared, config)
+    if auto_hook is not None:
+        hooks = [*hooks, auto_hook]
     result = fit(
         obs, operator, config, ground_truth=prepared.ground_truth, guide=prepared.guide,
         checkpoint_path=checkpoint_path, hooks=hooks, progress=progress,
     )
-    return _annotate(result, prepared, es_hook)
+    return _annotate(result, prepared, es_hook, auto_hook)
 
 
-def _annotate(result: FitResult, prepared: PreparedInputs, es_hook) -> FitResult:
-    """Add what the task level knows to a fit's result: the crop, the notes and the early-stopping record.
+def _annotate(result: FitResult, prepared: PreparedInputs, es_hook, auto_hook=None) -> FitResult:
+    """Add what the task level knows to a fit's result: the crop, the notes and the early-stopping records.
 
-    ``early_stopping`` and ``output_early`` are set on every result (None without early stopping), so that readers
-    (records, the command, the workflow) can read them as attributes.
+    ``early_stopping``, ``output_early``, ``auto_stop`` and ``output_auto`` are set on every result (None without
+    them), so that readers (records, the command, the workflow) can read them as attributes.
     """
     result.crop_box = prepared.crop_box
     result.notes = prepared.notes + result.notes
     result.early_stopping = result.output_early = None
+    result.auto_stop = result.output_auto = None
     if es_hook is not None:
         from dip.fit.early_stopping import early_stopping_report
 
         result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
+    if auto_hook is not None:
+        from dip.fit.stopping import auto_stop_report
+
+        result.auto_stop, result.output_auto = auto_stop_report(auto_hook, result, prepared.ground_truth)
     return result
+
+
+def _auto_stop_hook(auto_stop: Any, task: str, prepared: PreparedInputs, config: FitConfig):
+    """An :class:`~dip.fit.stopping.AutoStop` hook from itself, True or its settings (a dict); None for None/False."""
+    if auto_stop is None or auto_stop is False:
+        return None
+    from dip.fit.stopping import AutoStop, rule_for
+
+    if isinstance(auto_stop, AutoStop):
+        return auto_stop
+    settings = {} if auto_stop is True else dict(auto_stop)
+    unknown = set(settings) - {"stop", "tau"}
+    if unknown:
+        raise DipInputError(f"bad auto-stop settings {auto_stop!r}: unknown {', '.join(sorted(unknown))}; "
+                            "give stop and/or tau")  # fmt: skip
+    rule = rule_for(task, prepared.observation, mask=prepared.mask, tau=float(settings.get("tau", 1.0)),
+                    average=config.exp_weight)  # fmt: skip
+    return AutoStop(rule, stop=bool(settings.get("stop", True)), task=task)
 
 
 def _early_stopping_hook(early_stopping: Any):
@@ -208,6 +242,7 @@ def restore_many(
     ground_truths: Sequence[np.ndarray | None] | None = None,
     crop: bool = True,
     early_stopping: dict | None = None,
+    auto_stop: Any = None,
 ) -> list[FitResult]:
     """Restore K images of one size (or one image with K seeds) in one batched fit (:func:`dip.fit.stacked.fit_many`).
 
@@ -219,6 +254,10 @@ def restore_many(
     early_stopping: ES-WMV settings (a dict, as for :func:`restore`) recorded in every fit: each result carries
         ``early_stopping`` and ``output_early``. A fit in a batch cannot stop apart from the others, so ``stop``
         must be False (the detected step and its output are recorded; the fit runs its full step count).
+    auto_stop: the auto stop (True or settings, as for :func:`restore`), recorded in every fit with its own noise
+        estimate: each result carries ``auto_stop`` and ``output_auto`` (the image a lone fit would have returned).
+        A fit in a batch cannot stop apart from the others, so the batch runs its budget (``stop`` is noted, not
+        obeyed).
     """
     from dip.fit.stacked import fit_many
 
@@ -245,13 +284,19 @@ def restore_many(
     es_hooks = [_early_stopping_hook(early_stopping) for _ in range(count)]
     if early_stopping is not None and any(h.stop for h in es_hooks):
         raise DipInputError("a fit in a batch cannot stop early on its own: give early_stopping with stop=False")
+    if isinstance(auto_stop, Mapping) or auto_stop is True:
+        auto_stop = {**({} if auto_stop is True else dict(auto_stop)), "stop": False}
+    elif auto_stop not in (None, False):
+        raise DipInputError("restore_many takes auto-stop settings (True or a dict), one hook is built per fit")
+    auto_hooks = [_auto_stop_hook(auto_stop, task, p, config) for p in prepared]
     pairs = [_observation_and_operator(task, p, factor) for p in prepared]
     results = fit_many(
         [obs for obs, _ in pairs], [op for _, op in pairs], config,
         seeds=[int(s) for s in seeds], ground_truths=[p.ground_truth for p in prepared],
-        hooks=[[h] if h is not None else [] for h in es_hooks],
+        hooks=[[h for h in (es, auto) if h is not None] for es, auto in zip(es_hooks, auto_hooks)],
     )  # fmt: skip
-    return [_annotate(result, p, es_hook) for result, p, es_hook in zip(results, prepared, es_hooks)]
+    return [_annotate(result, p, es_hook, auto_hook)
+            for result, p, es_hook, auto_hook in zip(results, prepared, es_hooks, auto_hooks)]  # fmt: skip
 
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
@@ -306,6 +351,7 @@ def result_record(result: FitResult, *, extra: dict | None = None) -> dict[str, 
         "environment": environment_info(),
         "history": result.history,
         **({"early_stopping": result.early_stopping} if result.early_stopping else {}),
+        **({"auto_stop": result.auto_stop} if getattr(result, "auto_stop", None) else {}),
         **(extra or {}),
     }
 

@@ -151,3 +151,81 @@ def early_stopping_report(
             peak_step, peak = max(logged, key=lambda item: item[1])
             record["psnr_peak_logged"], record["peak_step_logged"] = peak, peak_step
     return record, output
+
+
+class EarlyStoppingEMV(BaseHook):
+    """ES-EMV (Wang et al., the exponential variant of ES-WMV): an exponential moving average ``m`` of the outputs and
+    an exponential moving variance ``v_t = (1 - a) v_{t-1} + a (1 - a) ||x_t - m_{t-1}||^2 / N``; the step of minimal
+    ``v`` is detected once it is ``patience`` steps old. Two vectors on the device, no host sync per step (the patience
+    test reads one scalar every ``check_every`` steps). Same interface as :class:`EarlyStopping` (``detected_step``,
+    :meth:`best_output`, :meth:`summary`, checkpointable state); ``burn_in`` steps pass before a minimum counts (the
+    variance starts at 0).
+
+    keep: which output :meth:`best_output` holds at the detected step: ``"raw"`` (the step's output, as ES-WMV) or
+        ``"average"`` (the fit's EMA of outputs there, the image a fit with ``exp_weight`` returns; raw without one).
+    """
+
+    def __init__(self, alpha: float = 0.1, patience: int = 1000, stop: bool = True, check_every: int = 50,
+                 burn_in: int = 100, keep: str = "raw"):  # fmt: skip
+        if not 0 < alpha < 1 or patience < 1 or burn_in < 0 or keep not in ("raw", "average"):
+            raise ValueError("alpha must be in (0, 1), patience >= 1, burn_in >= 0, keep 'raw' or 'average'")
+        self.alpha, self.patience, self.stop, self.check_every = alpha, patience, stop, check_every
+        self.burn_in, self.keep = burn_in, keep
+        self._mean = self._var = self._best_var = self._best_step = self._best_output = None
+        self._count = 0
+        self.detected_step: int | None = None
+        self.stopped_at: int | None = None
+
+    def on_step(self, state: FitState) -> None:
+        if self.detected_step is not None:
+            return
+        out = state.output.detach().float().reshape(-1)
+        kept = state.output_avg if self.keep == "average" and state.output_avg is not None else state.output
+        if self._mean is None:
+            self._mean = out.double().clone()
+            self._var = torch.zeros((), dtype=torch.float64, device=out.device)
+            self._best_var = torch.full((), float("inf"), dtype=torch.float64, device=out.device)
+            self._best_step = torch.zeros((), dtype=torch.long, device=out.device)
+            self._best_output = kept.detach().clone()
+            self._count = 1
+            return
+        a = self.alpha
+        diff = out.double() - self._mean
+        self._var = (1 - a) * self._var + a * (1 - a) * diff.pow(2).mean()
+        self._mean += a * diff
+        self._count += 1
+        if self._count <= self.burn_in:
+            return
+        improved = self._var < self._best_var
+        self._best_var = torch.where(improved, self._var, self._best_var)
+        self._best_step = torch.where(improved, torch.tensor(state.step, device=out.device), self._best_step)
+        self._best_output = torch.where(improved, kept.detach(), self._best_output)
+        if state.step % self.check_every == 0:
+            best_step = int(self._best_step.item())
+            if state.step - best_step >= self.patience:
+                self.detected_step = best_step
+                if self.stop:
+                    self.stopped_at = state.step
+                    state.stop = True
+
+    def on_end(self, state: FitState) -> None:
+        if self.detected_step is None and self._count > self.burn_in:
+            self.detected_step = int(self._best_step.item())
+        state.extra["early_stopping_emv"] = self.summary(state.step)
+
+    def summary(self, step: int) -> dict:
+        patience_ran_out = self.detected_step is not None and step - self.detected_step >= self.patience
+        return {"detected_step": self.detected_step, "stopped_at": self.stopped_at,
+                "triggered": self.stopped_at is not None or patience_ran_out, "alpha": self.alpha,
+                "patience": self.patience, "burn_in": self.burn_in, "keep": self.keep}  # fmt: skip
+
+    def best_output(self) -> torch.Tensor | None:
+        return self._best_output if self._count > self.burn_in else None
+
+    def state_dict(self) -> dict:
+        return {key: getattr(self, key) for key in ("_mean", "_var", "_best_var", "_best_step", "_best_output",
+                                                      "_count", "detected_step", "stopped_at")}  # fmt: skip
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)

@@ -306,3 +306,197 @@ def test_argparse_errors_are_one_line_too(tmp_path, photo64, line, message):
     assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith(message), lines
     assert lines[0].endswith("--help)")
     assert not (tmp_path / "out.png").exists()
+
+
+# --- a safe, repeatable command: outputs never on inputs, the record repeats the run ---------------------------------
+
+
+def _untouched(path, data):
+    return path.read_bytes() == data
+
+
+@pytest.mark.parametrize("how", ["same path", "relative path", "symlink", "hard link", "sidecar", "gt", "checkpoint",
+                                 "mask", "degrade"])  # fmt: skip
+def test_an_output_on_an_input_is_refused(tmp_path, photo64, caplog, how, monkeypatch):
+    """`dip denoise x.png -o x.png` used to overwrite x.png: any output that is any input file -- by path, through a
+    link, or a hard link to it (same inode) -- is refused before anything is read or written."""
+    src = save_png(tmp_path / "x.png", photo64)
+    data = src.read_bytes()
+    args = ["denoise", str(src), "-o", str(src), *QUICK]
+    if how == "relative path":
+        monkeypatch.chdir(tmp_path)
+        args = ["denoise", str(src), "-o", "./sub/../x.png", *QUICK]
+        (tmp_path / "sub").mkdir()
+    elif how == "symlink":
+        (tmp_path / "link.png").symlink_to(src)
+        args[3] = str(tmp_path / "link.png")
+    elif how == "hard link":
+        (tmp_path / "hard.png").hardlink_to(src)
+        args[3] = str(tmp_path / "hard.png")
+    elif how == "sidecar":
+        args = ["denoise", str(src), "-o", str(tmp_path / "out.png"), "--sidecar", str(src), *QUICK]
+    elif how == "gt":
+        gt = save_png(tmp_path / "gt.png", photo64)
+        data = gt.read_bytes()
+        args = ["denoise", str(src), "-o", str(gt), "--gt", str(gt), *QUICK]
+        src = gt
+    elif how == "checkpoint":
+        args = ["denoise", str(src), "-o", str(tmp_path / "out.png"), "--checkpoint", str(src), *QUICK]
+    elif how == "mask":
+        mask = save_png(tmp_path / "mask.png", np.ones((64, 64), np.float32))
+        data, src = mask.read_bytes(), mask
+        args = ["inpaint", str(tmp_path / "x.png"), "--mask", str(mask), "-o", str(mask), *QUICK]
+    elif how == "degrade":
+        args = ["degrade", "noise", str(src), "-o", str(tmp_path / "hard.png")]
+        (tmp_path / "hard.png").hardlink_to(src)
+    assert main(args) == 2
+    assert "would overwrite an input" in caplog.text
+    assert _untouched(src, data)
+    assert not (tmp_path / "out.png").exists() and not (tmp_path / "out.json").exists()
+    assert not src.with_suffix(".json").exists()
+
+
+def test_the_record_holds_the_task_parameters_inputs_and_command(tmp_path, photo64):
+    lr = save_png(tmp_path / "lr8.png", photo64[::8, ::8])
+    out = tmp_path / "sr.png"
+    argv = ["sr", str(lr), "--factor", "8", "--preset", "sr4", "-o", str(out), *QUICK]
+    assert main(argv) == 0
+    record = _record(out)
+    # `--preset sr4 --factor 8` is recorded as what it is: the x4 settings at factor 8.
+    assert record["parameters"]["factor"] == 8 and record["preset"] == "sr4" and record["preset_from"] == "--preset"
+    assert record["command"]["argv"] == argv and record["command"]["line"].startswith("dip sr ")
+    assert "--factor 8" in record["command"]["line"] and record["command"]["cwd"]
+    facts = record["inputs"]["input"]
+    import hashlib
+
+    assert facts["sha256"] == hashlib.sha256(lr.read_bytes()).hexdigest() and facts["path"] == str(lr)
+    assert record["stop"]["mode"] == "fixed" and record["output"]["step"] == 3
+
+    grey = save_png(tmp_path / "grey.png", photo64[..., 0])
+    out = tmp_path / "inpaint.png"
+    assert main(["inpaint", str(grey), "--missing", "0.3", "--seed", "5", "-o", str(out), *QUICK]) == 0
+    params = _record(out)["parameters"]
+    assert params["missing"] == 0.3 and params["mask_seed"] == 5 and params["mask"] is None
+
+    gt = save_png(tmp_path / "gt.png", photo64)
+    out = tmp_path / "den.png"
+    assert main(["denoise", str(gt), "--gt", str(gt), "--sigma", "50", "-o", str(out), *QUICK]) == 0
+    record = _record(out)
+    assert record["parameters"] == {"sigma": 50.0, "sigma_for_preset": 50.0, "gt": str(gt)}
+    assert set(record["inputs"]) == {"input", "gt"}
+
+
+def test_a_record_is_replayed_into_the_same_command(tmp_path, photo64, monkeypatch, caplog):
+    """`dip replay RECORD -o NEW.png` parses the recorded command line, checks the inputs' sha256 and fits again:
+    the same settings, seed and image (CPU, same machine), from another folder too (paths resolved against the
+    recorded one)."""
+    from dip.data import degrade
+
+    caplog.set_level(logging.INFO)
+    work = tmp_path / "work"
+    work.mkdir()
+    save_png(work / "noisy.png", degrade.add_gaussian_noise(photo64, 25, seed=0))
+    save_png(work / "gt.png", photo64)
+    monkeypatch.chdir(work)
+    assert main(["denoise", "noisy.png", "-o", "first.png", "--gt", "gt.png", "--seed", "7", "--lr", "0.02",
+                 *QUICK]) == 0  # fmt: skip
+    first = _record(work / "first.png")
+
+    monkeypatch.chdir(tmp_path)
+    again = tmp_path / "again.png"
+    assert main(["replay", str(work / "first.json"), "-o", str(again), "--quiet"]) == 0
+    second = _record(again)
+    np.testing.assert_array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(work / "first.png")))
+    assert second["config"] == first["config"] and second["seed"] == 7
+    assert second["replayed_from"]["record"] == str(work / "first.json")
+    assert second["inputs"]["input"]["sha256"] == first["inputs"]["input"]["sha256"]
+    assert second["history"][-1]["psnr_gt"] == first["history"][-1]["psnr_gt"]
+    assert "replaying dip denoise " in caplog.text
+
+    # The new output must not be the record (its default sidecar would overwrite it) nor an input.
+    assert main(["replay", str(work / "first.json"), "-o", str(work / "first.png")]) == 2
+    assert "the replayed record" in caplog.text
+    assert main(["replay", str(work / "first.json"), "-o", str(work / "noisy.png")]) == 2
+    # A changed input is refused: a replay of other data would not be a replay.
+    save_png(work / "noisy.png", photo64)
+    assert main(["replay", str(work / "first.json"), "-o", str(tmp_path / "third.png")]) == 2
+    assert "changed since the record" in caplog.text and not (tmp_path / "third.png").exists()
+    (tmp_path / "old.json").write_text(json.dumps({"config": {}}))
+    assert main(["replay", str(tmp_path / "old.json"), "-o", str(tmp_path / "x.png")]) == 2
+    assert "holds no command line" in caplog.text
+
+
+def test_a_preset_of_another_task_is_refused_and_jpeg_denoise_warn(tmp_path, photo64, caplog):
+    src = save_png(tmp_path / "in.png", photo64)
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--preset", "sr4", *QUICK]) == 2
+    assert "--preset sr4 is made for `dip sr`, not `dip denoise`" in caplog.text and not out.exists()
+    assert main(["sr", str(src), "--factor", "2", "-o", str(out), "--preset", "inpaint-pixels", *QUICK]) == 2
+    caplog.clear()
+    assert main(["jpeg", str(src), "-o", str(out), "--preset", "denoise", *QUICK]) == 0
+    assert "--preset denoise is made for `dip denoise`; running it for `dip jpeg`" in caplog.text
+
+
+def test_the_last_line_names_the_image_its_step_and_psnr(tmp_path, photo64, caplog):
+    caplog.set_level(logging.INFO)
+    src = save_png(tmp_path / "in.png", photo64)
+    gt = save_png(tmp_path / "gt.png", photo64)
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--gt", str(gt), *QUICK]) == 0
+    last = caplog.records[-1].getMessage()
+    record = _record(out)
+    assert last.startswith(f"wrote {out}: the averaged output (EMA) of step 3 (the last of 4 steps (fixed budget))")
+    assert f"PSNR vs --gt {record['output']['psnr_gt']:.2f} dB" in last and "psnr_gt_avg" not in last
+    # The PSNR printed is that of the image written (the averaged one here), not of the raw output.
+    assert record["output"]["psnr_gt"] == pytest.approx(record["history"][-1]["psnr_gt_avg"], abs=0.05)
+    assert record["output"]["kind"] == "averaged output (EMA)" and "auto_stop_would_stop_at" in record["output"]
+    assert main(["denoise", str(src), "-o", str(out), *QUICK[:1], "1", *QUICK[2:], "--exp-weight", "0"]) == 0
+    last = caplog.records[-1].getMessage()
+    assert "the raw output of step 0 (the last of 1 step (fixed budget)); 1 step in" in last and "1 steps" not in last
+
+
+def test_auto_is_the_default_and_iters_a_fixed_budget(tmp_path, photo64, caplog):
+    caplog.set_level(logging.INFO)
+    from dip.cli import _stop_mode, build_parser
+
+    parse = build_parser().parse_args
+    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"
+    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9"])) == "fixed"
+    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9", "--stop", "auto"])) == "auto"
+    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--early-stop"])) == "es-wmv"
+    from dip.data import degrade
+
+    src = save_png(tmp_path / "noisy.png", degrade.add_gaussian_noise(photo64, 50, seed=0))
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--stop", "auto", "--iters", "40", "--width", "8",
+                 "--device", "cpu", "--quiet", "--log-every", "5", "--exp-weight", "0.9", "--lr", "0.03"]) == 0
+    record = _record(out)
+    auto = record["auto_stop"]
+    assert record["stop"]["mode"] == "auto" and auto["rule"] == "discrepancy" and auto["sigma_255"] > 30
+    assert record["output"]["step"] == record["summary"]["iterations_done"] - 1
+    if auto["fired"]:
+        assert record["output"]["step"] == auto["stop_step"] and "auto stop (discrepancy)" in caplog.text
+    else:
+        assert "did not fire" in record["output"]["why"]
+    assert main(["denoise", str(src), "-o", str(out), "--stop", "auto", "--early-stop", *QUICK]) == 2
+
+
+def test_every_option_has_help():
+    import argparse
+
+    from dip.cli import build_parser
+
+    def parsers(parser, name="dip"):
+        yield name, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    yield from parsers(sub, f"{name} {sub_name}")
+
+    missing = [f"{name} {action.option_strings or action.dest}" for name, parser in parsers(build_parser())
+               for action in parser._actions
+               if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help]
+    assert not missing
+    done = subprocess.run([sys.executable, "-m", "dip", "degrade", "noise", "--help"], capture_output=True, text=True)
+    text = " ".join(done.stdout.split())
+    assert "0-255 scale (default 25)" in text and "seed of the noise (default 0)" in text

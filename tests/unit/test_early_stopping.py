@@ -146,3 +146,29 @@ def test_cli_early_stop_record_writes_both_outputs(photo64, tmp_path):
     stop_record = json.loads(stop_out.with_suffix(".json").read_text())
     assert stop_record["output_step"] == stop_record["early_stopping"]["detected_step"]
     assert stop_record["summary"]["iterations_done"] <= 60
+
+
+def test_emv_detects_the_minimum_of_a_synthetic_variance_curve():
+    # ES-EMV on the same kind of curve: jitter falling until step 80, rising after it.
+    from dip.fit.early_stopping import EarlyStoppingEMV
+
+    gen = torch.Generator().manual_seed(0)
+    base = torch.rand((1, 3, 8, 8), generator=gen)
+    hook = EarlyStoppingEMV(alpha=0.1, patience=40, check_every=1, burn_in=20, keep="average")
+    state = None
+    for step in range(300):
+        amp = 0.01 * (abs(step - 80) + 1)
+        out = base + amp * torch.randn((1, 3, 8, 8), generator=gen)
+        state = FitState(step=step, iterations=1000, net=None, output=out, output_avg=out * 0 + step,
+                         loss=torch.zeros(()), history=[])  # fmt: skip
+        hook.on_step(state)
+        if state.stop:
+            break
+    assert 70 <= hook.detected_step <= 100
+    assert state.stop and hook.stopped_at - hook.detected_step >= 40
+    assert float(hook.best_output().flatten()[0]) == hook.detected_step  # keep="average": the fit's average there
+    restored = EarlyStoppingEMV()
+    restored.load_state_dict(hook.state_dict())
+    assert restored.detected_step == hook.detected_step
+    with pytest.raises(ValueError):
+        EarlyStoppingEMV(alpha=1.0)

@@ -1,0 +1,68 @@
+"""benchmarks/bench_autostop.py and benchmarks/replay_autostop.py: one tiny case end to end (every candidate in the
+results file, the file written per case, a re-run skipping it), and the replay of the committed fits' curves."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_case_list_meets_the_issue():
+    bench = _module("bench_autostop")
+    cases = bench.CASES
+    assert len(cases) >= 12 and len({c.key for c in cases}) == len(cases)
+    assert sum(c.size >= 256 for c in cases) >= 4 and {c.size for c in cases} == {128, 256, 512}
+    levels = {c.level for c in cases if c.task == "denoise"}
+    assert min(levels) == 10 and max(levels) == 50
+    assert {"jpeg", "inpaint"} <= {c.task for c in cases}
+    assert {c.level for c in cases if c.task == "inpaint"} == {0.5}
+    assert any(c.source.startswith("color9:") for c in cases) and any(c.source.startswith("skimage:") for c in cases)
+    assert all(c.fallback for c in cases if c.source.startswith("color9:"))
+
+
+def test_one_tiny_case_is_written_and_a_rerun_skips_it(tmp_path, capsys):
+    bench = _module("bench_autostop")
+    results = tmp_path / "r.jsonl"
+    argv = ["--cases", "chelsea-128-sigma25", "--size", "64", "--width", "4", "--iters", "30", "--log-every", "5",
+            "--results", str(results), "--checkpoint-dir", str(tmp_path / "ckpt")]  # fmt: skip
+    assert bench.main(argv) == 0
+    rows = bench.read_results(results)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["case"] == "chelsea-128-sigma25" and row["variant"] == "-w4-i30-s64-l5"
+    assert row["iterations"] == 30 and row["image"] == "scikit-image chelsea" and len(row["history"]) == 7
+    for name in ("fixed", "auto", "auto_log50", "dp_raw_loss", "dp_wavelet", "dp_true_sigma", "es_wmv", "es_emv"):
+        assert name in row["candidates"]
+    assert row["candidates"]["fixed"]["gap"] >= -1e-6 and row["oracle"]["curve"] == "psnr_gt_avg"
+    assert row["candidates"]["auto"]["rule"]["rule"] == "discrepancy"
+    assert not list((tmp_path / "ckpt").iterdir())  # the finished case's checkpoint is gone
+    capsys.readouterr()
+    assert bench.main(argv) == 0
+    assert "done (in r.jsonl), skipped" in capsys.readouterr().out
+    assert len(bench.read_results(results)) == 1
+    # A line cut by a crash mid-write is ignored (that case runs again), the table still prints.
+    with open(results, "a") as fh:
+        fh.write('{"case": "cut')
+    assert len(bench.read_results(results)) == 1
+    assert "| chelsea-128-sigma25-w4-i30-s64-l5 |" in bench.report(bench.read_results(results))
+
+
+def test_replaying_the_committed_fits_does_not_hurt_them(capsys):
+    replay = _module("replay_autostop")
+    if not list((REPO / "results" / "paper" / "restored").glob("**/dip/*.json")):
+        pytest.skip("no committed fit records")
+    assert replay.main([]) == 0
+    out = capsys.readouterr().out
+    assert "hill_seed0 (denoise 25) | discrepancy" in out and "(all)" in out
