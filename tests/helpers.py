@@ -300,3 +300,20 @@ def start_snakemake(workdir: Path, *args: str, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     with open(log, "w") as fh:
         return subprocess.Popen(cmd, cwd=workdir, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def paper_cpu_fits() -> list[tuple[str, str, str, int]]:
+    """(dataset, level label, image, seed) of every fit `config/paper-cpu.yaml`'s `only:` names (the committed slice:
+    it grows as fits are added, so tests read it rather than a count)."""
+    import yaml
+
+    from dip.tasks import level_label
+
+    config = yaml.safe_load((REPO / "config/paper-cpu.yaml").read_text())
+    seeds = {e["dataset"]: e.get("seeds") or [0] for e in config["experiments"]}
+    fits = []
+    for entry in config["only"]:
+        d, t, lv, image, *seed = entry.split("/")
+        lv = lv if not lv[0].isdigit() else level_label(t, float(lv))
+        fits += [(d, lv, image, int(s)) for s in ([seed[0].removeprefix("seed")] if seed else seeds[d])]
+    return sorted(fits)
