@@ -112,7 +112,7 @@ def _manifest() -> dict[str, str]:
 
 
 def square(img, size: int):
-    """The centre square of ``img`` (uint8 or float) resized to ``size`` with Lanczos, as float32 (H, W, 3) in [0, 1]."""
+    """The centre square of ``img`` (uint8 or float) resized to ``size`` (Lanczos): float32 (H, W, 3) in [0, 1]."""
     import numpy as np
     from PIL import Image
 
@@ -246,7 +246,7 @@ def run_case(case: Case, args) -> dict:
     from dip.eval import metrics
     from dip.fit import log_progress
     from dip.fit.early_stopping import EarlyStopping, EarlyStoppingEMV
-    from dip.fit.stopping import AutoStop, Discrepancy, estimate_noise_sigma, replay, returned_curve_key, rule_for
+    from dip.fit.stopping import AutoStop, estimate_noise_sigma, replay, returned_curve_key, rule_for
     from dip.presets import get_preset
     from dip.restore import restore
 
@@ -475,11 +475,13 @@ def report(rows: list[dict]) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images-dir", type=Path, help="folder holding the manifest's relative paths (resources/ or a "
                                                     "mirror); default: resources/ when it exists, else the fallbacks")
     p.add_argument("--cases", nargs="+", help="run only these case keys (see --list); default: all")
-    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help=f"JSON-lines results (default {DEFAULT_RESULTS.relative_to(ROOT)})")
+    p.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
+                   help=f"JSON-lines results (default {DEFAULT_RESULTS.relative_to(ROOT)})")
     p.add_argument("--checkpoint-dir", type=Path, default=DEFAULT_CKPT, help="where a running case checkpoints")
     p.add_argument("--log-every", type=int, default=10, help="steps between logged values (default 10)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -523,8 +525,8 @@ def main(argv=None) -> int:
         if (case.key, _variant(args)) in done:
             print(f"{case.key}: done (in {args.results.name}), skipped", flush=True)
             continue
-        print(f"{case.key}: fitting ({preset_of(case)}, ~{estimated_seconds(case, args.iters, args.size) / 3600:.1f} h)",
-              flush=True)  # fmt: skip
+        hours = estimated_seconds(case, args.iters, args.size) / 3600
+        print(f"{case.key}: fitting ({preset_of(case)}, ~{hours:.1f} h)", flush=True)
         row = run_case(case, args)
         append_result(args.results, row)
         c = row["candidates"]

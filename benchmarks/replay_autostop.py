@@ -96,8 +96,8 @@ def main(argv=None) -> int:
             "auto_minus_fixed": None if stop is None or fixed is None else stop - fixed,
             "sr_discrepancy_if_applied": _sr_if_applied(record, path, args.images_dir),
         })  # fmt: skip
-    head = ("| fit | rule | sigma-hat | stop step | PSNR there | fixed budget (step) | best logged (step) | auto - fixed |"
-            " verdict |")
+    head = ("| fit | rule | sigma-hat | stop step | PSNR there | fixed budget (step) | best logged (step) "
+            "| auto - fixed | verdict |")
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
     ok = True

@@ -187,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"noise standard deviation on the 0-255 scale (default {sigma:g})")
     noise.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     factor = tasks.get_task("sr").default_level
-    lr = deg_sub.add_parser("lr", help=f"crop HR to a multiple of 32 and downsample with PIL Lanczos (default x{factor})")
+    lr = deg_sub.add_parser("lr", help="crop HR to a multiple of 32 and downsample with PIL Lanczos "
+                                       f"(default x{factor})")
     lr.add_argument("input", type=Path, help="the high-resolution image")
     lr.add_argument("-o", "--output", type=Path, required=True, help="the low-resolution image (PNG; not the input)")
     lr.add_argument("--factor", type=int, default=factor, help=f"downsampling factor (default {factor})")
