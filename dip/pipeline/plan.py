@@ -860,12 +860,12 @@ class Plan:
 
     def get(self, rule: str, wildcards: Mapping[str, str] = None) -> Job:
         """The job of ``rule`` with these wildcards (a Snakemake ``wildcards`` object or a dict)."""
-        w = dict(wildcards.items()) if wildcards is not None else {}
-        try:
-            return self._index[(rule, tuple(sorted((k, str(v)) for k, v in w.items())))]
-        except KeyError:
+        job = self.find(rule, wildcards)
+        if job is None:
+            w = dict(wildcards.items()) if wildcards is not None else {}
             which = ", ".join(f"{k}={v}" for k, v in w.items())
-            raise DipInputError(f"this configuration plans no {rule} job with {which or 'no wildcards'}") from None
+            raise DipInputError(f"this configuration plans no {rule} job with {which or 'no wildcards'}")
+        return job
 
     def find(self, rule: str, wildcards: Mapping[str, str] = None) -> Job | None:
         """:meth:`get`, or None when there is no such job."""
