@@ -37,7 +37,7 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.slurm
 
-PROFILE = REPO / "workflow" / "profiles" / "slurm" / "profile.yaml"
+PROFILE = REPO / "profiles" / "slurm" / "profile.yaml"
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
 # Wall-clock limits: the plugin's status loop can hang (e.g. sacct without accounting) and ignores SIGTERM, so every
 # Snakemake run is wrapped in `timeout -k` (kill 30 s after the TERM).
