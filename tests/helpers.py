@@ -24,6 +24,7 @@ SNAKEFILE = REPO / "Snakefile"
 BIN = Path(sys.executable).parent
 # The byte-exact copy of the public benchmark files beside the checkout (tests and CI serve it on loopback).
 MIRROR = REPO.parent / "shared" / "benchmark-mirror"
+MANIFEST = REPO / "config" / "manifest" / "benchmarks.tsv"  # the committed download manifest
 
 
 def crop_photo(name: str = "astronaut", size: int = 64, top: int = 0, left: int = 0) -> np.ndarray:

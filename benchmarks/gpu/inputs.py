@@ -36,7 +36,7 @@ def needed_files(datasets, level=4) -> list[str]:
 
 def check_inputs(inputs: Path, rels: list[str]) -> list[str]:
     """Problems with the input files (missing, wrong sha256 against the manifest); empty when all is well."""
-    from dip.data.benchmarks import read_manifest, sha256sum
+    from dip.data.manifest import read_manifest, sha256sum
 
     manifest = read_manifest(REPO / "config/manifest/benchmarks.tsv")
     problems = []

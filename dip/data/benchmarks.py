@@ -6,7 +6,8 @@ Two kinds of dataset:
   and every method's released output -- for Set5/Set14 super-resolution (x4, x8), the 9-image colour denoising set
   (sigma 25, 50) and the 11 grey images with 50% of the pixels missing. They are downloaded from a manifest (relative
   path + sha256, ``config/manifest/benchmarks.tsv``) under a base URL laid out like ``raw.githubusercontent.com``
-  (:func:`fetch`, pooch with a hash check and retries).
+  (:mod:`dip.data.manifest`: the manifest's one reader, :func:`~dip.data.manifest.fetch` with a hash check and
+  retries).
 * **Embedded photos**: scikit-image's bundled images (``astronaut``, ``chelsea``, ``coffee``, ...), which need no
   network (:func:`load_embedded`).
 
@@ -18,55 +19,39 @@ released ``_masked.png`` when there is one, a seeded Bernoulli mask otherwise.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import math
 import os
-import time
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
+from dip.data.manifest import DEFAULT_BASE_URL, DEFAULT_MANIFEST, PROJECT_PAGE, REPO_DATA, fetch, read_manifest
 from dip.errors import DipInputError
-from dip.files import atomic_write
 from dip.tasks import get_task
 
 # dip.data.degrade and dip.data.imageio (which import torch) are imported where they are used, so that reading the registry
 # and the manifest -- what the workflow does when it builds its job graph -- stays fast.
 
 __all__ = [
-    "PROJECT_PAGE",
-    "REPO_DATA",
     "Benchmark",
     "BENCHMARKS",
     "EMBEDDED",
-    "DownloadError",
-    "CorruptedDownload",
-    "DEFAULT_MANIFEST",
-    "read_manifest",
-    "manifest_from_sha256sums",
-    "read_manifest_sizes",
-    "write_manifest",
-    "sha256sum",
-    "fetch",
-    "fetch_many",
-    "verify_downloads",
     "load_embedded",
     "embedded_channels",
     "load_benchmark_image",
     "TaskInputs",
     "make_task_inputs",
     "derive_seed",
+    # dip.data.manifest's: the mirror folders the benchmark files lie in, and what dip.pipeline.steps.download
+    # imports from here
+    "PROJECT_PAGE",
+    "REPO_DATA",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MANIFEST",
+    "fetch",
+    "read_manifest",
 ]
-
-# Folders of the mirror, as laid out under https://raw.githubusercontent.com/.
-PROJECT_PAGE = "DmitryUlyanov/dmitryulyanov.github.io/master/assets/deep-image-prior"
-REPO_DATA = "DmitryUlyanov/deep-image-prior/master/data"
-
-DEFAULT_BASE_URL = "https://raw.githubusercontent.com/"
-DEFAULT_MANIFEST = "config/manifest/benchmarks.tsv"  # relative to the workflow's working directory
 
 
 # --- benchmark definitions -----------------------------------------------------------------------------------------
@@ -221,218 +206,6 @@ def embedded_channels(name: str) -> int:
 def display_name(dataset: str, image: str) -> str:
     bench = BENCHMARKS.get(dataset)
     return bench.display.get(image, image) if bench else image
-
-
-# --- manifest and download -----------------------------------------------------------------------------------------
-
-
-class DownloadError(DipInputError):
-    """A benchmark file could not be downloaded or did not match its checksum."""
-
-
-def _manifest_table(path: Path) -> tuple[set[str], list[tuple[int, dict[str, str]]]]:
-    """A manifest TSV's columns and its rows with their line numbers (``#`` lines are comments)."""
-    if not path.is_file():
-        raise DipInputError(f"manifest {path} not found")
-    with path.open(newline="") as fh:
-        reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-        return set(reader.fieldnames or ()), list(enumerate(reader, start=2))
-
-
-def read_manifest(path: str | os.PathLike) -> dict[str, str]:
-    """Read a manifest TSV (header ``path<TAB>sha256``) into ``{relative path: sha256}``."""
-    path = Path(path)
-    columns, rows = _manifest_table(path)
-    if not {"path", "sha256"} <= columns:
-        raise DipInputError(f"manifest {path} needs the columns 'path' and 'sha256' (tab-separated)")
-    out: dict[str, str] = {}
-    for i, row in rows:
-        rel, digest = row["path"].strip(), row["sha256"].strip().lower()
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-            raise DipInputError(f"{path}:{i}: {digest!r} is not a sha256 hex digest")
-        if rel.startswith("/") or ".." in Path(rel).parts:
-            raise DipInputError(f"{path}:{i}: manifest paths must be relative and stay inside, got {rel!r}")
-        out[rel] = digest
-    return out
-
-
-def read_manifest_sizes(path: str | os.PathLike) -> dict[str, tuple[int, int, int]]:
-    """The optional ``size`` (``WxH``) and ``channels`` (1 or 3) columns of a manifest: ``{path: (w, h, channels)}``.
-
-    Used to plan jobs before anything is downloaded (fits of one shape can share a job); files without a size are
-    left out. These are facts about checksummed files: they cannot go stale without the hashes changing too.
-    """
-    path = Path(path)
-    columns, rows = _manifest_table(path)
-    out: dict[str, tuple[int, int, int]] = {}
-    if "size" not in columns:
-        return out
-    for i, row in rows:
-        size = (row.get("size") or "").strip()
-        if not size:
-            continue
-        try:
-            w, h = (int(v) for v in size.lower().split("x"))
-            channels = int((row.get("channels") or "3").strip() or 3)
-        except ValueError:
-            raise DipInputError(f"{path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3") from None
-        out[row["path"].strip()] = (w, h, channels)
-    return out
-
-
-def manifest_from_sha256sums(sums: str | os.PathLike, prefixes: tuple[str, ...] = (PROJECT_PAGE, REPO_DATA)) -> dict:
-    """``{path: sha256}`` from a ``sha256sum`` listing (``<hash>  ./<path>``), keeping paths under ``prefixes``."""
-    out = {}
-    for line in Path(sums).read_text().splitlines():
-        if not line.strip():
-            continue
-        digest, rel = line.split(maxsplit=1)
-        rel = rel.strip().lstrip("*").removeprefix("./")
-        if rel.startswith(prefixes):
-            out[rel] = digest.lower()
-    return dict(sorted(out.items()))
-
-
-def write_manifest(manifest: dict[str, str], path: str | os.PathLike) -> None:
-    lines = ["path\tsha256"] + [f"{rel}\t{digest}" for rel, digest in sorted(manifest.items())]
-    with atomic_write(path, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
-
-
-def sha256sum(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _url(base_url: str, rel: str) -> str:
-    return base_url.rstrip("/") + "/" + rel.lstrip("/")
-
-
-_MIRROR_HINT = (
-    "If this machine is offline, point the workflow at a mirror laid out like raw.githubusercontent.com, e.g. serve "
-    "a copy of the benchmark files with `python -m http.server --bind 127.0.0.1 --directory MIRROR_FOLDER 8000` "
-    "and run `snakemake --config download_base_url=http://127.0.0.1:8000/ ...` (or set download_base_url in the "
-    "config file)."
-)
-
-
-def fetch(
-    rel: str,
-    sha256: str,
-    dest_root: str | os.PathLike,
-    *,
-    base_url: str = DEFAULT_BASE_URL,
-    retries: int = 3,
-    timeout: float = 30.0,
-    backoff: float = 1.0,
-) -> Path:
-    """Download ``<base_url>/<rel>`` to ``<dest_root>/<rel>`` and check its sha256; return the local path.
-
-    An existing file with the right hash is not downloaded again. Connection errors, timeouts and 5xx/429 answers are
-    retried ``retries`` times with exponential back-off; other HTTP errors are not. A checksum mismatch raises
-    :class:`DownloadError` and leaves no file behind (pooch downloads to a temporary file and only moves it into
-    place once the hash matches). Every error message names the URL and how to use a mirror.
-    """
-    import pooch
-    import requests
-
-    dest = Path(dest_root) / rel
-    url = _url(base_url, rel)
-    if dest.is_file() and sha256sum(dest) == sha256:
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    downloader = pooch.HTTPDownloader(progressbar=False, timeout=timeout)
-    attempts = max(1, int(retries) + 1)
-    last: Exception | None = None
-    for attempt in range(attempts):
-        try:
-            pooch.retrieve(
-                url, known_hash=f"sha256:{sha256}", fname=dest.name, path=dest.parent, downloader=downloader,
-                progressbar=False,
-            )
-            return dest
-        except ValueError as exc:  # pooch: "SHA256 hash of downloaded file (...) does not match the known hash"
-            dest.unlink(missing_ok=True)
-            raise DownloadError(
-                f"checksum mismatch for {url}: expected sha256 {sha256}. {exc}. The file was not kept. Either the "
-                "server (download_base_url) serves a different file than the manifest lists, or the download was "
-                "corrupted; check the mirror."
-            ) from None
-        except requests.exceptions.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            last = exc
-            if status is not None and status < 500 and status != 429:
-                break  # 404 and friends will not get better by retrying
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as exc:
-            last = exc
-        if attempt + 1 < attempts:
-            time.sleep(backoff * 2**attempt)
-    dest.unlink(missing_ok=True)
-    reason = f"{type(last).__name__}: {last}" if last is not None else "unknown error"
-    raise DownloadError(f"cannot download {url} ({reason}). {_MIRROR_HINT}")
-
-
-def fetch_many(
-    rels, manifest: dict[str, str], dest_root: str | os.PathLike, *, base_url: str = DEFAULT_BASE_URL, **kwargs
-) -> list[Path]:
-    """:func:`fetch` every path in ``rels`` (each must be in ``manifest``)."""
-    missing = [r for r in rels if r not in manifest]
-    if missing:
-        raise DipInputError(f"not in the manifest (no checksum known): {', '.join(missing[:5])}")
-    return [fetch(r, manifest[r], dest_root, base_url=base_url, **kwargs) for r in rels]
-
-
-class CorruptedDownload(DownloadError):
-    """A downloaded file that no longer matches its manifest checksum (truncated or altered since the download)."""
-
-
-def verify_downloads(
-    paths, *, resources_dir: str | os.PathLike, manifest: str | os.PathLike = DEFAULT_MANIFEST
-) -> list[Path]:
-    """Check every file of ``paths`` that was downloaded -- it lies under ``resources_dir`` at a path the manifest
-    lists -- against the manifest's sha256; return the files checked.
-
-    :func:`fetch` checks a file once, when it downloads it; a file truncated or altered later (a full disk, an
-    interrupted copy, an edit) would be used as it is. The workflow's jobs call this on their inputs before they read
-    them (a few ms per file). Raises :class:`CorruptedDownload` naming every file that does not match and how to get
-    it again. The manifest is read only when some path is a downloaded file.
-    """
-    root = Path(os.path.abspath(resources_dir))  # not resolve(): a file linked in from elsewhere is still checked
-    downloaded = {}
-    for path in paths:
-        try:
-            downloaded[Path(path)] = Path(os.path.abspath(path)).relative_to(root).as_posix()
-        except ValueError:
-            continue  # not under resources_dir: made by the workflow, not downloaded
-    if not downloaded:
-        return []
-    checksums = read_manifest(manifest)
-    checked, bad = [], []
-    for path, rel in downloaded.items():
-        expected = checksums.get(rel)
-        if expected is None or not path.is_file():
-            continue  # not a manifest file, or missing (Snakemake reports missing inputs itself)
-        found = sha256sum(path)
-        checked.append(path)
-        if found != expected:
-            size = path.stat().st_size
-            bad.append(f"{path} ({size} bytes, sha256 {found[:12]}..., the manifest's {expected[:12]}...)")
-    if len(bad) == 1:
-        raise CorruptedDownload(
-            f"the downloaded file {bad[0]} does not match the manifest {manifest}: it was truncated or altered after "
-            "it was downloaded. To fetch it again, delete it and re-run the same snakemake command: Snakemake "
-            "downloads it again before this job runs again."
-        )
-    if bad:
-        raise CorruptedDownload(
-            f"{len(bad)} downloaded files do not match the manifest {manifest}: {'; '.join(bad)}. They were "
-            "truncated or altered after they were downloaded. To fetch them again, delete them and re-run the same "
-            "snakemake command: Snakemake downloads them again before this job runs again."
-        )
-    return checked
 
 
 # --- loading images ------------------------------------------------------------------------------------------------

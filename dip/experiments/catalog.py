@@ -5,7 +5,7 @@ files it reads, which images it writes, and the networks of the architecture com
 
 from __future__ import annotations
 
-from dip.data.benchmarks import REPO_DATA
+from dip.data.manifest import REPO_DATA
 
 __all__ = ["DATA_FILES", "EXPERIMENTS", "EXPERIMENT_NAMES", "PANELS", "ARCHITECTURES", "DEFAULT_ARCHITECTURES"]
 

@@ -72,7 +72,7 @@ def content_digest(path: str) -> str:
             head = f"{img.mode} {img.size}".encode()
             return "pixels:" + hashlib.sha256(head + img.tobytes()).hexdigest()
     except (OSError, ValueError, Image.DecompressionBombError):
-        from dip.data.benchmarks import sha256sum
+        from dip.data.manifest import sha256sum
 
         return sha256sum(path)
 

@@ -23,16 +23,15 @@ Layout under ``results_dir``::
 
 from __future__ import annotations
 
-import csv
 import math
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 
-from dip.data.benchmarks import BENCHMARKS, DEFAULT_MANIFEST, EMBEDDED, Benchmark, embedded_channels
+from dip.data.benchmarks import BENCHMARKS, EMBEDDED, Benchmark, embedded_channels
+from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
 from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
@@ -40,7 +39,7 @@ from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
 from dip.pipeline.selection import Selection
 from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
-__all__ = ["Job", "Manifest", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
+__all__ = ["Job", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
 
 TARGETS = ("all", "experiments", "released")  # the workflow's target rules
 LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what the network fits
@@ -107,48 +106,6 @@ class Job:
         return cls(
             data["rule"], data["output"], data.get("input") or {}, data.get("params") or {}, data.get("wildcards") or {}
         )
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The download manifest, read once: a TSV of ``path``, ``sha256`` and, for images, ``size`` (``WxH``) and
-    ``channels``."""
-
-    path: str
-    rows: tuple[dict[str, str], ...]
-
-    @classmethod
-    def read(cls, path: str | Path) -> Manifest:
-        path = Path(path)
-        if not path.is_file():
-            raise DipInputError(f"manifest {path} not found")
-        with path.open(newline="") as fh:
-            reader = csv.DictReader((line for line in fh if not line.startswith("#")), delimiter="\t")
-            if not {"path", "sha256"} <= set(reader.fieldnames or ()):
-                raise DipInputError(f"manifest {path} needs the columns 'path' and 'sha256' (tab-separated)")
-            rows = tuple({k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader)
-        return cls(str(path), rows)
-
-    @cached_property
-    def checksums(self) -> dict[str, str]:
-        """``{relative path: sha256}``."""
-        return {row["path"]: row["sha256"].lower() for row in self.rows}
-
-    @cached_property
-    def sizes(self) -> dict[str, tuple[int, int, int]]:
-        """``{relative path: (width, height, channels)}`` of the rows with a size."""
-        out = {}
-        for i, row in enumerate(self.rows, start=2):
-            size = row.get("size") or ""
-            if size:
-                try:
-                    w, h = (int(v) for v in size.lower().split("x"))
-                    out[row["path"]] = (w, h, int(row.get("channels") or 3))
-                except ValueError:
-                    raise DipInputError(
-                        f"{self.path}:{i}: size {size!r} is not WIDTHxHEIGHT or channels is not 1 or 3"
-                    ) from None
-        return out
 
 
 def build_plan(config: Mapping[str, Any], manifest: Manifest | None = None) -> Plan:

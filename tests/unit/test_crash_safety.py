@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dip import physics
-from dip.data.benchmarks import CorruptedDownload, verify_downloads
+from dip.data.manifest import CorruptedDownload, verify_downloads
 from dip.errors import DipInputError
 from dip.fit import fit
 from dip.pipeline import steps

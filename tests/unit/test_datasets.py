@@ -1,21 +1,17 @@
-"""dip.data.benchmarks: the benchmark registry and manifest, downloads (against a loopback mirror), task inputs."""
+"""dip.data.benchmarks: the benchmark registry (against the manifest), embedded photos, task inputs."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
 
 from dip.data import benchmarks as datasets
 from dip.errors import DipInputError
-from tests.helpers import MIRROR, REPO, closed_port_url
-
-MANIFEST = REPO / "config" / "manifest" / "benchmarks.tsv"
-SET5_GT = f"{datasets.PROJECT_PAGE}/SR/Set5/x4/baby_GT.png"
+from dip.data.manifest import read_manifest
+from tests.helpers import MANIFEST, MIRROR
 
 
-# --- registry and manifest ----------------------------------------------------------------------------------------
+# --- the registry --------------------------------------------------------------------------------------------------
 
 
 def test_benchmarks_have_the_paper_sizes():
@@ -31,125 +27,14 @@ def test_benchmarks_have_the_paper_sizes():
 
 
 def test_committed_manifest_lists_every_benchmark_file():
-    manifest = datasets.read_manifest(MANIFEST)
+    manifest = read_manifest(MANIFEST)
     for bench in datasets.BENCHMARKS.values():
         for level in bench.levels:
             missing = [f for f in bench.all_files(level) if f not in manifest]
             assert not missing, (bench.name, level, missing[:3])
 
 
-def test_committed_manifest_matches_the_mirror_checksums():
-    sums = MIRROR / "SHA256SUMS"
-    if not sums.is_file():
-        pytest.skip("benchmark mirror not present")
-    assert datasets.read_manifest(MANIFEST) == datasets.manifest_from_sha256sums(sums)
-
-
-def test_manifest_sizes_are_the_mirror_images_as_read(tmp_path):
-    # The size/channels columns plan packed fits before anything is downloaded: they must be what read_image gives.
-    from PIL import Image
-
-    from dip.data.imageio import read_image
-
-    if not MIRROR.is_dir():
-        pytest.skip("benchmark mirror not present")
-    sizes = datasets.read_manifest_sizes(MANIFEST)
-    assert set(sizes) == set(datasets.read_manifest(MANIFEST))
-    for rel, (w, h, c) in sizes.items():
-        with Image.open(MIRROR / rel) as im:
-            assert im.size == (w, h), rel
-    for rel in (SET5_GT, f"{datasets.PROJECT_PAGE}/SR/Set14/x4/bridge_glasner.png"):
-        img = read_image(MIRROR / rel, alpha="ignore")
-        assert sizes[rel] == (img.shape[1], img.shape[0], img.shape[2]), rel
-    assert sizes[f"{datasets.PROJECT_PAGE}/SR/Set14/x4/bridge_glasner.png"][2] == 1
-
-    plain = tmp_path / "plain.tsv"
-    plain.write_text("path\tsha256\na/b.png\t" + "0" * 64 + "\n")
-    assert datasets.read_manifest_sizes(plain) == {}
-    bad = tmp_path / "bad.tsv"
-    bad.write_text("path\tsha256\tsize\tchannels\na/b.png\t" + "0" * 64 + "\t512by512\t3\n")
-    with pytest.raises(DipInputError, match="WIDTHxHEIGHT"):
-        datasets.read_manifest_sizes(bad)
-
-
-def test_read_manifest_refuses_bad_rows(tmp_path):
-    bad = tmp_path / "m.tsv"
-    bad.write_text("path\tsha256\na/b.png\tnothex\n")
-    with pytest.raises(DipInputError, match="sha256"):
-        datasets.read_manifest(bad)
-    bad.write_text("path\tsha256\n../escape.png\t" + "0" * 64 + "\n")
-    with pytest.raises(DipInputError, match="relative"):
-        datasets.read_manifest(bad)
-    bad.write_text("file\thash\n")
-    with pytest.raises(DipInputError, match="columns"):
-        datasets.read_manifest(bad)
-
-
-def test_manifest_round_trip(tmp_path):
-    m = {"x/a.png": "a" * 64, "x/b.png": "b" * 64}
-    datasets.write_manifest(m, tmp_path / "m.tsv")
-    assert datasets.read_manifest(tmp_path / "m.tsv") == m
-
-
-# --- downloads (the real pooch code against a loopback HTTP mirror) -----------------------------------------------
-
-
-def _digest(rel):
-    return datasets.read_manifest(MANIFEST)[rel]
-
-
-def test_fetch_downloads_and_checks(mirror_url, tmp_path):
-    path = datasets.fetch(SET5_GT, _digest(SET5_GT), tmp_path, base_url=mirror_url)
-    assert path == tmp_path / SET5_GT
-    assert datasets.sha256sum(path) == _digest(SET5_GT)
-    mtime = path.stat().st_mtime_ns
-    # a second call finds the file with the right hash and does not download again (even from a dead server)
-    again = datasets.fetch(SET5_GT, _digest(SET5_GT), tmp_path, base_url=closed_port_url(), retries=0)
-    assert again == path and path.stat().st_mtime_ns == mtime
-
-
-def test_fetch_replaces_a_corrupted_local_file(mirror_url, tmp_path):
-    dest = tmp_path / SET5_GT
-    dest.parent.mkdir(parents=True)
-    dest.write_bytes(b"not a png")
-    datasets.fetch(SET5_GT, _digest(SET5_GT), tmp_path, base_url=mirror_url)
-    assert datasets.sha256sum(dest) == _digest(SET5_GT)
-
-
-def test_checksum_mismatch_fails_and_leaves_no_file(mirror_url, tmp_path):
-    with pytest.raises(datasets.DownloadError, match="checksum mismatch") as err:
-        datasets.fetch(SET5_GT, "0" * 64, tmp_path, base_url=mirror_url)
-    assert mirror_url in str(err.value)
-    folder = (tmp_path / SET5_GT).parent
-    assert not (tmp_path / SET5_GT).exists()
-    assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
-
-
-def test_unreachable_url_fails_clearly_after_retries(tmp_path):
-    url = closed_port_url()
-    started = time.perf_counter()
-    with pytest.raises(datasets.DownloadError) as err:
-        datasets.fetch(SET5_GT, _digest(SET5_GT), tmp_path, base_url=url, retries=2, backoff=0.05)
-    message = str(err.value)
-    assert url + SET5_GT in message
-    assert "download_base_url" in message and "http.server" in message
-    assert time.perf_counter() - started < 20
-    assert not (tmp_path / SET5_GT).exists()
-
-
-def test_missing_file_is_not_retried(mirror_url, tmp_path):
-    started = time.perf_counter()
-    with pytest.raises(datasets.DownloadError, match="404"):
-        datasets.fetch("no/such/file.png", "0" * 64, tmp_path, base_url=mirror_url, retries=5, backoff=2.0)
-    assert time.perf_counter() - started < 2.0  # no back-off sleeps for a 404
-
-
-def test_fetch_many_refuses_paths_without_checksum(tmp_path):
-    with pytest.raises(DipInputError, match="manifest"):
-        datasets.fetch_many(["x.png"], {}, tmp_path)
-
-
-# --- images and task inputs -----------------------------------------------------------------------------------------
+# --- images and task inputs ----------------------------------------------------------------------------------------
 
 
 def test_load_embedded_resizes_to_a_square():

@@ -35,7 +35,7 @@ def _jpeg(img: np.ndarray, quality: int = 15) -> np.ndarray:
 
 
 def test_experiment_table_names_files_in_the_mirror_manifest():
-    from dip.data.benchmarks import read_manifest
+    from dip.data.manifest import read_manifest
 
     manifest = read_manifest("config/manifest/benchmarks.tsv")
     for name, (_, _, files, preset) in experiments.EXPERIMENTS.items():

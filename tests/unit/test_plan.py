@@ -9,10 +9,11 @@ import sys
 
 import pytest
 
+from dip.data.manifest import Manifest
 from dip.errors import DipInputError
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, read_section
-from dip.pipeline.plan import Manifest, build_plan
+from dip.pipeline.plan import build_plan
 from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, workflow_config
 
 

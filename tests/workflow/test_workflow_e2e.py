@@ -79,7 +79,7 @@ def test_paper_released_from_the_mirror(tmp_path, mirror_url):
     assert means[("set5", 4.0, "dip")] == 29.90 and means[("set14", 4.0, "srresnet_mse")] == 28.53
     assert means[("gray11", 0.5, "dip")] == 33.44 and means[("color9", 25.0, "cbm3d")] == 31.42
     # every downloaded file is there, with its checksum
-    from dip.data.benchmarks import read_manifest, sha256sum
+    from dip.data.manifest import read_manifest, sha256sum
 
     manifest = read_manifest(REPO / "config/manifest/benchmarks.tsv")
     downloaded = [p for p in (work / "resources").rglob("*.png")]

@@ -95,7 +95,7 @@ def logged(log: str | None, results_dir: str | None = None) -> Iterator[None]:
 
 def check_downloads(job: Job, config: Mapping) -> None:
     """Every downloaded file the job reads (under ``resources_dir``) against the manifest's sha256."""
-    from dip.data.benchmarks import DEFAULT_MANIFEST, verify_downloads
+    from dip.data.manifest import DEFAULT_MANIFEST, verify_downloads
 
     verify_downloads(
         job.inputs,
