@@ -151,7 +151,7 @@ def dataset_table(plan, key: tuple[str, str, str], frame, groups: list[dict], se
         ours, es, bic = psnr("dip", "ours", image), psnr("dip_es", "ours", image), psnr("bicubic", "ours", image)
         rel, rel_bic = psnr("dip", "released", image), psnr("bicubic", "released", image)
         step = None
-        record = Path(plan.restored(d, t, lv, "dip", image, seed, ".json"))
+        record = Path(plan.paths.restored(d, t, lv, "dip", image, seed, ".json"))
         if record.is_file():
             step = (json.loads(record.read_text()).get("early_stopping") or {}).get("detected_step")
         es_txt = f"{fmt(es)} ({fmt(step, 'd')})" if es is not None else "-"

@@ -75,7 +75,7 @@ def fit_groups(plan, pack_max: int) -> list[dict]:
             for key in pack:
                 for role, path in by_fit[key].input.items():
                     inputs.setdefault(role, []).append(path)
-            folder = plan.res(f"packs/{name}")
+            folder = plan.paths.gpu_pack(name)
             wc = {"dataset": d, "task": t, "level": lv, "pack": f"pack{n}"}
             fit = Job("fit_dip_pack", [folder], inputs, {"spec": spec}, wc)
             unpack = [Job("unpack_fit", by_fit[key].output, {"pack": folder}, wildcards=by_fit[key].wildcards)

@@ -23,11 +23,11 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from dip.pipeline.layout import Layout
 from dip.pipeline.plan import Job
 
 # rule -> (the output that is the job's record, how its spec appears in the record)
 PINNED_RULES = ("fit_dip", "fit_dip_pack", "baseline")
-MARKER_DIR = "changed_specs"
 
 
 # FitConfig settings that say when checkpoints are written or how much memory a step keeps, not what is fitted
@@ -91,9 +91,8 @@ def _records(job: Job) -> list[tuple[str, dict, dict]]:
     spec = job.params.get("spec") or {}
     if job.rule == "fit_dip_pack":  # each member is recorded like a lone fit, by unpack_fit
         base = {k: v for k, v in spec.items() if k != "members"}
-        folder = job.outputs[0].rsplit("/dip_packs/", 1)[0] + "/dip"
         return [
-            (f"{folder}/{m['image']}_seed{m['seed']}.json", base | {"seed": m["seed"]},
+            (Layout.unpacked_record(job.outputs[0], m["image"], m["seed"]), base | {"seed": m["seed"]},
              {role: paths[i] for role, paths in job.input.items()})
             for i, m in enumerate(spec["members"])
         ]  # fmt: skip
@@ -128,7 +127,7 @@ def state(job: Job, exists: Callable[[str], bool] = os.path.exists, made: tuple[
 def spec_marker(job: Job, results_dir: str) -> str:
     """The file a stale job reads so that it runs again: ``<results_dir>/changed_specs/<rule>/<job>.<hash>.json``."""
     name = "_".join(f"{k}={v}" for k, v in sorted(job.wildcards.items())) or job.rule
-    return f"{results_dir}/{MARKER_DIR}/{job.rule}/{name}.{spec_hash(job.params.get('spec') or {})}.json"
+    return Layout(results_dir).spec_marker(job.rule, name, spec_hash(job.params.get("spec") or {}))
 
 
 def declared_inputs(job: Job, results_dir: str, made: tuple[str, ...] = (), forced: bool = False,

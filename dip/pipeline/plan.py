@@ -10,15 +10,7 @@ Checks beyond the schema (a clear :class:`~dip.errors.DipInputError` for each): 
 benchmark dataset is named after its benchmark and runs its task, levels and baselines fit the task
 (:mod:`dip.tasks`), the manifest has a checksum for every file to download.
 
-Layout under ``results_dir``::
-
-    inputs/<dataset>/<task>/<level>/<image>/               degraded inputs (gt, observation, hr, mask, inputs.json)
-    restored/<dataset>/<task>/<level>/<method>/<image>_seed<N>.png|.json   outputs; DIP adds _raw.png (and _es.png)
-    restored/<dataset>/<task>/<level>/dip_packs/pack<N>/    the fits of one pack (pack_fits > 1), copied out after
-    scores/ours|released/<dataset>/<task>_<level>.csv      scores; scores/extra/.../<task>_<level>_es.csv: DIP + ES
-    metrics.csv, tables/, figures/, curves/                 what the paper shows
-    experiments/<name>/record.json + <panel>.png            the paper's other experiments (one job each;
-                                                            architectures: one per network)
+Every path of a job lies where :class:`~dip.pipeline.layout.Layout` puts it (the results tree).
 """
 
 from __future__ import annotations
@@ -33,9 +25,10 @@ from typing import Any
 from dip.data.benchmarks import BENCHMARKS, EMBEDDED, Benchmark, embedded_channels
 from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
+from dip.pipeline.layout import Layout
 from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
-from dip.pipeline.paper_experiments import DATA_FILES, PANELS, read_section
+from dip.pipeline.paper_experiments import DATA_FILES, read_section
 from dip.pipeline.selection import Selection
 from dip.tasks import baselines_for, default_preset, level_label, parse_level
 
@@ -124,8 +117,9 @@ class Plan:
 
     def __init__(self, config: Mapping[str, Any], manifest: Manifest | None = None):
         self.config = config
-        self.results = str(config.get("results_dir", "results")).rstrip("/")
-        self.resources = str(config.get("resources_dir", "resources")).rstrip("/")
+        # every path of the results tree and the downloads
+        self.paths = Layout(config.get("results_dir", "results"), config.get("resources_dir", "resources"))
+        self.results, self.resources = self.paths.results, self.paths.resources
         self.datasets: dict[str, dict] = _off(config.get("datasets"))
         # a dataset turned off in a layer (`datasets: {set14: null}`) takes its experiments and released outputs along
         self.switched_off = {k for k, v in (config.get("datasets") or {}).items() if v is None}
@@ -260,38 +254,12 @@ class Plan:
         """The images of one (dataset, task, level label) that the selection keeps."""
         return [i for i in self.images(d) if self.select.keeps(d, t, lv, i)]
 
-    # --- paths -----------------------------------------------------------------------------------------------------
-
-    def res(self, path: str) -> str:
-        """A path under results_dir."""
-        return f"{self.results}/{path}"
-
-    def resource(self, rel: str) -> str:
-        """A downloaded file, laid out under resources_dir as under the download base URL."""
-        return f"{self.resources}/{rel}"
-
-    def restored(self, d, t, lv, method, image, seed, suffix=".png") -> str:
-        return self.res(f"restored/{d}/{t}/{lv}/{method}/{image}_seed{seed}{suffix}")
-
-    def task_inputs(self, d: str, t: str, lv: str, image: str) -> dict[str, str]:
-        """What a fit or a baseline reads: observation, the target to log PSNR against, the mask (inpainting)."""
-        folder = self.res(f"inputs/{d}/{t}/{lv}/{image}")
-        files = {"observation": f"{folder}/observation.png", "target": f"{folder}/{'hr' if t == 'sr' else 'gt'}.png"}
-        if t == "inpaint":
-            files["mask"] = f"{folder}/mask.png"
-        return files
-
-    def fit_outputs(self, stem: str = "restored/{dataset}/{task}/{level}/dip/{image}_seed{seed}") -> dict[str, str]:
-        """The files of one DIP fit (the rule's patterns by default): restored PNG, raw PNG, JSON record and, when
-        early stopping is recorded, the output at the detected step (``<image>_seed<N>_es.png``)."""
-        stem = self.res(stem)
-        files = {"png": f"{stem}.png", "raw": f"{stem}_raw.png", "json": f"{stem}.json"}
-        if self.early_stopping:
-            files["es"] = f"{stem}_es.png"
-        return files
-
-    def _report(self, stem: str) -> dict[str, str]:
-        return {"png": self.res(f"{stem}.png"), "pdf": self.res(f"{stem}.pdf")}
+    def fit_outputs(self, d=None, t=None, lv=None, image=None, seed=None) -> dict[str, str]:
+        """The files of one DIP fit (the rule's patterns by default): :meth:`Layout.fit_outputs
+        <dip.pipeline.layout.Layout.fit_outputs>`, with the output at the detected step when early stopping is
+        recorded."""
+        given = {k: v for k, v in dict(d=d, t=t, lv=lv, image=image, seed=seed).items() if v is not None}
+        return self.paths.fit_outputs(**given, early_stopping=bool(self.early_stopping))
 
     # --- what the config asks for ----------------------------------------------------------------------------------
 
@@ -421,7 +389,7 @@ class Plan:
         packN), so Snakemake discards its unpack_fit job and fit_dip, next in the ruleorder, makes the fit."""
         w = dict(wildcards.items())
         name = self._pack_of.get((w["dataset"], w["task"], w["level"], w["image"], int(w["seed"])), "none")
-        return self.res(f"restored/{w['dataset']}/{w['task']}/{w['level']}/dip_packs/{name}")
+        return self.paths.pack(w["dataset"], w["task"], w["level"], name)
 
     # --- specs (params) --------------------------------------------------------------------------------------------
 
@@ -474,9 +442,9 @@ class Plan:
 
     def _plan_jobs(self):
         for key, files in self.download_groups.items():
-            self._add(f"download_{key}", [self.resource(f) for f in files])
+            self._add(f"download_{key}", [self.paths.resource(f) for f in files])
         if self.experiment_data:
-            self._add("download_experiment_data", [self.resource(f) for f in self.experiment_data])
+            self._add("download_experiment_data", [self.paths.resource(f) for f in self.experiment_data])
         for exp in self.exps:
             for lv in exp["levels"]:
                 label = level_label(exp["task"], lv)
@@ -495,15 +463,12 @@ class Plan:
         d, t = exp["dataset"], exp["task"]
         bench, spec, value = self.benchmark(d), self.dataset(d), parse_level(t, lv)
         for image in self.level_images(d, t, lv):
-            folder = self.res(f"inputs/{d}/{t}/{lv}/{image}")
-            output = {"gt": f"{folder}/gt.png", "hr": f"{folder}/hr.png", "mask": f"{folder}/mask.png"}
-            output = {k: v for k, v in output.items() if k == "gt" or (k, t) in (("hr", "sr"), ("mask", "inpaint"))}
-            output |= {"observation": f"{folder}/observation.png", "info": f"{folder}/inputs.json"}
+            output = self.paths.degraded(d, t, lv, image)
             files = {}
             if bench is not None:
-                files["gt"] = self.resource(bench.gt_file(value, image))
+                files["gt"] = self.paths.resource(bench.gt_file(value, image))
                 if bench.input_file(value, image):
-                    files["released"] = self.resource(bench.input_file(value, image))
+                    files["released"] = self.paths.resource(bench.input_file(value, image))
             params = dict(source=spec["source"], dataset=d, benchmark=getattr(bench, "name", None), image=image)
             params |= dict(size=spec.get("size"), task=t, level=value, seed=self.config.get("degrade_seed", 0))
             self._add(f"degrade_{t}", output, files, {"spec": params}, {"dataset": d, "level": lv, "image": image})
@@ -516,12 +481,12 @@ class Plan:
                 if method != "dip":
                     continue
                 wc = {"dataset": d, "task": t, "level": lv, "image": image, "seed": str(seed)}
-                output = self.fit_outputs(f"restored/{d}/{t}/{lv}/dip/{image}_seed{seed}")
+                output = self.fit_outputs(d, t, lv, image, seed)
                 packed = (d, t, lv, image, seed) in self._pack_of
                 # A packed fit's files come from unpack_fit, yet fit_dip answers for it too: Snakemake evaluates every
                 # rule that could make a file before its ruleorder picks one.
                 spec = {"spec": self.fit_spec(d, t, lv, seed)}
-                inputs = self.task_inputs(d, t, lv, image)
+                inputs = self.paths.task_inputs(d, t, lv, image)
                 resources = self.fit_job_resources(spec["spec"], self._source_size(d, t, lv, image))
                 self._add("fit_dip", output, inputs, spec, wc, resources, listed=not packed)
                 if packed:
@@ -531,14 +496,14 @@ class Plan:
                 continue
             inputs = {}
             for image, _seed in members:
-                for role, path in self.task_inputs(d, t, lv, image).items():
+                for role, path in self.paths.task_inputs(d, t, lv, image).items():
                     inputs.setdefault(role, []).append(path)
             spec = self.fit_spec(d, t, lv, seed=None) | {"members": [{"image": i, "seed": s} for i, s in members]}
             # a pack asks for what its fits would ask for one after another (time, memory): an upper bound
             keys = [{"dataset": d, "task": t, "level": lv, "image": i, "seed": str(s)} for i, s in members]
             mem = sum(self.get("fit_dip", key).resources["mem_mb"] for key in keys)
             resources = self.fit_resources | {"mem_mb": mem, "runtime": self.fit_resources["runtime"] * len(members)}
-            output = [self.res(f"restored/{d}/{t}/{lv}/dip_packs/{pack}")]
+            output = [self.paths.pack(d, t, lv, pack)]
             wc = {"dataset": d, "task": t, "level": lv, "pack": pack}
             self._add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
 
@@ -551,12 +516,12 @@ class Plan:
                     continue
                 options = dict((self.config.get("baseline_settings") or {}).get(method) or {})
                 spec = {"name": method, "task": t, "level": parse_level(t, lv), "seed": int(seed), "options": options}
-                output = {"png": self.restored(d, t, lv, method, image, seed)}
-                output["json"] = self.restored(d, t, lv, method, image, seed, ".json")
+                output = {"png": self.paths.restored(d, t, lv, method, image, seed)}
+                output["json"] = self.paths.restored(d, t, lv, method, image, seed, ".json")
                 wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
-                inputs = self.task_inputs(d, t, lv, image)
+                inputs = self.paths.task_inputs(d, t, lv, image)
                 if t == "sr" and method == "bicubic":  # the SR literature's bicubic is made from the full-frame GT
-                    inputs["gt"] = self.res(f"inputs/{d}/{t}/{lv}/{image}/gt.png")
+                    inputs["gt"] = self.paths.degraded(d, t, lv, image)["gt"]
                 self._add("baseline", output, inputs, {"spec": spec}, wc, self.baseline_resources)
 
     def score_plan(self, exp: Mapping, lv: str) -> list[dict]:
@@ -566,11 +531,11 @@ class Plan:
         plan = []
         for image in self.level_images(d, t, lv):
             for method, seed in self.methods(exp, lv, image):
-                record = self.restored(d, t, lv, method, image, seed, ".json")
-                png = self.restored(d, t, lv, method, image, seed)
+                record = self.paths.restored(d, t, lv, method, image, seed, ".json")
+                png = self.paths.restored(d, t, lv, method, image, seed)
                 plan.append({"image": image, "method": method, "seed": seed, "png": png, "json": record})
                 if method == "dip":
-                    raw = self.restored(d, t, lv, method, image, seed, "_raw.png")
+                    raw = self.paths.restored(d, t, lv, method, image, seed, "_raw.png")
                     raw = {"image": image, "method": "dip_raw", "seed": seed, "png": raw, "json": record}
                     plan.append(raw | {"only_if_averaged": True})
         return plan
@@ -579,23 +544,23 @@ class Plan:
         d, t = exp["dataset"], exp["task"]
         images, plan = self.level_images(d, t, lv), self.score_plan(exp, lv)
         inputs = {
-            "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in images],
-            "observation": [self.res(f"inputs/{d}/{t}/{lv}/{i}/observation.png") for i in images],
+            "gt": [self.paths.degraded(d, t, lv, i)["gt"] for i in images],
+            "observation": [self.paths.degraded(d, t, lv, i)["observation"] for i in images],
             "outputs": sorted({p["png"] for p in plan} | {p["json"] for p in plan}),
         }
         params = {"plan": plan, "level": parse_level(t, lv), "images": images}
-        output = [self.res(f"scores/ours/{d}/{t}_{lv}.csv")]
+        output = [self.paths.scores(d, t, lv)]
         self._add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
 
     def released_scores(self) -> list[str]:
-        return [self.res(f"scores/released/{d}/{t}_{lv}.csv") for d, t, lv in self.released_keys()]
+        return [self.paths.scores(d, t, lv, "released") for d, t, lv in self.released_keys()]
 
     def _plan_released(self):
         for (d, t, lv), output in zip(self.released_keys(), self.released_scores()):
-            files = [self.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
+            files = [self.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
             params = {"dataset": d, "level": parse_level(t, lv)}
             self._add("score_released", [output], files, params, {"dataset": d, "task": t, "level": lv})
-        check = {"md": self.res("tables/released_check.md"), "csv": self.res("tables/released_check.csv")}
+        check = self.paths.released_check()
         inputs = {"scores": self.released_scores(), "paper": self.config["paper_numbers"]}
         # only what this run re-scores is checked (a layered config may turn benchmarks or levels off)
         checked = {name: [float(v) for v in levels] for name, levels in self.released.items() if levels}
@@ -606,14 +571,14 @@ class Plan:
         if not self.learning:
             return []
         kinds = self.learning.get("kinds") or LEARNING_KINDS
-        return [self.res(f"curves/{self.learning['dataset']}/{self.learning['image']}/{k}.json") for k in kinds]
+        return [self.paths.curve(self.learning["dataset"], self.learning["image"], k) for k in kinds]
 
     def _plan_learning_curves(self):
         if not self.learning:
             return
         d, image = self.learning["dataset"], self.learning["image"]
         bench, ds, spec = self.benchmark(d), self.dataset(d), dict(self.learning.get("dip") or {})
-        inputs = {} if bench is None else {"image": self.resource(bench.gt_file(bench.levels[0], image))}
+        inputs = {} if bench is None else {"image": self.paths.resource(bench.gt_file(bench.levels[0], image))}
         if bench is None:
             size = (ds["size"], ds["size"], embedded_channels(image)) if ds.get("size") else None
         else:  # counted as colour (3 channels): the larger request if the image is grey
@@ -625,45 +590,34 @@ class Plan:
             params |= dict(width=spec.get("width"), settings=dict(spec.get("settings") or {}))
             wc = {"dataset": d, "image": image, "kind": kind}
             self._add("learning_curve", [curve], inputs, {"spec": params}, wc, self.fit_job_resources(params, size))
-        self._add("figure_learning_curves", self._report("figures/learning_curves"), self.learning_curve_files())
+        self._add("figure_learning_curves", self.paths.figure("learning_curves"), self.learning_curve_files())
 
     # --- the paper's other experiments -----------------------------------------------------------------------------
 
     def experiment_inputs(self, name: str) -> dict[str, str]:
         """The data files an experiment reads: ``{key: path}``."""
-        return {key: self.resource(DATA_FILES[key]) for key in self.section.data_keys(name)}
+        return {key: self.paths.resource(DATA_FILES[key]) for key in self.section.data_keys(name)}
 
     def experiment_outputs(self, name: str) -> list[str]:
         """The images an experiment job writes (its record.json comes separately)."""
-        folder, spec = self.res(f"experiments/{name}"), self.section.specs[name]
-        if name == "jpeg":
-            return [f"{folder}/input.png"] + [f"{folder}/step{s}.png" for s in spec["steps"]]
-        if name == "preimage":
-            return [f"{folder}/{image}_{p}.png" for image in spec["images"] for p in PANELS[name]]
-        if name == "architectures":
-            return [f"{folder}/gt.png", f"{folder}/input.png"]
-        return [f"{folder}/{p}.png" for p in PANELS[name]]
+        return self.paths.experiment_outputs(name, self.section.specs[name])
 
     def experiment_record(self, name: str) -> str:
-        return self.res(f"experiments/{name}/record.json")
+        return self.paths.experiment_record(name)
 
     def experiment_spec(self, name: str) -> dict:
         return self.section.specs[name]
 
     def experiment_report(self, name: str) -> dict[str, str]:
-        return {
-            **self._report(f"figures/experiments/{name}"),
-            "md": self.res(f"tables/experiments/{name}.md"),
-            "csv": self.res(f"tables/experiments/{name}.csv"),
-        }
+        return self.paths.experiment_report(name)
 
     @property
     def architectures(self) -> list[str]:
         return self.section.architectures
 
     def architecture_outputs(self) -> dict[str, list[str]]:
-        stem = [self.res(f"experiments/architectures/net_{a}") for a in self.architectures]
-        return {"pngs": [f"{s}.png" for s in stem], "jsons": [f"{s}.json" for s in stem]}
+        nets = [self.paths.architecture(a) for a in self.architectures]
+        return {"pngs": [net["png"] for net in nets], "jsons": [net["json"] for net in nets]}
 
     def _plan_experiments(self):
         for name in self.experiment_names:
@@ -674,8 +628,7 @@ class Plan:
             )
             if name == "architectures":
                 for arch in self.architectures:
-                    stem = self.res(f"experiments/architectures/net_{arch}")
-                    output = {"png": f"{stem}.png", "json": f"{stem}.json"}
+                    output = self.paths.architecture(arch)
                     wc, resources = {"arch": arch}, self.fit_resources
                     self._add("experiment_architecture", output, inputs, {"spec": spec}, wc, resources)
                 output = dict(zip(("gt", "input"), self.experiment_outputs(name))) | {"record": record}
@@ -691,7 +644,7 @@ class Plan:
 
     def es_scores(self) -> list[str]:
         """The CSVs of ``dip_es`` rows (DIP + early stop) to add to metrics.csv."""
-        return [self.res(f"scores/extra/{d}/{t}_{lv}_es.csv") for d, t, lv in self.es_levels()]
+        return [self.paths.es_scores(d, t, lv) for d, t, lv in self.es_levels()]
 
     def _plan_early_stopping(self):
         """score_es_<dataset>_<task>_<level>: the DIP + early stop rows of one level; early_stop_table."""
@@ -700,18 +653,17 @@ class Plan:
         for (d, t, lv), output in zip(self.es_levels(), self.es_scores()):
             runs = [(k[3], k[4]) for k in self.es_keys if k[:3] == (d, t, lv)]
             inputs = {
-                "gt": [self.res(f"inputs/{d}/{t}/{lv}/{i}/gt.png") for i in self.level_images(d, t, lv)],
-                "pngs": [self.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
-                "jsons": [self.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
+                "gt": [self.paths.degraded(d, t, lv, i)["gt"] for i in self.level_images(d, t, lv)],
+                "pngs": [self.paths.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
+                "jsons": [self.paths.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
             }
             params = {"dataset": d, "task": t, "images": self.level_images(d, t, lv), "runs": runs}
             params["level"] = parse_level(t, lv)
             self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
-        table = {"md": self.res("tables/experiments/early_stopping.md")}
-        table["csv"] = self.res("tables/experiments/early_stopping.csv")
+        table = self.paths.early_stopping_table()
         # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
-        scores = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.es_levels()] + self.es_scores()
-        records = [self.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys]
+        scores = [self.paths.scores(d, t, lv) for d, t, lv in self.es_levels()] + self.es_scores()
+        records = [self.paths.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys]
         self._add("early_stop_table", table, {"records": records, "scores": scores})
 
     def experiment_targets(self) -> list[str]:
@@ -731,13 +683,13 @@ class Plan:
         n = (self.config.get("figures") or {}).get("grid_max_images", 4)
         rows = []
         for image in self.level_images(d, t, lv)[:n]:
-            base = self.res(f"inputs/{d}/{t}/{lv}/{image}")
-            panels = [("gt", f"{base}/gt.png", None), ("input", f"{base}/observation.png", None)]
+            made = self.paths.degraded(d, t, lv, image)
+            panels = [("gt", made["gt"], None), ("input", made["observation"], None)]
             seen = set()
             for method, seed in self.methods(self.experiments[(d, t)], lv, image):
                 if method not in seen:
                     seen.add(method)
-                    panels.append((method, self.restored(d, t, lv, method, image, seed), seed))
+                    panels.append((method, self.paths.restored(d, t, lv, method, image, seed), seed))
             rows.append({"image": image, "panels": panels})
         return rows
 
@@ -746,42 +698,41 @@ class Plan:
         its figures and its report section read these, not metrics.csv, so that one table needs only its own fits."""
         out = []
         if (d, t, lv) in self.experiment_keys():
-            out.append(self.res(f"scores/ours/{d}/{t}_{lv}.csv"))
+            out.append(self.paths.scores(d, t, lv))
         if (d, t, lv) in self.es_levels():
-            out.append(self.res(f"scores/extra/{d}/{t}_{lv}_es.csv"))
+            out.append(self.paths.es_scores(d, t, lv))
         if (d, t, lv) in self.released_keys():
-            out.append(self.res(f"scores/released/{d}/{t}_{lv}.csv"))
+            out.append(self.paths.scores(d, t, lv, "released"))
         return out
 
     def _plan_reports(self):
         """metrics, a table per level (ours and released), the figures, the target rules."""
-        metrics = self.res("metrics.csv")
-        ours = [self.res(f"scores/ours/{d}/{t}_{lv}.csv") for d, t, lv in self.experiment_keys()] + self.es_scores()
-        self._add("metrics", [metrics], {"ours": ours, "released": self.released_scores()})
+        ours = [self.paths.scores(d, t, lv) for d, t, lv in self.experiment_keys()] + self.es_scores()
+        self._add("metrics", [self.paths.metrics], {"ours": ours, "released": self.released_scores()})
         for d, t, lv in sorted(set(self.experiment_keys()) | set(self.released_keys())):
-            output = {ext: self.res(f"tables/{d}/{t}_{lv}.{ext}") for ext in ("md", "tex", "csv")}
+            output = self.paths.table(self.paths.level_key(d, t, lv))
             inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
             self._add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
         figures = self.experiment_keys() + [k for k in self.released_keys() if k[:2] not in self.experiments]
         for d, t, lv in dict.fromkeys(figures):
             wc = {"dataset": d, "task": t, "level": lv}
             inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
-            self._add("figure_psnr", self._report(f"figures/{d}/{t}_{lv}_psnr"), inputs, {"level": parse_level(t, lv)},
-                      wc)  # fmt: skip
+            output = self.paths.figure(self.paths.figure_key("psnr", d, t, lv))
+            self._add("figure_psnr", output, inputs, {"level": parse_level(t, lv)}, wc)
         for d, t, lv in dict.fromkeys(self.experiment_keys()):
             wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
             inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p, _ in row["panels"]]}
             params = {"plan": plan, "level": parse_level(t, lv)}
-            self._add("figure_grid", self._report(f"figures/{d}/{t}_{lv}_grid"), inputs, params, wc)
+            self._add("figure_grid", self.paths.figure(self.paths.figure_key("grid", d, t, lv)), inputs, params, wc)
             exp = self.experiments[(d, t)]
             if t == "denoise" and exp.get("run_dip", True):
                 seed = self.seeds(exp)[0]
                 images = [i for i in self.level_images(d, t, lv) if ("dip", seed) in self.methods(exp, lv, i)]
                 inputs = {
-                    "traces": [self.restored(d, t, lv, "dip", i, seed, ".json") for i in images],
-                    "scores": self.res(f"scores/ours/{d}/{t}_{lv}.csv"),
+                    "traces": [self.paths.restored(d, t, lv, "dip", i, seed, ".json") for i in images],
+                    "scores": self.paths.scores(d, t, lv),
                 }
-                output, params = self._report(f"figures/{d}/denoise_{lv}_psnr_curves"), {"images": images}
+                output, params = self.paths.figure(self.paths.figure_key("psnr_curves", d, t, lv)), {"images": images}
                 self._add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
         self._add("experiments", [], self.experiment_targets())
         self._add("all", [], self.final_targets())
@@ -790,22 +741,22 @@ class Plan:
         """What the default target makes: metrics.csv, the tables, the figures, the released check, the experiments."""
         figures = []
         for d, t, lv in self.experiment_keys():
-            figures += [self.res(f"figures/{d}/{t}_{lv}_grid.png"), self.res(f"figures/{d}/{t}_{lv}_psnr.png")]
+            figures += [self.paths.figure(self.paths.figure_key(kind, d, t, lv))["png"] for kind in ("grid", "psnr")]
             if t == "denoise" and self.experiments[(d, t)].get("run_dip", True):
-                figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr_curves.png"))
+                figures.append(self.paths.figure(self.paths.figure_key("psnr_curves", d, t, lv))["png"])
         for d, t, lv in self.released_keys():
             if (d, t) not in self.experiments:
-                figures.append(self.res(f"figures/{d}/{t}_{lv}_psnr.png"))
+                figures.append(self.paths.figure(self.paths.figure_key("psnr", d, t, lv))["png"])
         if self.learning:
-            figures.append(self.res("figures/learning_curves.png"))
+            figures.append(self.paths.figure("learning_curves")["png"])
         tables = sorted(set(self.experiment_keys()) | set(self.released_keys()))
-        targets = [self.res("metrics.csv")]
-        targets += [self.res(f"tables/{d}/{t}_{lv}.{ext}") for d, t, lv in tables for ext in ("md", "tex", "csv")]
+        targets = [self.paths.metrics]
+        targets += [path for d, t, lv in tables for path in self.paths.table(self.paths.level_key(d, t, lv)).values()]
         targets += sorted(set(figures))
         if self.released:
-            targets += [self.res("tables/released_check.md"), self.res("tables/released_check.csv")]
+            targets += list(self.paths.released_check().values())
         if self.es_keys:
-            targets.append(self.res("tables/experiments/early_stopping.md"))
+            targets.append(self.paths.early_stopping_table()["md"])
         return targets + self.experiment_targets()
 
     # --- looking jobs up -------------------------------------------------------------------------------------------

@@ -7,14 +7,12 @@ rule baseline:
     input:
         unpack(job_input("baseline")),
     output:
-        png=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.png"),
-        json=res("restored/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.json"),
+        png=PATHS.restored(),
+        json=PATHS.restored(suffix=".json"),
     log:
-        res("logs/baseline/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.log"),
+        PATHS.log("baseline", PATHS.run_key()),
     benchmark:
-        res(
-            "benchmarks/baseline/{dataset}/{task}/{level}/{method}/{image}_seed{seed}.tsv"
-        )
+        PATHS.benchmark("baseline", PATHS.run_key())
     conda:
         "../envs/dip.yaml"
     threads: BASE_RES["threads"]

@@ -44,7 +44,7 @@ if PLAN.manifest is not None:
 for _name, _why in PLAN.section.skipped.items():
     print(f"paper_experiments: skipping {_name}: {_why}", file=sys.stderr)
 
-res = PLAN.res  # a path under results_dir
+PATHS = PLAN.paths  # every path of the results tree (dip.pipeline.layout)
 FIT_RES = PLAN.fit_resources
 BASE_RES = PLAN.baseline_resources
 
@@ -79,7 +79,7 @@ def pinned(files):
     """Downloaded files (under resources_dir) and degraded inputs as ancient(): the downloads are pinned by their
     manifest sha256 (every job that reads one checks it first), the inputs are made from them by a seeded function,
     so their modification times say nothing (dip.pipeline.pins)."""
-    prefixes = (f"{PLAN.resources}/", res("inputs/"))
+    prefixes = PATHS.deterministic
 
     def one(path):
         return ancient(path) if str(path).startswith(prefixes) else path
@@ -100,7 +100,7 @@ def job_input(rule):
     def get(wildcards):
         job = PLAN.get(rule, wildcards)
         forced = FORCE_ALL or rule in FORCED
-        made = (f"{PLAN.resources}/", res("inputs/"))  # deterministic: pinned below
+        made = PATHS.deterministic  # pinned below
         return pinned(pins.declared_inputs(job, PLAN.results, made, forced=forced))
 
     return get

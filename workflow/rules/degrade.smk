@@ -7,11 +7,9 @@ rule degrade_denoise:
     input:
         unpack(job_input("degrade_denoise")),
     output:
-        gt=res("inputs/{dataset}/denoise/{level}/{image}/gt.png"),
-        observation=res("inputs/{dataset}/denoise/{level}/{image}/observation.png"),
-        info=res("inputs/{dataset}/denoise/{level}/{image}/inputs.json"),
+        **PATHS.degraded(t="denoise"),
     log:
-        res("logs/degrade/{dataset}/denoise/{level}/{image}.log"),
+        PATHS.log("degrade", PATHS.image_key(t="denoise")),
     wildcard_constraints:
         level=r"sigma\d+",
     conda:
@@ -26,12 +24,9 @@ rule degrade_sr:
     input:
         unpack(job_input("degrade_sr")),
     output:
-        gt=res("inputs/{dataset}/sr/{level}/{image}/gt.png"),
-        hr=res("inputs/{dataset}/sr/{level}/{image}/hr.png"),
-        observation=res("inputs/{dataset}/sr/{level}/{image}/observation.png"),
-        info=res("inputs/{dataset}/sr/{level}/{image}/inputs.json"),
+        **PATHS.degraded(t="sr"),
     log:
-        res("logs/degrade/{dataset}/sr/{level}/{image}.log"),
+        PATHS.log("degrade", PATHS.image_key(t="sr")),
     wildcard_constraints:
         level=r"x\d+",
     conda:
@@ -46,12 +41,9 @@ rule degrade_inpaint:
     input:
         unpack(job_input("degrade_inpaint")),
     output:
-        gt=res("inputs/{dataset}/inpaint/{level}/{image}/gt.png"),
-        mask=res("inputs/{dataset}/inpaint/{level}/{image}/mask.png"),
-        observation=res("inputs/{dataset}/inpaint/{level}/{image}/observation.png"),
-        info=res("inputs/{dataset}/inpaint/{level}/{image}/inputs.json"),
+        **PATHS.degraded(t="inpaint"),
     log:
-        res("logs/degrade/{dataset}/inpaint/{level}/{image}.log"),
+        PATHS.log("degrade", PATHS.image_key(t="inpaint")),
     wildcard_constraints:
         level=r"missing\d+",
     conda:

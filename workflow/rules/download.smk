@@ -17,7 +17,7 @@ for _job in PLAN.downloads():
         output:
             _job.output,
         log:
-            res(f"logs/download/{_job.rule.removeprefix('download_')}.log"),
+            PATHS.log("download", _job.rule.removeprefix("download_")),
         localrule: True
         run:
             download(output, config, log[0])

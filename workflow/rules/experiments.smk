@@ -16,9 +16,9 @@ for _name in PLAN.experiment_names:
                 PLAN.experiment_outputs(_name),
                 record=PLAN.experiment_record(_name),
             log:
-                res(f"logs/experiments/{_name}.log"),
+                PATHS.log("experiments", _name),
             benchmark:
-                res(f"benchmarks/experiments/{_name}.tsv")
+                PATHS.benchmark("experiments", _name)
             conda:
                 "../envs/dip.yaml"
             threads: FIT_RES["threads"]
@@ -53,7 +53,7 @@ for _name in PLAN.experiment_names:
                 labels={"experiment": f"{_name} (table)"},
             ),
         log:
-            res(f"logs/experiments/{_name}_report.log"),
+            PATHS.log("experiments", f"{_name}_report"),
         conda:
             "../envs/dip.yaml"
         params:
@@ -68,12 +68,11 @@ if PLAN.architectures:
         input:
             **pinned(PLAN.experiment_inputs("architectures")),
         output:
-            png=res("experiments/architectures/net_{arch}.png"),
-            json=res("experiments/architectures/net_{arch}.json"),
+            **PATHS.architecture(),
         log:
-            res("logs/experiments/architectures/{arch}.log"),
+            PATHS.log("experiments", "architectures", "{arch}"),
         benchmark:
-            res("benchmarks/experiments/architectures/{arch}.tsv")
+            PATHS.benchmark("experiments", "architectures", "{arch}")
         wildcard_constraints:
             arch="|".join(PLAN.architectures),
         conda:
@@ -92,11 +91,9 @@ if PLAN.architectures:
         input:
             **pinned(PLAN.get("experiment_architectures").input),
         output:
-            gt=res("experiments/architectures/gt.png"),
-            input=res("experiments/architectures/input.png"),
-            record=PLAN.experiment_record("architectures"),
+            **PLAN.get("experiment_architectures").output,
         log:
-            res("logs/experiments/architectures.log"),
+            PATHS.log("experiments", "architectures"),
         conda:
             "../envs/dip.yaml"
         params:
@@ -111,15 +108,15 @@ if PLAN.es_keys:
         input:
             **PLAN.get("early_stop_table").input,
         output:
-            md=res("tables/experiments/early_stopping.md"),
+            md=PATHS.early_stopping_table()["md"],
             csv=report(
-                res("tables/experiments/early_stopping.csv"),
+                PATHS.early_stopping_table()["csv"],
                 caption="../report/early_stopping.rst",
                 category="Experiments",
                 labels={"experiment": "early stopping"},
             ),
         log:
-            res("logs/experiments/early_stopping_table.log"),
+            PATHS.log("experiments", "early_stopping_table"),
         conda:
             "../envs/dip.yaml"
         params:

@@ -13,9 +13,9 @@ rule fit_dip:
     output:
         **PLAN.fit_outputs(),
     log:
-        res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.log"),
+        PATHS.log("fit", PATHS.run_key(method="dip")),
     benchmark:
-        res("benchmarks/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.tsv")
+        PATHS.benchmark("fit", PATHS.run_key(method="dip"))
     conda:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]
@@ -33,11 +33,11 @@ rule fit_dip_pack:
     input:
         unpack(job_input("fit_dip_pack")),
     output:
-        directory(res("restored/{dataset}/{task}/{level}/dip_packs/{pack}")),
+        directory(PATHS.pack()),
     log:
-        res("logs/fit/{dataset}/{task}/{level}/dip_packs/{pack}.log"),
+        PATHS.log("fit", PATHS.pack_key()),
     benchmark:
-        res("benchmarks/fit/{dataset}/{task}/{level}/dip_packs/{pack}.tsv")
+        PATHS.benchmark("fit", PATHS.pack_key())
     conda:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]
@@ -57,7 +57,7 @@ rule unpack_fit:
     output:
         **PLAN.fit_outputs(),
     log:
-        res("logs/fit/{dataset}/{task}/{level}/dip/{image}_seed{seed}.unpack.log"),
+        PATHS.log("fit", PATHS.run_key(method="dip") + ".unpack"),
     localrule: True
     conda:
         "../envs/dip.yaml"
@@ -75,11 +75,11 @@ rule learning_curve:
     input:
         unpack(job_input("learning_curve")),
     output:
-        res("curves/{dataset}/{image}/{kind}.json"),
+        PATHS.curve(),
     log:
-        res("logs/learning_curve/{dataset}/{image}/{kind}.log"),
+        PATHS.log("learning_curve", PATHS.curve_key()),
     benchmark:
-        res("benchmarks/learning_curve/{dataset}/{image}/{kind}.tsv")
+        PATHS.benchmark("learning_curve", PATHS.curve_key())
     conda:
         "../envs/dip.yaml"
     threads: FIT_RES["threads"]

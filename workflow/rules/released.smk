@@ -6,9 +6,9 @@ rule score_released:
     input:
         job_input("score_released"),
     output:
-        res("scores/released/{dataset}/{task}_{level}.csv"),
+        PATHS.scores(source="released"),
     log:
-        res("logs/score_released/{dataset}/{task}_{level}.log"),
+        PATHS.log("score_released", PATHS.level_key()),
     conda:
         "../envs/dip.yaml"
     params:
@@ -21,15 +21,15 @@ rule released_check:
     input:
         **PLAN.get("released_check").input,
     output:
-        md=res("tables/released_check.md"),
+        md=PATHS.released_check()["md"],
         csv=report(
-            res("tables/released_check.csv"),
+            PATHS.released_check()["csv"],
             caption="../report/released_check.rst",
             category="Tables",
             labels={"table": "released outputs vs. expected"},
         ),
     log:
-        res("logs/released_check.log"),
+        PATHS.log("released_check"),
     conda:
         "../envs/dip.yaml"
     params:

@@ -7,17 +7,17 @@ rule table:
     input:
         unpack(job_input("table")),
     output:
-        md=res("tables/{dataset}/{task}_{level}.md"),
-        tex=res("tables/{dataset}/{task}_{level}.tex"),
+        md=PATHS.table(PATHS.level_key())["md"],
+        tex=PATHS.table(PATHS.level_key())["tex"],
         csv=report(
-            res("tables/{dataset}/{task}_{level}.csv"),
+            PATHS.table(PATHS.level_key())["csv"],
             caption="../report/table.rst",
             category="Tables",
             subcategory="{dataset}",
             labels={"task": "{task}", "level": "{level}"},
         ),
     log:
-        res("logs/table/{dataset}/{task}_{level}.log"),
+        PATHS.log("table", PATHS.level_key()),
     localrule: True
     conda:
         "../envs/dip.yaml"
@@ -32,15 +32,15 @@ rule figure_learning_curves:
         PLAN.learning_curve_files(),
     output:
         png=report(
-            res("figures/learning_curves.png"),
+            PATHS.figure("learning_curves")["png"],
             caption="../report/learning_curves.rst",
             category="Figures",
             subcategory="Learning curves",
             labels={"figure": "Fig. 2: learning curves"},
         ),
-        pdf=res("figures/learning_curves.pdf"),
+        pdf=PATHS.figure("learning_curves")["pdf"],
     log:
-        res("logs/figures/learning_curves.log"),
+        PATHS.log("figures", "learning_curves"),
     localrule: True
     conda:
         "../envs/dip.yaml"
@@ -55,15 +55,15 @@ rule figure_psnr_curves:
         unpack(job_input("figure_psnr_curves")),
     output:
         png=report(
-            res("figures/{dataset}/denoise_{level}_psnr_curves.png"),
+            PATHS.figure(PATHS.figure_key("psnr_curves", t="denoise"))["png"],
             caption="../report/psnr_curves.rst",
             category="Figures",
             subcategory="{dataset}",
             labels={"figure": "PSNR along the fit", "level": "{level}"},
         ),
-        pdf=res("figures/{dataset}/denoise_{level}_psnr_curves.pdf"),
+        pdf=PATHS.figure(PATHS.figure_key("psnr_curves", t="denoise"))["pdf"],
     log:
-        res("logs/figures/{dataset}/denoise_{level}_psnr_curves.log"),
+        PATHS.log("figures", PATHS.figure_key("psnr_curves", t="denoise")),
     localrule: True
     conda:
         "../envs/dip.yaml"
@@ -78,15 +78,15 @@ rule figure_grid:
         unpack(job_input("figure_grid")),
     output:
         png=report(
-            res("figures/{dataset}/{task}_{level}_grid.png"),
+            PATHS.figure(PATHS.figure_key("grid"))["png"],
             caption="../report/grid.rst",
             category="Figures",
             subcategory="{dataset}",
             labels={"figure": "images", "task": "{task}", "level": "{level}"},
         ),
-        pdf=res("figures/{dataset}/{task}_{level}_grid.pdf"),
+        pdf=PATHS.figure(PATHS.figure_key("grid"))["pdf"],
     log:
-        res("logs/figures/{dataset}/{task}_{level}_grid.log"),
+        PATHS.log("figures", PATHS.figure_key("grid")),
     localrule: True
     conda:
         "../envs/dip.yaml"
@@ -101,15 +101,15 @@ rule figure_psnr:
         unpack(job_input("figure_psnr")),
     output:
         png=report(
-            res("figures/{dataset}/{task}_{level}_psnr.png"),
+            PATHS.figure(PATHS.figure_key("psnr"))["png"],
             caption="../report/psnr_per_method.rst",
             category="Figures",
             subcategory="{dataset}",
             labels={"figure": "PSNR per method", "task": "{task}", "level": "{level}"},
         ),
-        pdf=res("figures/{dataset}/{task}_{level}_psnr.pdf"),
+        pdf=PATHS.figure(PATHS.figure_key("psnr"))["pdf"],
     log:
-        res("logs/figures/{dataset}/{task}_{level}_psnr.log"),
+        PATHS.log("figures", PATHS.figure_key("psnr")),
     localrule: True
     conda:
         "../envs/dip.yaml"

@@ -8,9 +8,9 @@ rule score:
     input:
         unpack(job_input("score")),
     output:
-        res("scores/ours/{dataset}/{task}_{level}.csv"),
+        PATHS.scores(),
     log:
-        res("logs/score/{dataset}/{task}_{level}.log"),
+        PATHS.log("score", PATHS.level_key()),
     conda:
         "../envs/dip.yaml"
     params:
@@ -27,9 +27,9 @@ for _d, _t, _lv in PLAN.es_levels():
         input:
             unpack(job_input(f"score_es_{_d}_{_t}_{_lv}")),
         output:
-            res(f"scores/extra/{_d}/{_t}_{_lv}_es.csv"),
+            PATHS.es_scores(_d, _t, _lv),
         log:
-            res(f"logs/score/{_d}/{_t}_{_lv}_es.log"),
+            PATHS.log("score", PATHS.level_key(_d, _t, _lv) + "_es"),
         conda:
             "../envs/dip.yaml"
         params:
@@ -43,13 +43,13 @@ rule metrics:
         **PLAN.get("metrics").input,
     output:
         report(
-            res("metrics.csv"),
+            PATHS.metrics,
             caption="../report/metrics.rst",
             category="Metrics",
             labels={"table": "metrics.csv"},
         ),
     log:
-        res("logs/metrics.log"),
+        PATHS.log("metrics"),
     localrule: True
     conda:
         "../envs/dip.yaml"

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 from dip.pipeline import steps
+from dip.pipeline.layout import Layout
 from dip.pipeline.plan import Job
 
 
@@ -23,9 +23,8 @@ def fit_dip_pack(job: Job, threads=None):
 def unpack_fit(job: Job, threads=None) -> list[tuple[str, str]]:
     """Copy one fit's files out of its pack folder to where a lone fit writes them."""
     wc, out = job.wildcards, dict(job.output)
-    stem = Path(job.input["pack"]) / f"{wc['image']}_seed{wc['seed']}"
-    suffixes = {"png": ".png", "raw": "_raw.png", "json": ".json", "es": "_es.png"}
-    pairs = [(f"{stem}{suffixes[role]}", path) for role, path in out.items()]
+    packed = Layout.in_pack(job.input["pack"], wc["image"], wc["seed"])
+    pairs = [(packed[role], path) for role, path in out.items()]
     for src, dst in pairs:
         shutil.copyfile(src, dst)
         print(f"{src} -> {dst}")
