@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import MIRROR, crop_photo, serve
+from tests.helpers import MIRROR, REPO, crop_photo, serve
 
 # Two threads is what CI has; fixing it keeps timings and CPU results stable between runs. DIP_TEST_THREADS=1 when
 # the other core is busy (two multi-threaded processes on two cores slow small fits down many times over).
@@ -51,6 +51,12 @@ def _isolated_process_state():
         if dict(os.environ) != environ:
             os.environ.clear()
             os.environ.update(environ)
+
+
+@pytest.fixture
+def in_repo(monkeypatch):
+    """The repository as the working directory: the configs name the manifest relative to it, as Snakemake runs."""
+    monkeypatch.chdir(REPO)
 
 
 @pytest.fixture

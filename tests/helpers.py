@@ -262,6 +262,13 @@ def workflow_config(*configfiles: str | Path, **overrides) -> dict:
     return load(*configfiles, **overrides)
 
 
+def plan_of(*configfiles: str | Path, **overrides):
+    """The plan (:func:`dip.pipeline.plan.build_plan`) of :func:`workflow_config`'s config."""
+    from dip.pipeline.plan import build_plan
+
+    return build_plan(workflow_config(*configfiles, **overrides))
+
+
 def dry_run_jobs(output: str) -> dict[tuple[str, tuple[str, ...]], int]:
     """The jobs a dry run lists, as {(rule, sorted outputs): count} (target rules have no outputs). The root
     Snakefile's `default` rule is the plan's `all` (an included file cannot set the default target)."""

@@ -6,9 +6,8 @@ wildcards), the generated rules (downloads, the paper's other experiments, the e
 plan's jobs. Nothing here imports Snakemake or torch, so the tests check the plan of every shipped config directly:
 :meth:`Plan.dag` lists the jobs a target needs, as ``snakemake -n`` does.
 
-Checks beyond the schema (a clear :class:`~dip.errors.DipInputError` for each): datasets and images exist, a
-benchmark dataset is named after its benchmark and runs its task, levels and baselines fit the task
-(:mod:`dip.tasks`), the manifest has a checksum for every file to download.
+The config is checked beyond the schema first (:mod:`dip.pipeline.checks`: a clear
+:class:`~dip.errors.DipInputError` for each mistake).
 
 Every path of a job lies where :class:`~dip.pipeline.layout.Layout` puts it (the results tree).
 """
@@ -22,15 +21,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from dip.data.benchmarks import BENCHMARKS, EMBEDDED, Benchmark, embedded_channels
+from dip.data.benchmarks import BENCHMARKS, Benchmark, embedded_channels
 from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
+from dip.pipeline import checks
 from dip.pipeline.layout import Layout
 from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, read_section
 from dip.pipeline.selection import Selection
-from dip.tasks import baselines_for, default_preset, level_label, parse_level
+from dip.tasks import default_preset, level_label, parse_level
 
 __all__ = ["Job", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
 
@@ -141,7 +141,7 @@ class Plan:
             self.fit_resources["mem_mb"] = AUTO_MEM_MB_DEFAULT
         self.baseline_resources = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         self.baseline_resources |= _off(config.get("baseline_resources"))
-        self._check()
+        checks.check_config(self.datasets, self.all_experiments, self.released, self.learning)
         self.exps = self._selected_experiments()
         self.experiments = {(e["dataset"], e["task"]): e for e in self.exps}
         self.es_keys = self._es_keys()
@@ -152,80 +152,24 @@ class Plan:
         self.manifest = (
             (manifest or Manifest.read(config.get("manifest", DEFAULT_MANIFEST))) if needs_manifest else None
         )
-        self._check_manifest()
+        checks.check_manifest(self.manifest, [*self.download_groups.values(), self.experiment_data])
         self.packs = self._packs()
         self._jobs: list[Job] = []
         self._index: dict[tuple, Job] = {}
         self._plan_jobs()
 
-    # --- config checks beyond the schema ---------------------------------------------------------------------------
+    # --- the config's datasets (dip.pipeline.checks: each lookup checks what it looks up) ---------------------------
 
     def dataset(self, name: str) -> dict:
-        if name not in self.datasets:
-            raise DipInputError(
-                f"config: dataset {name!r} is not defined under `datasets:` (defined: {', '.join(self.datasets)})"
-            )
-        return self.datasets[name]
+        return checks.dataset(self.datasets, name)
 
     def benchmark(self, dataset: str) -> Benchmark | None:
         """The :class:`~dip.data.benchmarks.Benchmark` of a benchmark dataset, None for embedded photos."""
-        if self.dataset(dataset)["source"] != "benchmark":
-            return None
-        if dataset not in BENCHMARKS:
-            raise DipInputError(
-                f"config: a benchmark dataset is named after its benchmark; {dataset!r} is none of "
-                f"{', '.join(BENCHMARKS)}"
-            )
-        return BENCHMARKS[dataset]
+        return checks.benchmark(self.datasets, dataset)
 
     def images(self, dataset: str) -> list[str]:
         """The images of a dataset: its `images`, or every image of its benchmark."""
-        spec, bench = self.dataset(dataset), self.benchmark(dataset)
-        if bench is None:
-            if not spec.get("images"):
-                raise DipInputError(f"config: embedded dataset {dataset!r} needs a list of `images`")
-            images, known = list(spec["images"]), EMBEDDED
-        else:
-            images, known = list(spec.get("images") or bench.images), bench.images
-        unknown = [i for i in images if i not in known]
-        if unknown:
-            raise DipInputError(f"config: dataset {dataset!r}: unknown image(s) {unknown} (known: {', '.join(known)})")
-        return images
-
-    def _check(self):
-        seen = set()
-        for exp in self.all_experiments:
-            key = (exp["dataset"], exp["task"])
-            if key in seen:
-                raise DipInputError(f"config: two experiments for dataset {key[0]!r} and task {key[1]!r}; merge them")
-            seen.add(key)
-            bench = self.benchmark(exp["dataset"])
-            self.images(exp["dataset"])
-            if bench is not None and bench.task != exp["task"]:
-                raise DipInputError(f"config: benchmark {bench.name!r} is a {bench.task} benchmark, not {exp['task']}")
-            for level in exp["levels"]:
-                level_label(exp["task"], level)  # raises on a bad level
-                if bench is not None:
-                    bench.folder(level)
-            for name in exp.get("baselines", []):
-                if name not in baselines_for(exp["task"]):
-                    raise DipInputError(
-                        f"config: baseline {name!r} does not apply to {exp['task']!r} "
-                        f"(it offers {', '.join(baselines_for(exp['task']))})"
-                    )
-        for name, levels in self.released.items():
-            if name not in BENCHMARKS:
-                raise DipInputError(f"config: released: unknown benchmark {name!r} (known: {', '.join(BENCHMARKS)})")
-            for level in levels:
-                BENCHMARKS[name].folder(level)
-        if self.learning:
-            dataset, image = self.learning["dataset"], self.learning["image"]
-            bench = self.benchmark(dataset)
-            known = EMBEDDED if bench is None else bench.images
-            if image not in known:
-                raise DipInputError(
-                    f"config: learning_curves: dataset {dataset!r} has no image {image!r} (known: {', '.join(known)})"
-                )
+        return checks.images(self.datasets, dataset)
 
     def _selected_experiments(self) -> list[dict]:
         """The config's experiments with only the levels the selection keeps (none: the experiment is left out)."""
@@ -335,12 +279,6 @@ class Plan:
     def experiment_data(self) -> list[str]:
         """Every reference-repository file the experiments read (relative to the download base URL)."""
         return sorted({DATA_FILES[k] for name in self.experiment_names for k in self.section.data_keys(name)})
-
-    def _check_manifest(self):
-        for files in [*self.download_groups.values(), self.experiment_data]:
-            missing = [f for f in files if f not in self.manifest.checksums]
-            if missing:
-                raise DipInputError(f"manifest {self.manifest.path}: no checksum for {missing[:3]} ...")
 
     # --- fit packs (pack_fits > 1) ---------------------------------------------------------------------------------
     # Fits of one (dataset, task, level) whose images have one size run together in one job and one process

@@ -1,6 +1,5 @@
 """The workflow's planner (dip.pipeline.plan), without Snakemake's DAG and without torch: the jobs of every shipped
-config (the numbers are those of `snakemake -n`), the checks beyond the schema, fit packing and the paper's other
-experiments."""
+config (the numbers are those of `snakemake -n`), fit packing and the paper's other experiments."""
 
 from __future__ import annotations
 
@@ -13,17 +12,9 @@ from dip.data.manifest import Manifest
 from dip.errors import DipInputError
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, read_section
-from dip.pipeline.plan import build_plan
-from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, workflow_config
+from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, plan_of
 
-
-@pytest.fixture(autouse=True)
-def in_repo(monkeypatch):
-    monkeypatch.chdir(REPO)  # the configs name the manifest relative to the working directory, as Snakemake runs
-
-
-def plan_of(*configfiles, **overrides):
-    return build_plan(workflow_config(*configfiles, **overrides))
+pytestmark = pytest.mark.usefixtures("in_repo")  # the configs name the manifest relative to it
 
 
 # --- torch-free --------------------------------------------------------------------------------------------------
@@ -202,58 +193,7 @@ def test_job_lookup_by_wildcards():
         plan.get("fit_dip", {**wc, "seed": "7"})
 
 
-# --- checks beyond the schema -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ({"experiments": [{"dataset": "nowhere", "task": "sr", "levels": [4]}]}, "'nowhere' is not defined"),
-        ({"experiments": [{"dataset": "photos", "task": "sr", "levels": [3.5]}]}, "SR level"),
-        ({"experiments": [{"dataset": "photos", "task": "inpaint", "levels": [0.505]}]}, "whole percentages"),
-        (
-            {"experiments": [{"dataset": "photos", "task": "sr", "levels": [4], "baselines": ["cbm3d"]}]},
-            "'cbm3d' does not apply to 'sr'",
-        ),
-        ({"experiments": [{"dataset": "photos", "task": "sr", "levels": [4]}] * 2}, "two experiments"),
-        ({"datasets": {"photos": {"source": "embedded", "images": ["lena"]}}}, r"unknown image\(s\) \['lena'\]"),
-        (
-            {
-                "datasets": {"set6": {"source": "benchmark"}},
-                "experiments": [{"dataset": "set6", "task": "sr", "levels": [4]}],
-            },
-            "named after its benchmark",
-        ),
-        (
-            {
-                "datasets": {"set5": {"source": "benchmark"}},
-                "experiments": [{"dataset": "set5", "task": "denoise", "levels": [25]}],
-            },
-            "is a sr benchmark, not denoise",
-        ),
-        (
-            {
-                "datasets": {"set5": {"source": "benchmark"}},
-                "experiments": [{"dataset": "set5", "task": "sr", "levels": [3]}],
-            },
-            "has no level 3",
-        ),
-        ({"released": {"set5": [3]}}, "no level"),
-        ({"released": {"set7": [4]}}, "unknown benchmark 'set7'"),
-        ({"learning_curves": {"dataset": "photos", "image": "lena"}}, "learning_curves: dataset 'photos' has no image"),
-        ({"paper_experiments": {"jpg": {}}}, "unknown experiment 'jpg'"),
-    ],
-)
-def test_bad_config_is_refused(override, message):
-    with pytest.raises(DipInputError, match=message):
-        plan_of(**override)
-
-
-def test_manifest_without_a_checksum_is_refused(tmp_path):
-    manifest = tmp_path / "manifest.tsv"
-    manifest.write_text("path\tsha256\nsomething/else.png\t" + "0" * 64 + "\n")
-    with pytest.raises(DipInputError, match="no checksum for"):
-        build_plan(workflow_config("config/paper.yaml"), Manifest.read(manifest))
+# --- what the config reads and turns off --------------------------------------------------------------------------
 
 
 def test_manifest_is_read_once_and_only_when_needed(monkeypatch):
