@@ -6,10 +6,12 @@ wildcards), the generated rules (downloads, the paper's other experiments, the e
 plan's jobs. Nothing here imports Snakemake or torch, so the tests check the plan of every shipped config directly:
 :meth:`Plan.dag` lists the jobs a target needs, as ``snakemake -n`` does.
 
-The config is checked beyond the schema first (:mod:`dip.pipeline.checks`: a clear
-:class:`~dip.errors.DipInputError` for each mistake).
-
-Every path of a job lies where :class:`~dip.pipeline.layout.Layout` puts it (the results tree).
+A :class:`Plan` reads what the config asks for: it checks the config beyond the schema first
+(:mod:`dip.pipeline.checks`: a clear :class:`~dip.errors.DipInputError` for each mistake), keeps what the selection
+(``only:``/``select:``, :mod:`dip.pipeline.selection`) keeps, and works out the fits' specs, resources and packs. The
+per-stage planners (:mod:`dip.pipeline.planners`) then add each stage's jobs, with every path where the results
+tree's :class:`~dip.pipeline.layout.Layout` puts it (``Plan.paths``); :meth:`Plan.get`, :meth:`Plan.find`,
+:meth:`Plan.jobs`, :meth:`Plan.by_rule`, :meth:`Plan.dag` and :meth:`Plan.counts` look them up.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 from dip.data.benchmarks import BENCHMARKS, Benchmark, embedded_channels
 from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
-from dip.pipeline import checks
+from dip.pipeline import checks, planners
 from dip.pipeline.layout import Layout
 from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
@@ -156,9 +158,9 @@ class Plan:
         self.packs = self._packs()
         self._jobs: list[Job] = []
         self._index: dict[tuple, Job] = {}
-        self._plan_jobs()
+        planners.plan_jobs(self)
 
-    # --- the config's datasets (dip.pipeline.checks: each lookup checks what it looks up) ---------------------------
+    # --- the config's datasets (dip.pipeline.checks: each lookup checks what it looks up) --------------------------
 
     def dataset(self, name: str) -> dict:
         return checks.dataset(self.datasets, name)
@@ -197,13 +199,6 @@ class Plan:
     def level_images(self, d: str, t: str, lv: str) -> list[str]:
         """The images of one (dataset, task, level label) that the selection keeps."""
         return [i for i in self.images(d) if self.select.keeps(d, t, lv, i)]
-
-    def fit_outputs(self, d=None, t=None, lv=None, image=None, seed=None) -> dict[str, str]:
-        """The files of one DIP fit (the rule's patterns by default): :meth:`Layout.fit_outputs
-        <dip.pipeline.layout.Layout.fit_outputs>`, with the output at the detected step when early stopping is
-        recorded."""
-        given = {k: v for k, v in dict(d=d, t=t, lv=lv, image=image, seed=seed).items() if v is not None}
-        return self.paths.fit_outputs(**given, early_stopping=bool(self.early_stopping))
 
     # --- what the config asks for ----------------------------------------------------------------------------------
 
@@ -286,7 +281,7 @@ class Plan:
     # fit writes them, so nothing downstream knows the difference. Sizes come from the config (embedded photos) or
     # the manifest's size column (benchmarks): the DAG is known before any download.
 
-    def _source_size(self, dataset: str, task: str, label: str, image: str):
+    def source_size(self, dataset: str, task: str, label: str, image: str):
         """(width, height, channels) of the image a fit restores, None if not known before downloading it."""
         bench = self.benchmark(dataset)
         if bench is None:  # scikit-image photos, resized to squares: colour or grey by name
@@ -309,7 +304,7 @@ class Plan:
             for lv in exp["levels"]:
                 label = level_label(t, lv)
                 fits = [
-                    ((i, s), self._source_size(d, t, label, i))
+                    ((i, s), self.source_size(d, t, label, i))
                     for i in self.level_images(d, t, label)
                     for m, s in self.methods(exp, label, i)
                     if m == "dip"
@@ -319,14 +314,14 @@ class Plan:
         return packs
 
     @cached_property
-    def _pack_of(self) -> dict[tuple, str]:
+    def pack_of(self) -> dict[tuple, str]:
         return {(d, t, lv, i, s): name for (d, t, lv, name), members in self.packs.items() for i, s in members}
 
     def pack_folder(self, wildcards: Mapping[str, str]) -> str:
         """The pack folder a fit was fitted in. A lone fit gets ``dip_packs/none``, which nothing makes (a pack is
         packN), so Snakemake discards its unpack_fit job and fit_dip, next in the ruleorder, makes the fit."""
         w = dict(wildcards.items())
-        name = self._pack_of.get((w["dataset"], w["task"], w["level"], w["image"], int(w["seed"])), "none")
+        name = self.pack_of.get((w["dataset"], w["task"], w["level"], w["image"], int(w["seed"])), "none")
         return self.paths.pack(w["dataset"], w["task"], w["level"], name)
 
     # --- specs (params) --------------------------------------------------------------------------------------------
@@ -368,169 +363,31 @@ class Plan:
         mem = fit_mem_mb(spec.get("preset") or "denoise", spec.get("width"), h, w, c, settings=spec.get("settings"))
         return self.fit_resources | {"mem_mb": mem}
 
-    # --- the jobs --------------------------------------------------------------------------------------------------
+    # --- the files the rules declare, beside the planned jobs ------------------------------------------------------
 
-    def _add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
-        """Plan a job. ``listed=False``: a job that may be looked up but is not run (see :meth:`_plan_fits`)."""
-        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {})
-        self._index[(rule, tuple(sorted(job.wildcards.items())))] = job
-        if listed:
-            self._jobs.append(job)
-        return job
-
-    def _plan_jobs(self):
-        for key, files in self.download_groups.items():
-            self._add(f"download_{key}", [self.paths.resource(f) for f in files])
-        if self.experiment_data:
-            self._add("download_experiment_data", [self.paths.resource(f) for f in self.experiment_data])
-        for exp in self.exps:
-            for lv in exp["levels"]:
-                label = level_label(exp["task"], lv)
-                self._plan_inputs(exp, label)
-                self._plan_fits(exp, label)
-                self._plan_baselines(exp, label)
-                self._plan_score(exp, label)
-        self._plan_released()
-        self._plan_learning_curves()
-        self._plan_experiments()
-        self._plan_early_stopping()
-        self._plan_reports()
-
-    def _plan_inputs(self, exp: Mapping, lv: str):
-        """degrade_<task>: one per image."""
-        d, t = exp["dataset"], exp["task"]
-        bench, spec, value = self.benchmark(d), self.dataset(d), parse_level(t, lv)
-        for image in self.level_images(d, t, lv):
-            output = self.paths.degraded(d, t, lv, image)
-            files = {}
-            if bench is not None:
-                files["gt"] = self.paths.resource(bench.gt_file(value, image))
-                if bench.input_file(value, image):
-                    files["released"] = self.paths.resource(bench.input_file(value, image))
-            params = dict(source=spec["source"], dataset=d, benchmark=getattr(bench, "name", None), image=image)
-            params |= dict(size=spec.get("size"), task=t, level=value, seed=self.config.get("degrade_seed", 0))
-            self._add(f"degrade_{t}", output, files, {"spec": params}, {"dataset": d, "level": lv, "image": image})
-
-    def _plan_fits(self, exp: Mapping, lv: str):
-        """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
-        d, t = exp["dataset"], exp["task"]
-        for image in self.level_images(d, t, lv):
-            for method, seed in self.methods(exp, lv, image):
-                if method != "dip":
-                    continue
-                wc = {"dataset": d, "task": t, "level": lv, "image": image, "seed": str(seed)}
-                output = self.fit_outputs(d, t, lv, image, seed)
-                packed = (d, t, lv, image, seed) in self._pack_of
-                # A packed fit's files come from unpack_fit, yet fit_dip answers for it too: Snakemake evaluates every
-                # rule that could make a file before its ruleorder picks one.
-                spec = {"spec": self.fit_spec(d, t, lv, seed)}
-                inputs = self.paths.task_inputs(d, t, lv, image)
-                resources = self.fit_job_resources(spec["spec"], self._source_size(d, t, lv, image))
-                self._add("fit_dip", output, inputs, spec, wc, resources, listed=not packed)
-                if packed:
-                    self._add("unpack_fit", output, {"pack": self.pack_folder(wc)}, wildcards=wc)
-        for (pd, pt, plv, pack), members in self.packs.items():
-            if (pd, pt, plv) != (d, t, lv):
-                continue
-            inputs = {}
-            for image, _seed in members:
-                for role, path in self.paths.task_inputs(d, t, lv, image).items():
-                    inputs.setdefault(role, []).append(path)
-            spec = self.fit_spec(d, t, lv, seed=None) | {"members": [{"image": i, "seed": s} for i, s in members]}
-            # a pack asks for what its fits would ask for one after another (time, memory): an upper bound
-            keys = [{"dataset": d, "task": t, "level": lv, "image": i, "seed": str(s)} for i, s in members]
-            mem = sum(self.get("fit_dip", key).resources["mem_mb"] for key in keys)
-            resources = self.fit_resources | {"mem_mb": mem, "runtime": self.fit_resources["runtime"] * len(members)}
-            output = [self.paths.pack(d, t, lv, pack)]
-            wc = {"dataset": d, "task": t, "level": lv, "pack": pack}
-            self._add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
-
-    def _plan_baselines(self, exp: Mapping, lv: str):
-        """baseline per image and baseline (with the first seed)."""
-        d, t = exp["dataset"], exp["task"]
-        for image in self.level_images(d, t, lv):
-            for method, seed in self.methods(exp, lv, image):
-                if method == "dip":
-                    continue
-                options = dict((self.config.get("baseline_settings") or {}).get(method) or {})
-                spec = {"name": method, "task": t, "level": parse_level(t, lv), "seed": int(seed), "options": options}
-                output = {"png": self.paths.restored(d, t, lv, method, image, seed)}
-                output["json"] = self.paths.restored(d, t, lv, method, image, seed, ".json")
-                wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
-                inputs = self.paths.task_inputs(d, t, lv, image)
-                if t == "sr" and method == "bicubic":  # the SR literature's bicubic is made from the full-frame GT
-                    inputs["gt"] = self.paths.degraded(d, t, lv, image)["gt"]
-                self._add("baseline", output, inputs, {"spec": spec}, wc, self.baseline_resources)
-
-    def score_plan(self, exp: Mapping, lv: str) -> list[dict]:
-        """Every output of one (dataset, task, level) to score: image, method, seed, png, json (and the raw DIP output,
-        scored when the fit averaged)."""
-        d, t = exp["dataset"], exp["task"]
-        plan = []
-        for image in self.level_images(d, t, lv):
-            for method, seed in self.methods(exp, lv, image):
-                record = self.paths.restored(d, t, lv, method, image, seed, ".json")
-                png = self.paths.restored(d, t, lv, method, image, seed)
-                plan.append({"image": image, "method": method, "seed": seed, "png": png, "json": record})
-                if method == "dip":
-                    raw = self.paths.restored(d, t, lv, method, image, seed, "_raw.png")
-                    raw = {"image": image, "method": "dip_raw", "seed": seed, "png": raw, "json": record}
-                    plan.append(raw | {"only_if_averaged": True})
-        return plan
-
-    def _plan_score(self, exp: Mapping, lv: str):
-        d, t = exp["dataset"], exp["task"]
-        images, plan = self.level_images(d, t, lv), self.score_plan(exp, lv)
-        inputs = {
-            "gt": [self.paths.degraded(d, t, lv, i)["gt"] for i in images],
-            "observation": [self.paths.degraded(d, t, lv, i)["observation"] for i in images],
-            "outputs": sorted({p["png"] for p in plan} | {p["json"] for p in plan}),
-        }
-        params = {"plan": plan, "level": parse_level(t, lv), "images": images}
-        output = [self.paths.scores(d, t, lv)]
-        self._add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
+    def fit_outputs(self, d=None, t=None, lv=None, image=None, seed=None) -> dict[str, str]:
+        """The files of one DIP fit (the rule's patterns by default): :meth:`Layout.fit_outputs
+        <dip.pipeline.layout.Layout.fit_outputs>`, with the output at the detected step when early stopping is
+        recorded."""
+        given = {k: v for k, v in dict(d=d, t=t, lv=lv, image=image, seed=seed).items() if v is not None}
+        return self.paths.fit_outputs(**given, early_stopping=bool(self.early_stopping))
 
     def released_scores(self) -> list[str]:
         return [self.paths.scores(d, t, lv, "released") for d, t, lv in self.released_keys()]
 
-    def _plan_released(self):
-        for (d, t, lv), output in zip(self.released_keys(), self.released_scores()):
-            files = [self.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
-            params = {"dataset": d, "level": parse_level(t, lv)}
-            self._add("score_released", [output], files, params, {"dataset": d, "task": t, "level": lv})
-        check = self.paths.released_check()
-        inputs = {"scores": self.released_scores(), "paper": self.config["paper_numbers"]}
-        # only what this run re-scores is checked (a layered config may turn benchmarks or levels off)
-        checked = {name: [float(v) for v in levels] for name, levels in self.released.items() if levels}
-        self._add("released_check", check, inputs, {"datasets": checked})
-        self._add("released", [], self.released_scores() + [check["md"]])
+    def es_scores(self) -> list[str]:
+        """The CSVs of ``dip_es`` rows (DIP + early stop) to add to metrics.csv."""
+        return [self.paths.es_scores(d, t, lv) for d, t, lv in self.es_levels()]
+
+    @property
+    def learning_kinds(self) -> tuple[str, ...]:
+        """What the networks of Fig. 2 fit (:data:`LEARNING_KINDS` unless the config names some)."""
+        return tuple(self.learning.get("kinds") or LEARNING_KINDS)
 
     def learning_curve_files(self) -> list[str]:
         if not self.learning:
             return []
-        kinds = self.learning.get("kinds") or LEARNING_KINDS
-        return [self.paths.curve(self.learning["dataset"], self.learning["image"], k) for k in kinds]
-
-    def _plan_learning_curves(self):
-        if not self.learning:
-            return
-        d, image = self.learning["dataset"], self.learning["image"]
-        bench, ds, spec = self.benchmark(d), self.dataset(d), dict(self.learning.get("dip") or {})
-        inputs = {} if bench is None else {"image": self.paths.resource(bench.gt_file(bench.levels[0], image))}
-        if bench is None:
-            size = (ds["size"], ds["size"], embedded_channels(image)) if ds.get("size") else None
-        else:  # counted as colour (3 channels): the larger request if the image is grey
-            size = self.manifest.sizes.get(bench.gt_file(bench.levels[0], image)) if self.manifest else None
-            size = (*size[:2], 3) if size else None
-        for kind, curve in zip(self.learning.get("kinds") or LEARNING_KINDS, self.learning_curve_files()):
-            params = dict(source=ds["source"], benchmark=getattr(bench, "name", None), image=image, size=ds.get("size"))
-            params |= dict(kind=kind, seed=int(self.learning.get("seed", 0)), preset=self.preset(spec, "denoise", 25))
-            params |= dict(width=spec.get("width"), settings=dict(spec.get("settings") or {}))
-            wc = {"dataset": d, "image": image, "kind": kind}
-            self._add("learning_curve", [curve], inputs, {"spec": params}, wc, self.fit_job_resources(params, size))
-        self._add("figure_learning_curves", self.paths.figure("learning_curves"), self.learning_curve_files())
-
-    # --- the paper's other experiments -----------------------------------------------------------------------------
+        return [self.paths.curve(self.learning["dataset"], self.learning["image"], k) for k in self.learning_kinds]
 
     def experiment_inputs(self, name: str) -> dict[str, str]:
         """The data files an experiment reads: ``{key: path}``."""
@@ -557,147 +414,32 @@ class Plan:
         nets = [self.paths.architecture(a) for a in self.architectures]
         return {"pngs": [net["png"] for net in nets], "jsons": [net["json"] for net in nets]}
 
-    def _plan_experiments(self):
-        for name in self.experiment_names:
-            record, spec, inputs = (
-                self.experiment_record(name),
-                self.experiment_spec(name),
-                self.experiment_inputs(name),
-            )
-            if name == "architectures":
-                for arch in self.architectures:
-                    output = self.paths.architecture(arch)
-                    wc, resources = {"arch": arch}, self.fit_resources
-                    self._add("experiment_architecture", output, inputs, {"spec": spec}, wc, resources)
-                output = dict(zip(("gt", "input"), self.experiment_outputs(name))) | {"record": record}
-                self._add("experiment_architectures", output, inputs | self.architecture_outputs(), {"spec": spec})
-            else:
-                output = self.experiment_outputs(name) + [record]
-                self._add(f"experiment_{name}", output, inputs, {"name": name, "spec": spec}, {}, self.fit_resources)
-            inputs = self.experiment_outputs(name) + [record]
-            self._add(f"experiment_{name}_report", self.experiment_report(name), inputs)
-
-    def es_score(self, d: str, t: str, lv: str) -> Job:
-        return self._index[(f"score_es_{d}_{t}_{lv}", ())]
-
-    def es_scores(self) -> list[str]:
-        """The CSVs of ``dip_es`` rows (DIP + early stop) to add to metrics.csv."""
-        return [self.paths.es_scores(d, t, lv) for d, t, lv in self.es_levels()]
-
-    def _plan_early_stopping(self):
-        """score_es_<dataset>_<task>_<level>: the DIP + early stop rows of one level; early_stop_table."""
-        if not self.es_keys:
-            return
-        for (d, t, lv), output in zip(self.es_levels(), self.es_scores()):
-            runs = [(k[3], k[4]) for k in self.es_keys if k[:3] == (d, t, lv)]
-            inputs = {
-                "gt": [self.paths.degraded(d, t, lv, i)["gt"] for i in self.level_images(d, t, lv)],
-                "pngs": [self.paths.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
-                "jsons": [self.paths.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
-            }
-            params = {"dataset": d, "task": t, "images": self.level_images(d, t, lv), "runs": runs}
-            params["level"] = parse_level(t, lv)
-            self._add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
-        table = self.paths.early_stopping_table()
-        # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
-        scores = [self.paths.scores(d, t, lv) for d, t, lv in self.es_levels()] + self.es_scores()
-        records = [self.paths.restored(d, t, lv, "dip", i, s, ".json") for d, t, lv, i, s in self.es_keys]
-        self._add("early_stop_table", table, {"records": records, "scores": scores})
+    def table_scores(self, d: str, t: str, lv: str) -> list[str]:
+        """The score files a table reads: :func:`dip.pipeline.planners.table_scores`."""
+        return planners.table_scores(self, d, t, lv)
 
     def experiment_targets(self) -> list[str]:
-        """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows. (The
-        early-stopping table is the default target's: it shows the tables' DIP rows, whose scores need the baselines
-        of their levels scored too.)"""
-        out = []
-        for name in self.experiment_names:
-            out += [self.experiment_report(name)["png"], self.experiment_report(name)["md"]]
-        return out + self.es_scores()
-
-    # --- tables, figures, targets ----------------------------------------------------------------------------------
-
-    def grid_plan(self, d: str, t: str, lv: str) -> list[dict]:
-        """Panels of an image grid: per image the GT, the degraded input, each method's output (its first seed):
-        ``(method, path, seed)``, seed None for the GT and the input."""
-        n = (self.config.get("figures") or {}).get("grid_max_images", 4)
-        rows = []
-        for image in self.level_images(d, t, lv)[:n]:
-            made = self.paths.degraded(d, t, lv, image)
-            panels = [("gt", made["gt"], None), ("input", made["observation"], None)]
-            seen = set()
-            for method, seed in self.methods(self.experiments[(d, t)], lv, image):
-                if method not in seen:
-                    seen.add(method)
-                    panels.append((method, self.paths.restored(d, t, lv, method, image, seed), seed))
-            rows.append({"image": image, "panels": panels})
-        return rows
-
-    def table_scores(self, d: str, t: str, lv: str) -> list[str]:
-        """The score files of one table (dataset, task, level): ours, DIP + early stop, the released outputs. A table,
-        its figures and its report section read these, not metrics.csv, so that one table needs only its own fits."""
-        out = []
-        if (d, t, lv) in self.experiment_keys():
-            out.append(self.paths.scores(d, t, lv))
-        if (d, t, lv) in self.es_levels():
-            out.append(self.paths.es_scores(d, t, lv))
-        if (d, t, lv) in self.released_keys():
-            out.append(self.paths.scores(d, t, lv, "released"))
-        return out
-
-    def _plan_reports(self):
-        """metrics, a table per level (ours and released), the figures, the target rules."""
-        ours = [self.paths.scores(d, t, lv) for d, t, lv in self.experiment_keys()] + self.es_scores()
-        self._add("metrics", [self.paths.metrics], {"ours": ours, "released": self.released_scores()})
-        for d, t, lv in sorted(set(self.experiment_keys()) | set(self.released_keys())):
-            output = self.paths.table(self.paths.level_key(d, t, lv))
-            inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
-            self._add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
-        figures = self.experiment_keys() + [k for k in self.released_keys() if k[:2] not in self.experiments]
-        for d, t, lv in dict.fromkeys(figures):
-            wc = {"dataset": d, "task": t, "level": lv}
-            inputs = {"scores": self.table_scores(d, t, lv), "paper": self.config["paper_numbers"]}
-            output = self.paths.figure(self.paths.figure_key("psnr", d, t, lv))
-            self._add("figure_psnr", output, inputs, {"level": parse_level(t, lv)}, wc)
-        for d, t, lv in dict.fromkeys(self.experiment_keys()):
-            wc, plan = {"dataset": d, "task": t, "level": lv}, self.grid_plan(d, t, lv)
-            inputs = {"scores": self.table_scores(d, t, lv), "images": [p for row in plan for _, p, _ in row["panels"]]}
-            params = {"plan": plan, "level": parse_level(t, lv)}
-            self._add("figure_grid", self.paths.figure(self.paths.figure_key("grid", d, t, lv)), inputs, params, wc)
-            exp = self.experiments[(d, t)]
-            if t == "denoise" and exp.get("run_dip", True):
-                seed = self.seeds(exp)[0]
-                images = [i for i in self.level_images(d, t, lv) if ("dip", seed) in self.methods(exp, lv, i)]
-                inputs = {
-                    "traces": [self.paths.restored(d, t, lv, "dip", i, seed, ".json") for i in images],
-                    "scores": self.paths.scores(d, t, lv),
-                }
-                output, params = self.paths.figure(self.paths.figure_key("psnr_curves", d, t, lv)), {"images": images}
-                self._add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
-        self._add("experiments", [], self.experiment_targets())
-        self._add("all", [], self.final_targets())
+        """What `snakemake experiments` makes: :func:`dip.pipeline.planners.experiment_targets`."""
+        return planners.experiment_targets(self)
 
     def final_targets(self) -> list[str]:
-        """What the default target makes: metrics.csv, the tables, the figures, the released check, the experiments."""
-        figures = []
-        for d, t, lv in self.experiment_keys():
-            figures += [self.paths.figure(self.paths.figure_key(kind, d, t, lv))["png"] for kind in ("grid", "psnr")]
-            if t == "denoise" and self.experiments[(d, t)].get("run_dip", True):
-                figures.append(self.paths.figure(self.paths.figure_key("psnr_curves", d, t, lv))["png"])
-        for d, t, lv in self.released_keys():
-            if (d, t) not in self.experiments:
-                figures.append(self.paths.figure(self.paths.figure_key("psnr", d, t, lv))["png"])
-        if self.learning:
-            figures.append(self.paths.figure("learning_curves")["png"])
-        tables = sorted(set(self.experiment_keys()) | set(self.released_keys()))
-        targets = [self.paths.metrics]
-        targets += [path for d, t, lv in tables for path in self.paths.table(self.paths.level_key(d, t, lv)).values()]
-        targets += sorted(set(figures))
-        if self.released:
-            targets += list(self.paths.released_check().values())
-        if self.es_keys:
-            targets.append(self.paths.early_stopping_table()["md"])
-        return targets + self.experiment_targets()
+        """What the default target makes: :func:`dip.pipeline.planners.final_targets`."""
+        return planners.final_targets(self)
 
-    # --- looking jobs up -------------------------------------------------------------------------------------------
+    # --- planning and looking jobs up ------------------------------------------------------------------------------
+
+    def add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
+        """Plan a job (what the stage planners, :mod:`dip.pipeline.planners`, call). ``listed=False``: a job that may
+        be looked up but is not run (see :func:`~dip.pipeline.planners.plan_fits`)."""
+        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {})
+        self._index[(rule, tuple(sorted(job.wildcards.items())))] = job
+        if listed:
+            self._jobs.append(job)
+        return job
+
+    def es_score(self, d: str, t: str, lv: str) -> Job:
+        """The score_es job of one level (a generated rule: no wildcards)."""
+        return self._index[(f"score_es_{d}_{t}_{lv}", ())]
 
     @property
     def dataset_names(self) -> list[str]:

@@ -90,7 +90,7 @@ def test_auto_mem_mb_per_fit_and_summed_for_a_pack(monkeypatch):
         mems = [plan.get("fit_dip", fit_of | {"image": m["image"], "seed": str(m["seed"])}).resources["mem_mb"]
                 for m in members]  # fmt: skip
         assert pack.resources["mem_mb"] == sum(mems) and len(set(mems)) == 1
-        size = plan._source_size(pack.wildcards["dataset"], "denoise", "sigma25", members[0]["image"])
+        size = plan.source_size(pack.wildcards["dataset"], "denoise", "sigma25", members[0]["image"])
         per_size[size[0] * size[1]] = mems[0]
     assert len(per_size) == 2 and per_size[768 * 512] > per_size[512 * 512]
     assert all(j.resources["mem_mb"] != AUTO_MEM_MB_DEFAULT for j in fits)
