@@ -109,21 +109,6 @@ def test_workflow_bicubic_scores_as_the_released_bicubic_on_set5_x4(mirror, tmp_
     assert np.mean(ours) == pytest.approx(28.44, abs=0.01)  # config/paper_numbers.yaml, released
 
 
-def test_plan_gives_the_sr_bicubic_job_the_full_frame_gt(monkeypatch):
-    from dip.pipeline.plan import build_plan
-    from tests.helpers import REPO, workflow_config
-
-    monkeypatch.chdir(REPO)
-    plan = build_plan(workflow_config())
-    jobs = [j for j in plan.by_rule("baseline") if j.params["spec"]["task"] == "sr"]
-    assert jobs
-    for job in jobs:
-        inputs = job.input
-        assert ("gt" in inputs) == (job.params["spec"]["name"] == "bicubic")
-        if "gt" in inputs:
-            assert inputs["gt"].endswith("/gt.png") and inputs["observation"].endswith("/observation.png")
-
-
 def test_tv_loss_is_isotropic_total_variation():
     x = torch.zeros(1, 1, 5, 6)
     x[..., 3:] = 1.0  # a vertical step of height 1, crossed by each of the 4 rows of the (H-1) x (W-1) grid

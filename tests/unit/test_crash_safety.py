@@ -15,8 +15,7 @@ from dip.data.manifest import CorruptedDownload, verify_downloads
 from dip.errors import DipInputError
 from dip.fit import fit
 from dip.pipeline import steps
-from dip.pipeline.plan import build_plan, runs_fits
-from tests.helpers import REPO, CrashAt, save_png, tiny_fit_config, workflow_config
+from tests.helpers import CrashAt, save_png, tiny_fit_config
 
 
 def test_wall_time_checkpoints_resume_bit_identical(photo64, tmp_path):
@@ -113,16 +112,6 @@ def test_fit_job_sets_aside_only_a_checkpoint_that_cannot_be_resumed(photo64, tm
     (note,) = [n for n in json.loads((tmp_path / "out.json").read_text())["notes"] if "set aside" in n]
     assert f"the checkpoint {ckpt} cannot be read" in note and "set aside as" in note and "started afresh" in note
     assert note in capsys.readouterr().out
-
-
-def test_jobs_that_fit_are_known_by_their_rule(monkeypatch):
-    # The shims turn progress lines on by rule name (a job does not rebuild the plan): the rules planned with fit or
-    # baseline resources, in the paper config with packs and every experiment.
-    monkeypatch.chdir(REPO)
-    plan = build_plan(workflow_config("config/paper.yaml", pack_fits=4))
-    rules = {job.rule: bool(job.resources) for job in plan.jobs()}
-    assert {"fit_dip_pack", "experiment_jpeg", "experiment_architecture", "learning_curve", "baseline"} <= set(rules)
-    assert {rule: runs_fits(rule) for rule in rules} == rules
 
 
 # --- downloaded files ----------------------------------------------------------------------------------------------

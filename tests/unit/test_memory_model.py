@@ -8,8 +8,6 @@ import pytest
 
 from dip.fit.memory_model import CHEAP_BOUND_PIXELS, plain_memory_bound
 from dip.pipeline.memory_model import fit_mem_mb  # the planner's import path
-from dip.pipeline.plan import AUTO_MEM_MB_DEFAULT, build_plan
-from tests.helpers import REPO, workflow_config
 
 # The paper's presets share one network (the dry runs are cached per network and size: three dry runs in all).
 CASES = [(p, None, s) for p in ("denoise", "sr4", "sr8", "inpaint-pixels") for s in (256, 512)]
@@ -76,35 +74,3 @@ def test_the_bound_is_for_small_images_only():
     assert plain_memory_bound(FitConfig(), 256, 256, channels=1) < plain_memory_bound(FitConfig(), 256, 256)
 
 
-def test_auto_mem_mb_per_fit_and_summed_for_a_pack(monkeypatch):
-    monkeypatch.chdir(REPO)
-    plan = build_plan(workflow_config("config/paper.yaml", pack_fits=4, fit_resources={"mem_mb": "auto"}))
-    # colour sigma 25: 512x512 and 768x512 images; the bigger image asks for more
-    fits = [j for j in plan.by_rule("fit_dip") if j.wildcards["level"] == "sigma25"]
-    packs = [j for j in plan.by_rule("fit_dip_pack") if j.wildcards["level"] == "sigma25"]
-    assert packs
-    per_size = {}
-    for pack in packs:
-        members = pack.params["spec"]["members"]
-        fit_of = {k: v for k, v in pack.wildcards.items() if k != "pack"}
-        mems = [plan.get("fit_dip", fit_of | {"image": m["image"], "seed": str(m["seed"])}).resources["mem_mb"]
-                for m in members]  # fmt: skip
-        assert pack.resources["mem_mb"] == sum(mems) and len(set(mems)) == 1
-        size = plan.source_size(pack.wildcards["dataset"], "denoise", "sigma25", members[0]["image"])
-        per_size[size[0] * size[1]] = mems[0]
-    assert len(per_size) == 2 and per_size[768 * 512] > per_size[512 * 512]
-    assert all(j.resources["mem_mb"] != AUTO_MEM_MB_DEFAULT for j in fits)
-    # jobs without an image (the paper's other experiments) ask for the stated default, as FIT_RES does
-    assert plan.fit_resources["mem_mb"] == AUTO_MEM_MB_DEFAULT
-
-
-def test_auto_mem_mb_for_embedded_photos_and_learning_curves(monkeypatch):
-    monkeypatch.chdir(REPO)
-    small = build_plan(workflow_config(fit_resources={"mem_mb": "auto"}))
-    big = build_plan(workflow_config(fit_resources={"mem_mb": "auto"}, datasets={"photos": {"size": 256}}))
-    for rule in ("fit_dip", "learning_curve"):
-        a, b = small.by_rule(rule)[0], big.by_rule(rule)[0]
-        assert a.resources["mem_mb"] < b.resources["mem_mb"], rule
-    # an integer mem_mb stays what every fit job asks for
-    plan = build_plan(workflow_config())
-    assert {j.resources["mem_mb"] for j in plan.by_rule("fit_dip")} == {plan.fit_resources["mem_mb"]}

@@ -1,5 +1,6 @@
 """The workflow's planner (dip.pipeline.plan), without Snakemake's DAG and without torch: the jobs of every shipped
-config (the numbers are those of `snakemake -n`), fit packing and the paper's other experiments."""
+config (the numbers are those of `snakemake -n`), looking jobs up, what the config turns off, the paper's other
+experiments' files and targets, the jobs' resources."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ import pytest
 
 from dip.data.manifest import Manifest
 from dip.errors import DipInputError
-from dip.pipeline.packs import plan_packs
-from dip.pipeline.paper_experiments import DATA_FILES, read_section
-from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, plan_of
+from dip.pipeline.plan import AUTO_MEM_MB_DEFAULT, build_plan, runs_fits
+from tests.helpers import REPO, TEST_CONFIG, TINY_EXPERIMENTS, plan_of, workflow_config
 
 pytestmark = pytest.mark.usefixtures("in_repo")  # the configs name the manifest relative to it
 
@@ -132,26 +132,6 @@ def test_paper_cpu_layers_on_paper():
     assert counts["score_released"] == len({(d, lv) for d, lv, _, _ in paper_cpu_fits()})
 
 
-def test_the_report_jobs_read_the_scores_of_their_own_tables():
-    plan = plan_of("config/paper.yaml", "config/paper-cpu.yaml")
-    es = plan.get("early_stop_table")
-    # the early-stopping table shows the tables' PSNRs: the dip rows (ours) and the dip_es rows of each level it covers
-    from tests.helpers import paper_cpu_fits
-
-    for ours in ("results/paper/scores/ours/color9/denoise_sigma25.csv", "results/paper/scores/ours/set5/sr_x4.csv",
-                 "results/paper/scores/extra/color9/denoise_sigma25_es.csv", "results/paper/scores/extra/set5/sr_x4_es.csv"):
-        assert ours in es.input["scores"]  # fmt: skip
-    assert all(p.startswith(("results/paper/scores/ours/", "results/paper/scores/extra/")) for p in es.input["scores"])
-    assert len(es.input["records"]) == len(paper_cpu_fits())
-    figure = plan.get("figure_psnr", {"dataset": "set5", "task": "sr", "level": "x4"})
-    assert figure.input["scores"] == plan.table_scores("set5", "sr", "x4")  # the table's own, the released ones too
-    assert figure.input["paper"] == "config/paper_numbers.yaml"  # the paper's means, drawn apart
-    assert "results/paper/scores/released/set5/sr_x4.csv" in figure.input["scores"]
-    # a grid labels each output with its own score: its seed travels with it
-    grid = plan.get("figure_grid", {"dataset": "set5", "task": "sr", "level": "x4"})
-    assert grid.params["plan"][0]["panels"][2] == ("dip", "results/paper/restored/set5/sr/x4/dip/bird_seed0.png", 0)
-
-
 def test_experiments_on_the_tiny_config(tmp_path):
     from tests.helpers import tiny_experiments_config
 
@@ -193,6 +173,16 @@ def test_job_lookup_by_wildcards():
         plan.get("fit_dip", {**wc, "seed": "7"})
 
 
+def test_jobs_that_fit_are_known_by_their_rule(monkeypatch):
+    # The shims turn progress lines on by rule name (a job does not rebuild the plan): the rules planned with fit or
+    # baseline resources, in the paper config with packs and every experiment.
+    monkeypatch.chdir(REPO)
+    plan = build_plan(workflow_config("config/paper.yaml", pack_fits=4))
+    rules = {job.rule: bool(job.resources) for job in plan.jobs()}
+    assert {"fit_dip_pack", "experiment_jpeg", "experiment_architecture", "learning_curve", "baseline"} <= set(rules)
+    assert {rule: runs_fits(rule) for rule in rules} == rules
+
+
 # --- what the config reads and turns off --------------------------------------------------------------------------
 
 
@@ -219,35 +209,7 @@ def test_null_turns_a_layered_entry_off():
     assert list(paper.released) == ["set5", "color9"] and "gray11" not in paper.dataset_names
 
 
-# --- fit packing --------------------------------------------------------------------------------------------------
-
-
-def test_plan_packs_groups_one_size_and_balances():
-    fits = [
-        (("a", 0), (64, 64, 3)),
-        (("b", 0), (64, 64, 3)),
-        (("c", 0), (32, 32, 3)),
-        (("d", 0), (64, 64, 3)),
-        (("e", 0), None),
-        (("f", 0), (64, 64, 3)),
-        (("g", 0), (64, 64, 3)),
-        (("h", 0), (64, 64, 1)),
-    ]
-    packs = plan_packs(fits, 4)
-    # five 64x64x3 fits -> 3 + 2 (not 4 + 1); the lone 32 px, grey and unknown-size fits stay lone fits
-    assert packs == [[("a", 0), ("b", 0), ("d", 0)], [("f", 0), ("g", 0)]]
-    assert plan_packs(fits, 1) == []
-    assert [len(p) for p in plan_packs([(i, "s") for i in range(9)], 4)] == [3, 3, 3]
-    with pytest.raises(DipInputError, match="max_fits"):
-        plan_packs(fits, 0)
-
-
 # --- the paper's other experiments --------------------------------------------------------------------------------
-
-
-def test_empty_section_plans_nothing():
-    section = read_section(None)
-    assert section.names == [] and section.early_stopping is None and section.es_settings() is None
 
 
 def test_experiment_inputs_outputs_and_targets():
@@ -272,32 +234,38 @@ def test_experiment_inputs_outputs_and_targets():
     assert "res/tables/experiments/early_stopping.md" in plan.final_targets()
 
 
-def test_experiment_defaults_are_the_papers_and_preimage_needs_weights():
-    section = read_section({"jpeg": {}, "preimage": {}, "architectures": {}})
-    assert section.specs["jpeg"]["steps"] == [2399, 49999] and section.specs["jpeg"]["crop"] is None
-    assert section.specs["architectures"]["names"][:5] == ["depth2", "depth3", "depth4", "depth5", "depth6"]
-    assert "preimage" not in section.names and "AlexNet" in section.skipped["preimage"]
-    assert "preimage" in read_section({"preimage": {"weights": "alexnet.pth"}}).names
+# --- resources -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "section, message",
-    [
-        ({"jpg": {}}, "unknown experiment"),
-        ({"architectures": {"names": ["vgg"]}}, "unknown"),
-        ({"jpeg": {"steps": []}}, "at least one step"),
-        ({"preimage": {"weights": "x", "images": ["lena"]}}, "unknown image"),
-    ],
-)
-def test_bad_sections_are_refused(section, message):
-    with pytest.raises(DipInputError, match=message):
-        read_section(section)
+def test_auto_mem_mb_per_fit_and_summed_for_a_pack(monkeypatch):
+    monkeypatch.chdir(REPO)
+    plan = build_plan(workflow_config("config/paper.yaml", pack_fits=4, fit_resources={"mem_mb": "auto"}))
+    # colour sigma 25: 512x512 and 768x512 images; the bigger image asks for more
+    fits = [j for j in plan.by_rule("fit_dip") if j.wildcards["level"] == "sigma25"]
+    packs = [j for j in plan.by_rule("fit_dip_pack") if j.wildcards["level"] == "sigma25"]
+    assert packs
+    per_size = {}
+    for pack in packs:
+        members = pack.params["spec"]["members"]
+        fit_of = {k: v for k, v in pack.wildcards.items() if k != "pack"}
+        mems = [plan.get("fit_dip", fit_of | {"image": m["image"], "seed": str(m["seed"])}).resources["mem_mb"]
+                for m in members]  # fmt: skip
+        assert pack.resources["mem_mb"] == sum(mems) and len(set(mems)) == 1
+        size = plan.source_size(pack.wildcards["dataset"], "denoise", "sigma25", members[0]["image"])
+        per_size[size[0] * size[1]] = mems[0]
+    assert len(per_size) == 2 and per_size[768 * 512] > per_size[512 * 512]
+    assert all(j.resources["mem_mb"] != AUTO_MEM_MB_DEFAULT for j in fits)
+    # jobs without an image (the paper's other experiments) ask for the stated default, as FIT_RES does
+    assert plan.fit_resources["mem_mb"] == AUTO_MEM_MB_DEFAULT
 
 
-def test_every_experiment_reads_known_files_and_the_default_preimage_image():
-    from dip.experiments.catalog import EXPERIMENTS
-
-    for name, (_, _, inputs, _) in EXPERIMENTS.items():
-        if name != "preimage":  # planned only with AlexNet weights (its own test)
-            assert read_section({name: {}}).data_keys(name) == inputs
-        assert all(key in DATA_FILES for key in inputs)
+def test_auto_mem_mb_for_embedded_photos_and_learning_curves(monkeypatch):
+    monkeypatch.chdir(REPO)
+    small = build_plan(workflow_config(fit_resources={"mem_mb": "auto"}))
+    big = build_plan(workflow_config(fit_resources={"mem_mb": "auto"}, datasets={"photos": {"size": 256}}))
+    for rule in ("fit_dip", "learning_curve"):
+        a, b = small.by_rule(rule)[0], big.by_rule(rule)[0]
+        assert a.resources["mem_mb"] < b.resources["mem_mb"], rule
+    # an integer mem_mb stays what every fit job asks for
+    plan = build_plan(workflow_config())
+    assert {j.resources["mem_mb"] for j in plan.by_rule("fit_dip")} == {plan.fit_resources["mem_mb"]}
