@@ -132,7 +132,7 @@ def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
             png = plan.paths.restored(d, t, lv, method, image, seed)
             rows.append({"image": image, "method": method, "seed": seed, "png": png, "json": record})
             if method == "dip":
-                raw = plan.paths.restored(d, t, lv, method, image, seed, "_raw.png")
+                raw = plan.fit_outputs(d, t, lv, image, seed)["raw"]
                 raw = {"image": image, "method": "dip_raw", "seed": seed, "png": raw, "json": record}
                 rows.append(raw | {"only_if_averaged": True})
     return rows
@@ -216,7 +216,7 @@ def plan_early_stopping(plan: Plan):
         runs = [(k[3], k[4]) for k in plan.es_keys if k[:3] == (d, t, lv)]
         inputs = {
             "gt": [plan.paths.degraded(d, t, lv, i)["gt"] for i in plan.level_images(d, t, lv)],
-            "pngs": [plan.paths.restored(d, t, lv, "dip", i, s, "_es.png") for i, s in runs],
+            "pngs": [plan.fit_outputs(d, t, lv, i, s)["es"] for i, s in runs],
             "jsons": [plan.paths.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
         }
         params = {"dataset": d, "task": t, "images": plan.level_images(d, t, lv), "runs": runs}
