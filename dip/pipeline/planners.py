@@ -139,6 +139,7 @@ def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
 
 
 def plan_score(plan: Plan, exp: Mapping, lv: str):
+    """score: every output of one level (:func:`score_plan`) against its ground truth."""
     d, t = exp["dataset"], exp["task"]
     images, rows = plan.level_images(d, t, lv), score_plan(plan, exp, lv)
     inputs = {
@@ -152,6 +153,7 @@ def plan_score(plan: Plan, exp: Mapping, lv: str):
 
 
 def plan_released(plan: Plan):
+    """score_released per released level, released_check, the `released` target."""
     for (d, t, lv), output in zip(plan.released_keys(), plan.released_scores()):
         files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
         params = {"dataset": d, "level": parse_level(t, lv)}
@@ -168,6 +170,7 @@ def plan_released(plan: Plan):
 
 
 def plan_learning_curves(plan: Plan):
+    """learning_curve per kind of Fig. 2, figure_learning_curves."""
     if not plan.learning:
         return
     d, image = plan.learning["dataset"], plan.learning["image"]
@@ -188,6 +191,8 @@ def plan_learning_curves(plan: Plan):
 
 
 def plan_experiments(plan: Plan):
+    """experiment_<name> (architectures: experiment_architecture per network, then experiment_architectures) and
+    experiment_<name>_report per experiment of ``paper_experiments:``."""
     for name in plan.experiment_names:
         record, spec, inputs = (
             plan.experiment_record(name),
