@@ -25,6 +25,7 @@ from dip.eval import metrics
 
 __all__ = [
     "COLUMNS",
+    "select",
     "average_outputs",
     "score_image",
     "read_trace",
@@ -36,6 +37,20 @@ __all__ = [
 COLUMNS = [
     "dataset", "image", "task", "level", "method", "source", "psnr", "ssim", "seed", "iterations", "seconds",
 ]
+
+
+def select(frame, dataset: str | None = None, task: str | None = None, level: float | None = None):
+    """The rows of a score frame (any frame with ``dataset``, ``task`` and ``level`` columns: scores, the paper's
+    numbers) of one ``dataset``, ``task`` and ``level``; None leaves that column unfiltered. Levels compare as floats
+    (``np.isclose``: 4 == 4.0, a CSV's 0.5 == 0.5)."""
+    keep = np.ones(len(frame), dtype=bool)
+    if dataset is not None:
+        keep &= (frame["dataset"] == dataset).to_numpy()
+    if task is not None:
+        keep &= (frame["task"] == task).to_numpy()
+    if level is not None:
+        keep &= np.isclose(frame["level"].astype(float), float(level))
+    return frame[keep]
 
 
 def average_outputs(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -178,10 +193,8 @@ def check_released(metrics_table, expected: list[dict], tolerance: float = 0.02)
     pub = metrics_table[metrics_table["source"] == "released"]
     out = []
     for rec in expected:
-        sel = pub[
-            (pub["dataset"] == rec["dataset"]) & (pub["task"] == rec["task"]) & (pub["method"] == rec["method"])
-            & np.isclose(pub["level"].astype(float), float(rec["level"]))
-        ]
+        sel = select(pub, rec["dataset"], rec["task"], rec["level"])
+        sel = sel[sel["method"] == rec["method"]]
         if rec.get("image", "mean") != "mean":
             sel = sel[sel["image"] == rec["image"]]
         ours = float(sel["psnr"].mean()) if len(sel) else float("nan")

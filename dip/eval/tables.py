@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from dip.data.benchmarks import BENCHMARKS, display_name
+from dip.eval.scoring import select
 from dip.files import atomic_write
 from dip.tasks import level_label
 
@@ -171,10 +172,7 @@ def _strict_mean(frame: pd.DataFrame, images: list[str]) -> pd.Series:
 def _paper_frame(reported, dataset, task, level) -> pd.DataFrame | None:
     if reported is None or not len(reported):
         return None
-    rep = reported[
-        (reported["dataset"] == dataset) & (reported["task"] == task)
-        & np.isclose(reported["level"].astype(float), float(level))
-    ]
+    rep = select(reported, dataset, task, level)
     if not len(rep):
         return None
     return rep.assign(source="paper").pivot_table(index=["method", "source"], columns="image", values="psnr")
@@ -244,10 +242,7 @@ def results_table(
     ``table.attrs`` also holds ``images`` (the image ids shown), ``all_images``, ``subset`` (bool),
     ``mean_columns`` and ``full_means`` ({(method id, source): mean over all the images}).
     """
-    sel = metrics[
-        (metrics["dataset"] == dataset) & (metrics["task"] == task)
-        & np.isclose(metrics["level"].astype(float), float(level))
-    ].copy()
+    sel = select(metrics, dataset, task, level).copy()
     rep = _paper_frame(reported, dataset, task, level)
     universe = _scope(dataset, sel, rep)
     if images is None:
@@ -377,10 +372,8 @@ def _score(scores: pd.DataFrame | None, dataset, task, level, image, seed, metho
     """One ours score of the score CSVs (the tables' metric), NaN when there is none."""
     if scores is None or not len(scores):
         return float("nan")
-    sel = scores[(scores["dataset"] == dataset) & (scores["task"] == task) & (scores["image"] == image)
-                 & (scores["source"] == "ours") & (scores["method"] == method)]
-    if level is not None:
-        sel = sel[np.isclose(sel["level"].astype(float), float(level))]
+    sel = select(scores, dataset, task, level)
+    sel = sel[(sel["image"] == image) & (sel["source"] == "ours") & (sel["method"] == method)]
     if seed is not None:
         sel = sel[pd.to_numeric(sel["seed"], errors="coerce") == seed]
     return float(sel["psnr"].iloc[0]) if len(sel) == 1 else float("nan")

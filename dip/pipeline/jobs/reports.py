@@ -76,14 +76,15 @@ def figure_psnr(job: Job, threads=None):
     of the dataset's, the released outputs' and the paper's means over all of them apart."""
     from dip.data.benchmarks import display_name
     from dip.eval.figures import plot_psnr_per_method
+    from dip.eval.scoring import select
     from dip.eval.tables import METHOD_LABELS, load_paper_numbers, metric_label, scope_text, setting_title
 
     wc, out, level = job.wildcards, job.output, job.params["level"]
     reported, _, _ = load_paper_numbers(job.input["paper"])
     scores, table = _table(job, reported)
     images, universe, subset = table.attrs["images"], table.attrs["all_images"], table.attrs["subset"]
-    paper = reported[(reported["dataset"] == wc["dataset"]) & (reported["task"] == wc["task"])
-                     & (reported["level"].astype(float) == float(level)) & (reported["image"] != "mean")]
+    paper = select(reported, wc["dataset"], wc["task"], level)
+    paper = paper[paper["image"] != "mean"]
     frame = pd.concat([scores, paper.assign(source="paper")], ignore_index=True)
     means = table.attrs["full_means"]
     # a paper row's printed mean is over all the images: apart on a subset, beside the others' on the whole set
