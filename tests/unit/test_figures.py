@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from dip.eval import figures, tables
+from dip.tasks import LEARNING_CURVE_KINDS
 
 
 def _history(n: int, every: int = 1) -> list[dict]:
@@ -177,7 +178,7 @@ def test_psnr_per_method_names_each_slot_and_averages_seeds(tmp_path):
 
 def test_curve_legends_stay_off_the_curves(tmp_path):
     hist = _history(200, 5)
-    for fig in (figures.plot_learning_curves({k: hist for k in figures.LEARNING_CURVE_KINDS}, tmp_path / "a.png"),
+    for fig in (figures.plot_learning_curves({k: hist for k in LEARNING_CURVE_KINDS}, tmp_path / "a.png"),
                 figures.plot_psnr_curves({"a": hist, "b": hist}, tmp_path / "b.png", reference={"a": 20.0})):
         renderer = _drawn(fig)
         (ax,) = fig.axes

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from dip.data.imageio import put_in_center, write_image
-from dip.errors import DipInputError
 from dip.eval import figures, metrics, scoring, tables
 from tests.helpers import REPO
 
@@ -347,16 +346,6 @@ def test_latex_escapes():
 
 
 # --- figures (smoke: each writes a PNG and a PDF; how they read: test_figures.py) ---------------------------------
-
-
-def test_learning_curve_targets(photo64):
-    for kind in figures.LEARNING_CURVE_KINDS:
-        t = figures.learning_curve_target(photo64, kind, seed=0)
-        assert t.shape == photo64.shape and t.dtype == np.float32
-    shuffled = figures.learning_curve_target(photo64, "shuffled")
-    np.testing.assert_allclose(np.sort(shuffled.reshape(-1, 3), axis=0), np.sort(photo64.reshape(-1, 3), axis=0))
-    with pytest.raises(DipInputError):
-        figures.learning_curve_target(photo64, "stripes")
 
 
 def test_plots_write_png_and_pdf(tmp_path, photo64):
