@@ -15,7 +15,8 @@ from dip.pipeline.plan import Job
 
 def table(job: Job, threads=None):
     """One paper table (ours beside the released outputs and the paper's numbers) as Markdown, LaTeX and CSV."""
-    from dip.eval.tables import load_paper_numbers, results_table, table_caption, write_table
+    from dip.eval.tables import load_paper_numbers, results_table, table_caption
+    from dip.eval.writers import write_table
 
     wc, out, level = job.wildcards, job.output, job.params["level"]
     scores = gather(job.input["scores"])
@@ -135,7 +136,8 @@ def figure_learning_curves(job: Job, threads=None):
 def early_stop_table(job: Job, threads=None):
     """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit that recorded ES-WMV whether
     it triggered, the iteration of its output, the tables' PSNR there and at the fixed step, and the oracle's gain."""
-    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table, write_table
+    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table
+    from dip.eval.writers import write_table
 
     frame = early_stopping_table(job.input["records"], gather(job.input["scores"]))
     write_table(frame, md=job.output["md"], csv=job.output["csv"], caption=EARLY_STOPPING_CAPTION)

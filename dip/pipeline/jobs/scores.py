@@ -86,7 +86,8 @@ def metrics(job: Job, threads=None) -> pd.DataFrame:
 def released_check(job: Job, threads=None) -> pd.DataFrame:
     """The released outputs re-scored against the values they give (config/paper_numbers.yaml: released)."""
     from dip.eval.scoring import check_released
-    from dip.eval.tables import load_paper_numbers, released_check_table, released_records, write_table
+    from dip.eval.tables import load_paper_numbers, released_check_table, released_records
+    from dip.eval.writers import write_table
 
     inp, out = job.input, job.output
     scores = gather(inp["scores"])
