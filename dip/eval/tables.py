@@ -46,6 +46,9 @@ METHOD_LABELS = {
     "dip": "DIP",
     "dip_raw": "DIP, no output averaging",
     "dip_ensemble": "DIP (K runs)",
+    "dip_auto": "DIP (auto stop)",
+    "dip_auto_ensemble": "DIP (auto stop, K runs)",
+    "dip_auto_logged": "DIP (auto stop, logged PSNR)",
     "dip_es": "DIP + early stop",
     "dip_es_ensemble": "DIP + early stop (K runs)",
     "dip_raw_ensemble": "DIP, no averaging, mean of runs",
@@ -67,7 +70,7 @@ METHOD_LABELS = {
 METHOD_ORDER = [
     "input", "bicubic", "no_prior", "tv_prior", "glasner", "selfexsr", "nlm", "cbm3d", "biharmonic", "voronoi",
     "papyan", "lapsrn", "srresnet_mse", "dip_raw", "dip_raw_ensemble", "dip_reg003", "dip", "dip_ensemble",
-    "dip_es", "dip_es_ensemble",
+    "dip_auto", "dip_auto_ensemble", "dip_auto_logged", "dip_es", "dip_es_ensemble",
 ]
 SOURCE_ORDER = ["ours", "ours, seed std", "released", "paper"]
 TASK_TITLES = {"sr": "super-resolution", "denoise": "denoising", "inpaint": "inpainting"}
@@ -325,6 +328,9 @@ def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | N
         n, total = len(table.attrs["images"]), len(table.attrs["all_images"])
         text += (f" Every row is shown on the images this run covers ({n} of {total}); \"mean, all {total} images\" "
                  "is each row's full-set mean.")
+    if table is not None and METHOD_LABELS["dip_auto_logged"] in set(table.index.get_level_values("method")):
+        text += (f" {METHOD_LABELS['dip_auto_logged']}: the PSNR each DIP fit logged (full image, before 8-bit "
+                 "rounding) at the step where the auto-stop rule ends it on that curve; no image of that step is saved.")
     return text
 
 

@@ -77,3 +77,51 @@ def test_check_released():
     assert np.isnan(check.ours.iloc[2])
     out = tables.released_check_table(check)
     assert list(out.ok) == ["yes", "NO", "NO"]
+
+
+# --- the auto stop, from the same fits ----------------------------------------------------------------------------
+
+
+def _fit(tmp_path, photo64, seed=0):
+    png, js = _write_run(tmp_path, "dip", np.clip(photo64 + 0.03 * (seed + 1), 0, 1), seed)
+    return {"method": "dip", "seed": seed, "png": png, "json": js}
+
+
+def _logged(seconds_per_step=2.0, steps=range(0, 1800, 50), last=1799):
+    return {"history": [{"step": s, "seconds": seconds_per_step * (s + 1)} for s in [*steps, last]]}
+
+
+def test_where_the_rule_runs_the_budget_the_auto_stop_row_scores_the_fixed_budget_image(tmp_path, photo64):
+    gt = tmp_path / "gt.png"
+    write_image(gt, photo64)
+    fit = _fit(tmp_path, photo64)
+    budget = {"rule": "budget", "fired": False, "stop_step": None, "psnr_stop": 12.3, "replayed": True}
+    entry = scoring.auto_stop_output(fit, _logged(), budget)
+    assert entry == {"method": scoring.AUTO_STOP, "seed": 0, "png": fit["png"], "json": fit["json"]}
+    frame = pd.DataFrame(scoring.score_outputs("set5", "sr", 4, "bird", gt, None, [fit, entry]))
+    dip, auto = (frame[frame.method == m].iloc[0] for m in ("dip", scoring.AUTO_STOP))
+    assert auto.psnr == dip.psnr and auto.ssim == dip.ssim and auto.iterations == dip.iterations  # the same image
+    # a fit that itself stopped where its rule fired saved that image: it is scored too
+    obeyed = {"rule": "discrepancy", "fired": True, "stop_step": 99, "obeyed": True, "psnr_stop": 30.0}
+    assert scoring.auto_stop_output(fit, _logged(), obeyed)["method"] == scoring.AUTO_STOP
+
+
+def test_an_auto_stop_before_the_budget_is_the_psnr_the_fit_logged_there(tmp_path, photo64):
+    gt = tmp_path / "gt.png"
+    write_image(gt, photo64)
+    fits = [_fit(tmp_path, photo64, seed) for seed in (0, 1)]
+    fired = {"rule": "discrepancy", "fired": True, "stop_step": 1500, "obeyed": False, "psnr_stop": 32.04,
+             "last_step": 1799, "replayed": True}
+    entry = scoring.auto_stop_output(fits[0], _logged(), fired)
+    assert entry == {"method": scoring.AUTO_STOP_LOGGED, "seed": 0, "logged_psnr": 32.04, "iterations": 1501,
+                     "seconds": 3002.0}
+    never = {**fired, "fired": False, "stop_step": None, "psnr_stop": 31.78}  # ran the budget: the last logged step
+    assert scoring.auto_stop_output(fits[1], _logged(), never) == {
+        "method": scoring.AUTO_STOP_LOGGED, "seed": 1, "logged_psnr": 31.78, "iterations": 1800, "seconds": 3600.0}
+    entries = [entry, scoring.auto_stop_output(fits[1], _logged(), never)]
+    frame = pd.DataFrame(scoring.score_outputs("color9", "denoise", 25, "hill", gt, None, [*fits, *entries]),
+                         columns=scoring.COLUMNS)
+    logged = frame[frame.method == scoring.AUTO_STOP_LOGGED].set_index("seed")
+    assert list(logged.psnr) == [32.04, 31.78] and logged.ssim.isna().all()  # no image: no SSIM
+    assert list(logged.iterations) == [1501, 1800] and logged.loc[0, "seconds"] == 3002.0
+    assert set(frame.method) == {"dip", "dip_ensemble", scoring.AUTO_STOP_LOGGED}  # no ensemble of logged values

@@ -246,3 +246,21 @@ def test_early_stopping_table_agrees_with_the_other_tables(tmp_path):
     assert "| 9 colour images, sigma = 25 | House | 0 | 1800 | not triggered | 1060 | 31.77 | 30.17 |" in md
     # without scores there is no PSNR of the tables' metric to show: empty, never the record's RGB PSNR instead
     assert tables.early_stopping_table(paths)["PSNR, fixed step"].isna().all()
+
+
+def test_the_auto_stop_rows_sit_beside_dip_and_say_what_a_logged_value_is():
+    base = {"dataset": "color9", "task": "denoise", "level": 25.0, "source": "ours", "seed": 0, "ssim": 0.9,
+            "iterations": 1800, "seconds": None}
+    frame = pd.DataFrame([{**base, "image": "hill", "method": m, "psnr": p}
+                          for m, p in (("dip", 31.77), ("dip_auto_logged", 32.04), ("dip_es", 30.17), ("cbm3d", 32.87))],
+                         columns=scoring.COLUMNS)  # fmt: skip
+    table = tables.results_table(frame, None, "color9", "denoise", 25)
+    methods = list(table.index.get_level_values("method"))
+    assert methods == ["CBM3D", "DIP", "DIP (auto stop, logged PSNR)", "DIP + early stop"]
+    assert table.loc[("DIP (auto stop, logged PSNR)", "ours"), "House"] == 32.04
+    caption = tables.table_caption("color9", "denoise", 25, table)
+    assert "DIP (auto stop, logged PSNR): the PSNR each DIP fit logged" in caption and "no image of that step is saved" in caption
+    scored = frame.replace({"method": {"dip_auto_logged": "dip_auto"}})  # an image scored: nothing to explain
+    assert "logged" not in tables.table_caption("color9", "denoise", 25, tables.results_table(scored, None, "color9",
+                                                                                                "denoise", 25))
+    assert tables.METHOD_LABELS["dip_auto"] == "DIP (auto stop)"
