@@ -19,6 +19,7 @@ __all__ = [
     "TASKS",
     "LEVELLED_TASKS",
     "BASELINES",
+    "LEARNING_CURVE_KINDS",
     "get_task",
     "level_label",
     "parse_level",
@@ -86,6 +87,16 @@ for _task in TASKS.values():
     for _baseline in _task.baselines:
         BASELINES.setdefault(_baseline, ())
         BASELINES[_baseline] += (_task.name,)
+
+# The targets of the learning curves of Fig. 2 (kind -> the figure's name for it), in the figure's order: the network
+# fits a natural image fast, the same image + noise and a pixel-shuffled image slowly, and pure noise slowest ("high
+# impedance to noise"). dip.data.degrade.learning_curve_target makes them; the planner and the figure read this list.
+LEARNING_CURVE_KINDS: dict[str, str] = {
+    "image": "Image",
+    "image_noise": "Image + noise",
+    "shuffled": "Image, pixels shuffled",
+    "noise": "U(0, 1) noise",
+}
 
 
 def get_task(name: str, *, levelled: bool = False) -> Task:

@@ -70,6 +70,36 @@ def grey64() -> np.ndarray:
     return crop_photo("camera", 64, top=100, left=200)
 
 
+@pytest.fixture
+def noisy64(photo64) -> np.ndarray:
+    """``photo64`` with Gaussian noise of sigma 25 (float, not rounded to 8 bits), seed 0."""
+    from dip.data.degrade import add_gaussian_noise
+
+    return add_gaussian_noise(photo64, 25, seed=0)
+
+
+@pytest.fixture(scope="module")
+def clean32() -> np.ndarray:
+    """The astronaut's face at 32 px (the centre of ``photo64``'s crop): a tiny net fits it in a few dozen steps."""
+    return crop_photo("astronaut", 32, top=60, left=180)
+
+
+@pytest.fixture(scope="module")
+def noisy32(clean32) -> np.ndarray:
+    """``clean32`` with strong Gaussian noise, sigma 50 (float, as the authors' notebooks make it), seed 0."""
+    from dip.data.degrade import add_gaussian_noise
+
+    return add_gaussian_noise(clean32, 50, seed=0)
+
+
+@pytest.fixture(scope="module")
+def noisy32_8bit(clean32) -> np.ndarray:
+    """``noisy32`` rounded to 8 bits, as the released ``*_noisy.png`` files are (what a noise estimate reads)."""
+    from dip.data.degrade import add_gaussian_noise
+
+    return add_gaussian_noise(clean32, 50, seed=0, quantize=True)
+
+
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     if not MIRROR.is_dir():

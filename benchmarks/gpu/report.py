@@ -126,6 +126,7 @@ def dataset_table(plan, key: tuple[str, str, str], frame, groups: list[dict], se
     import pandas as pd
 
     from dip.data.benchmarks import BENCHMARKS
+    from dip.eval.scoring import select
     from dip.eval.tables import load_paper_numbers
 
     d, t, lv = key
@@ -134,8 +135,8 @@ def dataset_table(plan, key: tuple[str, str, str], frame, groups: list[dict], se
     reported, released, _ = load_paper_numbers(plan.config["paper_numbers"])
 
     def paper(table, method):
-        sel = table[(table["dataset"] == d) & (table["task"] == t) & (table["level"].astype(float) == level)
-                    & (table["method"] == method) & (table["image"] == "mean")]  # fmt: skip
+        sel = select(table, d, t, level)
+        sel = sel[(sel["method"] == method) & (sel["image"] == "mean")]
         return float(sel["psnr"].iloc[0]) if len(sel) else None
 
     group_of = {m: g for g in groups if g["dataset"] == d for m in g["members"]}

@@ -1,4 +1,5 @@
-"""Making degraded inputs the way the paper did: Gaussian noise, Lanczos low-resolution images, inpainting masks.
+"""Making degraded inputs the way the paper did: Gaussian noise, Lanczos low-resolution images, inpainting masks, and
+the targets of the learning curves of Fig. 2 (:func:`learning_curve_target`).
 
 Every random function takes an explicit ``seed`` (an int or a ``numpy.random.Generator``): the authors' notebooks
 seed nothing, so their inputs cannot be regenerated; ours can. Masks follow the library convention: float32
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from dip.errors import DipInputError
+from dip.tasks import LEARNING_CURVE_KINDS
 from dip.data.imageio import check_image, crop_to_multiple, read_image, to_pil, uint8_roundtrip
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "mask_from_masked",
     "apply_mask",
     "validate_mask",
+    "learning_curve_target",
 ]
 
 
@@ -209,3 +212,25 @@ def apply_mask(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
     arr = check_image(img)
     m = validate_mask(mask, arr.shape[:2], channels=arr.shape[2])
     return (arr * m).astype(np.float32)
+
+
+def learning_curve_target(img: np.ndarray, kind: str, seed: int = 0, noise_sigma: float = 25.0) -> np.ndarray:
+    """The four targets of Fig. 2 (:data:`dip.tasks.LEARNING_CURVE_KINDS`) made from ``img`` (H, W, C) in [0, 1]; the
+    workflow's learning_curve job (:func:`dip.pipeline.steps.learning_curve`) fits them.
+
+    ``image``: the image; ``image_noise``: plus N(0, (sigma/255)^2), clipped; ``shuffled``: its pixels (all channels
+    together) randomly permuted; ``noise``: U(0, 1) i.i.d. values of the same shape.
+    """
+    arr = np.asarray(img, dtype=np.float32)
+    rng = np.random.default_rng(int(seed))
+    if kind == "image":
+        return arr.copy()
+    if kind == "image_noise":
+        return np.clip(arr + rng.normal(0.0, noise_sigma / 255.0, arr.shape), 0, 1).astype(np.float32)
+    if kind == "shuffled":
+        h, w, c = arr.shape
+        flat = arr.reshape(h * w, c)
+        return flat[rng.permutation(h * w)].reshape(h, w, c).copy()
+    if kind == "noise":
+        return rng.random(arr.shape).astype(np.float32)
+    raise DipInputError(f"unknown learning-curve target {kind!r}; choose one of: {', '.join(LEARNING_CURVE_KINDS)}")

@@ -18,11 +18,9 @@ import numpy as np
 
 from dip.errors import DipInputError
 from dip.files import atomic_write
+from dip.tasks import LEARNING_CURVE_KINDS
 
 __all__ = [
-    "LEARNING_CURVE_KINDS",
-    "learning_curve_target",
-    "run_learning_curve",
     "plot_learning_curves",
     "plot_psnr_curves",
     "plot_grid",
@@ -30,16 +28,6 @@ __all__ = [
     "psnr_per_method_data",
     "save_figure",
 ]
-
-# Fig. 2: the network fits a natural image fast, the same image + noise and a pixel-shuffled image slowly, and pure
-# noise slowest ("high impedance to noise").
-LEARNING_CURVE_KINDS = {
-    "image": "Image",
-    "image_noise": "Image + noise",
-    "shuffled": "Image, pixels shuffled",
-    "noise": "U(0, 1) noise",
-}
-
 
 # One colour and line style per target, whatever the order of the curves (the style tells them apart in grey too).
 LEARNING_CURVE_STYLES = {"image": (0, "-"), "image_noise": (1, "--"), "shuffled": (2, "-."), "noise": (4, ":")}
@@ -98,39 +86,6 @@ def save_figure(fig, png: str | os.PathLike, pdf: str | os.PathLike | None = Non
 
 
 # --- Fig. 2: learning curves ---------------------------------------------------------------------------------------
-
-
-def learning_curve_target(img: np.ndarray, kind: str, seed: int = 0, noise_sigma: float = 25.0) -> np.ndarray:
-    """The four targets of Fig. 2 made from ``img`` (H, W, C) in [0, 1].
-
-    ``image``: the image; ``image_noise``: plus N(0, (sigma/255)^2), clipped; ``shuffled``: its pixels (all channels
-    together) randomly permuted; ``noise``: U(0, 1) i.i.d. values of the same shape.
-    """
-    arr = np.asarray(img, dtype=np.float32)
-    rng = np.random.default_rng(int(seed))
-    if kind == "image":
-        return arr.copy()
-    if kind == "image_noise":
-        return np.clip(arr + rng.normal(0.0, noise_sigma / 255.0, arr.shape), 0, 1).astype(np.float32)
-    if kind == "shuffled":
-        h, w, c = arr.shape
-        flat = arr.reshape(h * w, c)
-        return flat[rng.permutation(h * w)].reshape(h, w, c).copy()
-    if kind == "noise":
-        return rng.random(arr.shape).astype(np.float32)
-    raise DipInputError(f"unknown learning-curve target {kind!r}; choose one of: {', '.join(LEARNING_CURVE_KINDS)}")
-
-
-def run_learning_curve(img: np.ndarray, kind: str, config, *, seed: int = 0) -> tuple[list[dict], object]:
-    """Fit DIP to the ``kind`` target of ``img`` with no corruption (plain reconstruction); returns (history, result).
-
-    Use ``config.log_every = 1`` for a full curve. The loss in the history is the MSE the figure plots.
-    """
-    from dip.restore import restore
-
-    target = learning_curve_target(img, kind, seed)
-    result = restore("denoise", target, config=config)
-    return result.history, result
 
 
 @_seaborn_style

@@ -6,6 +6,11 @@ on [0, 1]. Our outputs and the authors' released outputs go through the same fun
 
 Rows have the columns :data:`COLUMNS`; ``source`` is ``ours`` (computed by this project) or ``released`` (the
 authors' released result files, re-scored here).
+
+The auto stop (:mod:`dip.fit.stopping`) is scored from the same fits as DIP's fixed budget (:func:`auto_stop_output`):
+where the image the rule returns is the fit's saved output (a task whose rule runs the budget), that image is scored
+(method ``dip_auto``); where it stops earlier, no image of that step is saved, and its row holds the PSNR the fit
+logged there (method ``dip_auto_logged``: the full-image RGB PSNR of the output before 8-bit rounding, no SSIM).
 """
 
 from __future__ import annotations
@@ -25,6 +30,10 @@ from dip.eval import metrics
 
 __all__ = [
     "COLUMNS",
+    "select",
+    "AUTO_STOP",
+    "AUTO_STOP_LOGGED",
+    "auto_stop_output",
     "average_outputs",
     "score_image",
     "read_trace",
@@ -36,6 +45,43 @@ __all__ = [
 COLUMNS = [
     "dataset", "image", "task", "level", "method", "source", "psnr", "ssim", "seed", "iterations", "seconds",
 ]
+
+
+def select(frame, dataset: str | None = None, task: str | None = None, level: float | None = None):
+    """The rows of a score frame (any frame with ``dataset``, ``task`` and ``level`` columns: scores, the paper's
+    numbers) of one ``dataset``, ``task`` and ``level``; None leaves that column unfiltered. Levels compare as floats
+    (``np.isclose``: 4 == 4.0, a CSV's 0.5 == 0.5)."""
+    keep = np.ones(len(frame), dtype=bool)
+    if dataset is not None:
+        keep &= (frame["dataset"] == dataset).to_numpy()
+    if task is not None:
+        keep &= (frame["task"] == task).to_numpy()
+    if level is not None:
+        keep &= np.isclose(frame["level"].astype(float), float(level))
+    return frame[keep]
+
+
+AUTO_STOP = "dip_auto"  # the auto stop's image scored: the fit's saved output, which the rule returns
+AUTO_STOP_LOGGED = "dip_auto_logged"  # the auto stop's PSNR as the fit logged it: the image at its step is not saved
+
+
+def auto_stop_output(fit: dict, record: dict, auto_stop: dict) -> dict:
+    """The output entry of :func:`score_outputs` for the auto stop's result on one DIP fit.
+
+    ``fit``: the fit's entry (``seed``, ``png``, ``json``); ``record``: its JSON record; ``auto_stop``: where the rule
+    stopped (:func:`dip.fit.stopping.auto_stop_of` of the record: its own answer, or the rule replayed on its logged
+    curve). When the image the rule returns is the fit's saved output -- the rule is ``budget`` (it never fires: the
+    fit's steps), or the fit itself obeyed the rule -- the entry scores that image (method :data:`AUTO_STOP`). Else
+    the image at the stop step was not saved: the entry carries the PSNR the record logged there, ``psnr_stop``
+    (method :data:`AUTO_STOP_LOGGED`), with the iteration (1-based) and the seconds of fitting it took.
+    """
+    obeyed = bool(auto_stop.get("fired") and auto_stop.get("obeyed") and not auto_stop.get("replayed"))
+    if auto_stop.get("rule") == "budget" or obeyed:
+        return {"method": AUTO_STOP, "seed": fit.get("seed"), "png": fit["png"], "json": fit.get("json")}
+    step = auto_stop["stop_step"] if auto_stop.get("fired") else auto_stop.get("last_step")
+    seconds = next((h.get("seconds") for h in record.get("history") or [] if h.get("step") == step), None)
+    return {"method": AUTO_STOP_LOGGED, "seed": fit.get("seed"), "logged_psnr": auto_stop.get("psnr_stop"),
+            "iterations": None if step is None else int(step) + 1, "seconds": seconds}
 
 
 def average_outputs(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -114,7 +160,9 @@ def score_outputs(
 
     ``outputs``: dicts with ``method``, ``seed``, ``png`` and optionally ``json`` (the fit record) and
     ``only_if_averaged`` (skip the output unless the fit averaged its outputs: DIP's raw output is then a different
-    image from the kept one; otherwise they are the same and one row is enough). Adds a row for the
+    image from the kept one; otherwise they are the same and one row is enough); or, for a value a fit logged of an
+    image it did not save (:func:`auto_stop_output`), ``logged_psnr``, ``iterations`` and ``seconds`` instead of
+    ``png``: its row has that PSNR and no SSIM, and no ensemble row. Adds a row for the
     degraded input itself (method ``input``; denoising and inpainting only) and, for a method run with several seeds,
     a row ``<method>_ensemble`` scoring the mean of its outputs (the paper's "averaged over two runs").
     """
@@ -125,6 +173,11 @@ def score_outputs(
         rows.append(_row(dataset, image, task, level, "input", "ours", score_image(task, gt, obs)))
     by_method: dict[str, list[tuple[np.ndarray, dict]]] = {}
     for out in outputs:
+        if "logged_psnr" in out:
+            if out["logged_psnr"] is not None:
+                rows.append(_row(dataset, image, task, level, out["method"], "ours", (out["logged_psnr"], math.nan),
+                                 out.get("seed"), out.get("iterations"), out.get("seconds")))
+            continue
         trace = read_trace(out.get("json"))
         if out.get("only_if_averaged") and not trace["averaged"]:
             continue
@@ -178,10 +231,8 @@ def check_released(metrics_table, expected: list[dict], tolerance: float = 0.02)
     pub = metrics_table[metrics_table["source"] == "released"]
     out = []
     for rec in expected:
-        sel = pub[
-            (pub["dataset"] == rec["dataset"]) & (pub["task"] == rec["task"]) & (pub["method"] == rec["method"])
-            & np.isclose(pub["level"].astype(float), float(rec["level"]))
-        ]
+        sel = select(pub, rec["dataset"], rec["task"], rec["level"])
+        sel = sel[sel["method"] == rec["method"]]
         if rec.get("image", "mean") != "mean":
             sel = sel[sel["image"] == rec["image"]]
         ours = float(sel["psnr"].mean()) if len(sel) else float("nan")

@@ -8,8 +8,8 @@ all the dataset's images when it shows only some). ``source`` is
 * ``released`` -- the authors' released result images, re-scored with our metric code;
 * ``paper`` -- the number printed in the paper (``config/paper_numbers.yaml``; often only the mean).
 
-Writers produce Markdown, LaTeX (booktabs) and CSV from the same frame. No optional pandas extras are needed. The
-protocol behind the numbers (crop, Y channel, the bicubic row, the same-images rule) is in ``results/README.md``.
+:mod:`dip.eval.writers` writes them as Markdown, LaTeX (booktabs) and CSV. The protocol behind the numbers (crop, Y
+channel, the bicubic row, the same-images rule) is in ``results/README.md``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pandas as pd
 import yaml
 
 from dip.data.benchmarks import BENCHMARKS, display_name
-from dip.files import atomic_write
+from dip.eval.scoring import select
 from dip.tasks import level_label
 
 __all__ = [
@@ -38,9 +38,6 @@ __all__ = [
     "metric_label",
     "metric_phrase",
     "early_stopping_table",
-    "to_markdown",
-    "to_latex",
-    "write_table",
     "released_check_table",
 ]
 
@@ -49,6 +46,9 @@ METHOD_LABELS = {
     "dip": "DIP",
     "dip_raw": "DIP, no output averaging",
     "dip_ensemble": "DIP (K runs)",
+    "dip_auto": "DIP (auto stop)",
+    "dip_auto_ensemble": "DIP (auto stop, K runs)",
+    "dip_auto_logged": "DIP (auto stop, logged PSNR)",
     "dip_es": "DIP + early stop",
     "dip_es_ensemble": "DIP + early stop (K runs)",
     "dip_raw_ensemble": "DIP, no averaging, mean of runs",
@@ -70,7 +70,7 @@ METHOD_LABELS = {
 METHOD_ORDER = [
     "input", "bicubic", "no_prior", "tv_prior", "glasner", "selfexsr", "nlm", "cbm3d", "biharmonic", "voronoi",
     "papyan", "lapsrn", "srresnet_mse", "dip_raw", "dip_raw_ensemble", "dip_reg003", "dip", "dip_ensemble",
-    "dip_es", "dip_es_ensemble",
+    "dip_auto", "dip_auto_ensemble", "dip_auto_logged", "dip_es", "dip_es_ensemble",
 ]
 SOURCE_ORDER = ["ours", "ours, seed std", "released", "paper"]
 TASK_TITLES = {"sr": "super-resolution", "denoise": "denoising", "inpaint": "inpainting"}
@@ -139,7 +139,6 @@ def released_records(path: str | os.PathLike, datasets=None) -> list[dict]:
 
 
 SEED_STD = "ours, seed std"  # the source of a row of our seed spread (results_table)
-SEED_COUNT = "ours, seeds"  # its seed counts: a row of the CSV only (write_table)
 
 
 def mean_columns(n_shown: int, n_all: int) -> tuple[str | None, str | None]:
@@ -171,10 +170,7 @@ def _strict_mean(frame: pd.DataFrame, images: list[str]) -> pd.Series:
 def _paper_frame(reported, dataset, task, level) -> pd.DataFrame | None:
     if reported is None or not len(reported):
         return None
-    rep = reported[
-        (reported["dataset"] == dataset) & (reported["task"] == task)
-        & np.isclose(reported["level"].astype(float), float(level))
-    ]
+    rep = select(reported, dataset, task, level)
     if not len(rep):
         return None
     return rep.assign(source="paper").pivot_table(index=["method", "source"], columns="image", values="psnr")
@@ -244,10 +240,7 @@ def results_table(
     ``table.attrs`` also holds ``images`` (the image ids shown), ``all_images``, ``subset`` (bool),
     ``mean_columns`` and ``full_means`` ({(method id, source): mean over all the images}).
     """
-    sel = metrics[
-        (metrics["dataset"] == dataset) & (metrics["task"] == task)
-        & np.isclose(metrics["level"].astype(float), float(level))
-    ].copy()
+    sel = select(metrics, dataset, task, level).copy()
     rep = _paper_frame(reported, dataset, task, level)
     universe = _scope(dataset, sel, rep)
     if images is None:
@@ -335,6 +328,9 @@ def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | N
         n, total = len(table.attrs["images"]), len(table.attrs["all_images"])
         text += (f" Every row is shown on the images this run covers ({n} of {total}); \"mean, all {total} images\" "
                  "is each row's full-set mean.")
+    if table is not None and METHOD_LABELS["dip_auto_logged"] in set(table.index.get_level_values("method")):
+        text += (f" {METHOD_LABELS['dip_auto_logged']}: the PSNR each DIP fit logged (full image, before 8-bit "
+                 "rounding) at the step where the auto-stop rule ends it on that curve; no image of that step is saved.")
     return text
 
 
@@ -377,10 +373,8 @@ def _score(scores: pd.DataFrame | None, dataset, task, level, image, seed, metho
     """One ours score of the score CSVs (the tables' metric), NaN when there is none."""
     if scores is None or not len(scores):
         return float("nan")
-    sel = scores[(scores["dataset"] == dataset) & (scores["task"] == task) & (scores["image"] == image)
-                 & (scores["source"] == "ours") & (scores["method"] == method)]
-    if level is not None:
-        sel = sel[np.isclose(sel["level"].astype(float), float(level))]
+    sel = select(scores, dataset, task, level)
+    sel = sel[(sel["image"] == image) & (sel["source"] == "ours") & (sel["method"] == method)]
     if seed is not None:
         sel = sel[pd.to_numeric(sel["seed"], errors="coerce") == seed]
     return float(sel["psnr"].iloc[0]) if len(sel) == 1 else float("nan")
@@ -438,109 +432,6 @@ def _read_json(path: Path) -> dict:
     import json
 
     return json.loads(Path(path).read_text())
-
-
-# --- writers -------------------------------------------------------------------------------------------------------
-
-
-def _fmt(value, digits: int = 2) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return f"{value:.{digits}f}"
-
-
-def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
-    """Each row of ``table`` as text: index levels, then its values; a seed-spread cell with its seed count,
-    "0.05 (n=3)" (``table.attrs["seed_counts"]``)."""
-    counts = table.attrs.get("seed_counts") or {}
-    out = []
-    for key, row in table.iterrows():
-        key = key if isinstance(key, tuple) else (key,)
-        n = counts.get(key, {})
-        cells = [_fmt(v, digits) + (f" (n={n[c]})" if c in n and _fmt(v, digits) != "–" else "")
-                 for c, v in zip(table.columns, row.to_numpy())]
-        out.append([str(k) for k in key] + cells)
-    return out
-
-
-def to_markdown(table: pd.DataFrame, caption: str | None = None, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (index levels become the first columns), its caption above it."""
-    names = [n or "" for n in table.index.names]
-    header = names + [str(c) for c in table.columns]
-    lines = []
-    if caption:
-        lines += [caption, ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join([" --- "] * len(names) + [" ---: "] * len(table.columns)) + "|")
-    for cells in _cells(table, digits):
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
-
-
-def _tex(text) -> str:
-    return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text)).replace("–", "--")
-
-
-def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None, digits: int = 2) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
-    names = [n or "" for n in table.index.names]
-    spec = "l" * len(names) + "r" * len(table.columns)
-    lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
-    lines.append(" & ".join(_tex(h) for h in names + [str(c) for c in table.columns]) + r" \\")
-    lines.append(r"\midrule")
-    for cells in _cells(table, digits):
-        lines.append(" & ".join(_tex(c) for c in cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    if caption:
-        lines.append(rf"\caption{{{_tex(caption)}}}")
-    if label:
-        lines.append(rf"\label{{{label}}}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines) + "\n"
-
-
-def _write_text(path, text: str) -> None:
-    with atomic_write(path, "w") as fh:
-        fh.write(text)
-
-
-def _with_seed_counts(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with a row ``(method, "ours, seeds")`` of seed counts after each seed-spread row (the CSV's numeric
-    form of the "(n=3)" the Markdown and LaTeX cells carry)."""
-    counts = table.attrs.get("seed_counts") or {}
-    if not counts:
-        return table
-    rows = []
-    for key, row in table.iterrows():
-        rows.append((key, row))
-        if key in counts:
-            rows.append(((key[0], SEED_COUNT), pd.Series(counts[key], dtype=float).reindex(table.columns)))
-    frame = pd.DataFrame([r for _, r in rows], columns=table.columns)
-    frame.index = pd.MultiIndex.from_tuples([k for k, _ in rows], names=table.index.names)
-    return frame
-
-
-def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2) -> None:
-    """Write ``table`` to any of Markdown / LaTeX / CSV (each atomically). The CSV keeps every column numeric: a seed
-    spread's counts go to a row of their own (``"ours, seeds"``)."""
-    if md is not None:
-        _write_text(md, to_markdown(table, caption, digits))
-    if tex is not None:
-        _write_text(tex, to_latex(table, caption, label, digits))
-    if csv is not None:
-        _write_text(csv, _with_seed_counts(table).reset_index().to_csv(index=False, float_format="%.4f"))
 
 
 def released_check_table(check: pd.DataFrame) -> pd.DataFrame:

@@ -284,7 +284,7 @@ def report_experiment(record: str | Path, png: str, pdf: str, md: str, csv: str)
 
     from dip.data.imageio import read_image
     from dip.eval.figures import plot_grid
-    from dip.eval.tables import write_table
+    from dip.eval.writers import write_table
 
     record = Path(record)
     rec = json.loads(record.read_text())

@@ -332,12 +332,14 @@ def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str
 
 
 def learning_curve(spec: Mapping, image: str | None, output: str, threads: int | None = None) -> dict:
-    """One learning curve of Fig. 2 (:func:`dip.eval.figures.run_learning_curve`) -> a JSON history. ``image``: the
-    benchmark file (None for an embedded photo)."""
+    """One learning curve of Fig. 2: DIP fitted to the ``kind`` target of the image
+    (:func:`dip.data.degrade.learning_curve_target`) with no corruption (plain reconstruction) -> a JSON history, whose
+    loss is the MSE the figure plots. ``image``: the benchmark file (None for an embedded photo)."""
     from dip.data.benchmarks import load_benchmark_image, load_embedded
-    from dip.eval.figures import run_learning_curve
+    from dip.data.degrade import learning_curve_target
     from dip.files import atomic_write
     from dip.presets import config_from_spec
+    from dip.restore import restore
 
     set_threads(threads)
     if spec["source"] == "embedded":
@@ -346,8 +348,8 @@ def learning_curve(spec: Mapping, image: str | None, output: str, threads: int |
         img = load_benchmark_image(image, spec["benchmark"])
     config = config_from_spec(spec)
     print(_dump({"spec": spec, "config": config.to_dict()}))
-    history, result = run_learning_curve(img, spec["kind"], config, seed=spec["seed"])
-    record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": history}
+    result = restore("denoise", learning_curve_target(img, spec["kind"], spec["seed"]), config=config)
+    record = {"spec": spec, "config": config.to_dict(), "summary": result.summary(), "history": result.history}
     with atomic_write(output, "w") as fh:
         json.dump(record, fh)
     print(_dump(result.summary()))

@@ -13,11 +13,6 @@ from dip.errors import DipInputError
 from dip.eval import metrics
 
 
-@pytest.fixture
-def noisy64(photo64):
-    return degrade.add_gaussian_noise(photo64, 25, seed=0)
-
-
 def test_nlm_beats_the_noisy_input(photo64, noisy64):
     out = baselines.nlm(noisy64, 25)
     assert out.shape == photo64.shape and out.dtype == np.float32

@@ -9,6 +9,7 @@ from PIL import Image
 from dip.data import degrade
 from dip.data.imageio import write_image
 from dip.errors import DipInputError
+from dip.tasks import LEARNING_CURVE_KINDS
 
 # --- noise ---------------------------------------------------------------------------------------------------------
 
@@ -174,3 +175,16 @@ def test_apply_mask(photo64):
         degrade.apply_mask(photo64, np.zeros_like(m))
     with pytest.raises(DipInputError, match="channels"):
         degrade.apply_mask(photo64, np.ones((64, 64, 2), np.float32))
+
+
+# --- the targets of Fig. 2's learning curves -----------------------------------------------------------------------
+
+
+def test_learning_curve_targets(photo64):
+    for kind in LEARNING_CURVE_KINDS:
+        t = degrade.learning_curve_target(photo64, kind, seed=0)
+        assert t.shape == photo64.shape and t.dtype == np.float32
+    shuffled = degrade.learning_curve_target(photo64, "shuffled")
+    np.testing.assert_allclose(np.sort(shuffled.reshape(-1, 3), axis=0), np.sort(photo64.reshape(-1, 3), axis=0))
+    with pytest.raises(DipInputError):
+        degrade.learning_curve_target(photo64, "stripes")

@@ -16,20 +16,10 @@ from dip.eval import metrics
 from dip.fit import BaseHook, FitState, fit
 from dip.fit.early_stopping import EarlyStopping
 from dip.restore import restore, save_result
-from tests.helpers import CrashAt, crop_photo, save_png, tiny_fit_config
+from tests.helpers import CrashAt, save_png, tiny_fit_config
 
 # A 32 px crop with strong noise and a tiny net: the PSNR peaks after ~20 steps and then the net fits the noise.
 ES = dict(window=10, patience=40, check_every=10)
-
-
-@pytest.fixture(scope="module")
-def clean32() -> np.ndarray:
-    return crop_photo("astronaut", 32, top=60, left=180)
-
-
-@pytest.fixture(scope="module")
-def noisy32(clean32) -> np.ndarray:
-    return degrade.add_gaussian_noise(clean32, 50, seed=0)
 
 
 def _config(**overrides):

@@ -22,7 +22,7 @@ from tests.helpers import PoisonAt, SigtermAt, crop_photo, tiny_fit_config
 
 
 @pytest.fixture(scope="module")
-def noisy32() -> np.ndarray:
+def jittered32() -> np.ndarray:
     clean = crop_photo("astronaut", 32, top=60, left=180)
     return np.clip(clean + np.random.default_rng(0).normal(0, 0.1, clean.shape), 0, 1).astype(np.float32)
 
@@ -64,21 +64,21 @@ def _without_seconds(history) -> str:
     return repr([{k: v for k, v in record.items() if k != "seconds"} for record in history])
 
 
-def test_each_fit_of_a_run_is_bookkept_as_its_lone_fit(noisy32):
+def test_each_fit_of_a_run_is_bookkept_as_its_lone_fit(jittered32):
     # Two seeds in one driver run, the second poisoned at step 7 (NaN guard roll-back) while the first runs on: each
     # ends bit-identical to its lone fit -- history, roll-backs, EMA and output.
     config = tiny_fit_config(iterations=15, log_every=4, exp_weight=0.9, channels_last=False)
     device = resolve_device("cpu")
     terms, parts = [], []
     for seed in (0, 1):
-        term = ObservationTerm(physics.Identity(), noisy32, device)
+        term = ObservationTerm(physics.Identity(), jittered32, device)
         terms.append(term)
         parts.append(LoneStepper.for_fit(config.replace(seed=seed), device, term))
     driver = FitDriver(_LoneStepsSideBySide(parts), terms, config, device, hooks=[[], [PoisonAt(7)]],
                        started=time.perf_counter(), stop_on_request=False)  # fmt: skip
     together = driver.run()
-    alone = [fit(noisy32, physics.Identity(), config.replace(seed=0)),
-             fit(noisy32, physics.Identity(), config.replace(seed=1), hooks=[PoisonAt(7)])]  # fmt: skip
+    alone = [fit(jittered32, physics.Identity(), config.replace(seed=0)),
+             fit(jittered32, physics.Identity(), config.replace(seed=1), hooks=[PoisonAt(7)])]  # fmt: skip
     assert [r.backtracks for r in together] == [r.backtracks for r in alone] == [0, 1]
     for got, want in zip(together, alone):
         np.testing.assert_array_equal(got.output, want.output)
@@ -87,20 +87,20 @@ def test_each_fit_of_a_run_is_bookkept_as_its_lone_fit(noisy32):
         assert got.config == want.config
 
 
-def test_a_run_of_several_fits_is_not_checkpointed(noisy32, tmp_path):
+def test_a_run_of_several_fits_is_not_checkpointed(jittered32, tmp_path):
     config = tiny_fit_config(iterations=2)
     device = resolve_device("cpu")
-    term = ObservationTerm(physics.Identity(), noisy32, device)
+    term = ObservationTerm(physics.Identity(), jittered32, device)
     stepper = _LoneStepsSideBySide([LoneStepper.for_fit(config, device, term) for _ in range(2)])
     with pytest.raises(DipInputError, match="lone fits only"):
         FitDriver(stepper, [term, term], config, device, hooks=[[], []], started=0.0,
                   checkpoint_path=tmp_path / "x.ckpt")  # fmt: skip
 
 
-def test_checkpoint_is_one_complete_file_in_the_resume_layout(noisy32, tmp_path):
+def test_checkpoint_is_one_complete_file_in_the_resume_layout(jittered32, tmp_path):
     ckpt = tmp_path / "fit.ckpt"
     with pytest.raises(FitInterrupted):
-        fit(noisy32, physics.Identity(), tiny_fit_config(iterations=10, exp_weight=0.9), checkpoint_path=ckpt,
+        fit(jittered32, physics.Identity(), tiny_fit_config(iterations=10, exp_weight=0.9), checkpoint_path=ckpt,
             hooks=[SigtermAt(6)])  # fmt: skip
     assert [p.name for p in tmp_path.iterdir()] == ["fit.ckpt"]  # no temporary file left beside it
     state = torch.load(ckpt, weights_only=True)  # the layout a weights-only load takes

@@ -1,7 +1,6 @@
 """dip.eval.figures as a reader sees them: whole iterations on iteration axes, grid titles and labels clear of the
-images, legends clear of the data, no bars on a y axis that does not start at 0, no style leaking between figures.
-
-The files-written smoke test is in test_tables.py."""
+images, legends clear of the data, no bars on a y axis that does not start at 0, no style leaking between figures;
+and that each plot writes a PNG and a PDF."""
 
 from __future__ import annotations
 
@@ -11,6 +10,22 @@ import pandas as pd
 import pytest
 
 from dip.eval import figures, tables
+from dip.tasks import LEARNING_CURVE_KINDS
+from tests.helpers import gray11_scores
+
+
+def test_plots_write_png_and_pdf(tmp_path, photo64):
+    hist = [{"step": s, "loss": 0.1 / (s + 1), "psnr_gt": 20 + s / 10, "psnr_gt_avg": 19 + s / 9} for s in range(30)]
+    figures.plot_learning_curves({"image": hist, "noise": hist}, tmp_path / "a.png", tmp_path / "a.pdf")
+    figures.plot_psnr_curves({"x": hist}, tmp_path / "b.png", tmp_path / "b.pdf", reference={"x": 20.5})
+    rows = [{"image": "x", "panels": [("gt", photo64), ("lr", photo64[::4, ::4]), ("grey", photo64[..., :1])]}]
+    figures.plot_grid(rows, tmp_path / "c.png", tmp_path / "c.pdf")
+    frame = gray11_scores()
+    figures.plot_psnr_per_method(frame, tmp_path / "d.png", tmp_path / "d.pdf", method_labels=tables.METHOD_LABELS)
+    for stem in "abcd":
+        assert (tmp_path / f"{stem}.png").stat().st_size > 1000
+        assert (tmp_path / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
+    assert not list(tmp_path.glob(".*tmp*"))
 
 
 def _history(n: int, every: int = 1) -> list[dict]:
@@ -177,7 +192,7 @@ def test_psnr_per_method_names_each_slot_and_averages_seeds(tmp_path):
 
 def test_curve_legends_stay_off_the_curves(tmp_path):
     hist = _history(200, 5)
-    for fig in (figures.plot_learning_curves({k: hist for k in figures.LEARNING_CURVE_KINDS}, tmp_path / "a.png"),
+    for fig in (figures.plot_learning_curves({k: hist for k in LEARNING_CURVE_KINDS}, tmp_path / "a.png"),
                 figures.plot_psnr_curves({"a": hist, "b": hist}, tmp_path / "b.png", reference={"a": 20.0})):
         renderer = _drawn(fig)
         (ax,) = fig.axes

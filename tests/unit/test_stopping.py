@@ -142,16 +142,6 @@ def test_replay_on_a_curve_and_every():
 # --- the hook in real (tiny) fits --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def clean32() -> np.ndarray:
-    return crop_photo("astronaut", 32, top=60, left=180)
-
-
-@pytest.fixture(scope="module")
-def noisy32(clean32) -> np.ndarray:
-    return degrade.add_gaussian_noise(clean32, 50, seed=0, quantize=True)
-
-
 def _config(**overrides):
     # Averaging with 0.95 (the presets: 0.99) and a faster learning rate: the averaged output peaks after ~100 steps.
     base = dict(iterations=160, log_every=10, exp_weight=0.95, lr=0.02)
@@ -159,19 +149,19 @@ def _config(**overrides):
     return tiny_fit_config(**base)
 
 
-def test_end_to_end_the_auto_stop_ends_a_denoising_fit_near_its_best(noisy32, clean32):
+def test_end_to_end_the_auto_stop_ends_a_denoising_fit_near_its_best(noisy32_8bit, clean32):
     """A tiny, strongly noisy image: the fixed budget overfits, the auto stop ends the fit where the residual reaches
     the estimated noise, and the image it returns is that step's averaged output, better than the overfitted one."""
-    stopped = restore("denoise", noisy32, config=_config(), ground_truth=clean32, auto_stop=True)
+    stopped = restore("denoise", noisy32_8bit, config=_config(), ground_truth=clean32, auto_stop=True)
     auto = stopped.auto_stop
     assert auto["fired"] and stopped.stopped_early and auto["obeyed"]
     assert stopped.iterations_done == auto["stop_step"] + 1 == auto["returned_step"] + 1
-    assert auto["sigma_255"] == pytest.approx(255 * np.std(noisy32 - clean32), rel=0.1)
+    assert auto["sigma_255"] == pytest.approx(255 * np.std(noisy32_8bit - clean32), rel=0.1)
     assert auto["output_kind"] == "average" and auto["average"] == 0.95
     np.testing.assert_array_equal(stopped.output_auto, stopped.output)
     assert auto["psnr_stop"] == pytest.approx(metrics.psnr(clean32, stopped.output))
 
-    full = restore("denoise", noisy32, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
+    full = restore("denoise", noisy32_8bit, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
     assert full.iterations_done == 160 and not full.stopped_early and full.auto_stop["stop_step"] == auto["stop_step"]
     np.testing.assert_array_equal(full.output_auto, stopped.output)  # recorded = what the stopping fit returned
     assert full.auto_stop["returned_step"] == 159
@@ -182,7 +172,7 @@ def test_end_to_end_the_auto_stop_ends_a_denoising_fit_near_its_best(noisy32, cl
     assert best - auto["psnr_stop"] < 0.5
 
 
-def test_the_hook_adds_no_host_sync(noisy32, monkeypatch):
+def test_the_hook_adds_no_host_sync(noisy32_8bit, monkeypatch):
     """The rule reads the records the engine logs; it never reads a device tensor itself."""
     reads = []
     for name in ("item", "tolist", "cpu", "numpy"):
@@ -193,18 +183,18 @@ def test_the_hook_adds_no_host_sync(noisy32, monkeypatch):
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
-    fit(noisy32, physics.Identity(), _config(iterations=40), hooks=[])
+    fit(noisy32_8bit, physics.Identity(), _config(iterations=40), hooks=[])
     without, reads[:] = len(reads), []
     hook = AutoStop(Discrepancy(0.3), stop=False)
-    fit(noisy32, physics.Identity(), _config(iterations=40), hooks=[hook])
+    fit(noisy32_8bit, physics.Identity(), _config(iterations=40), hooks=[hook])
     assert hook.stop_step is not None and len(reads) == without
 
 
-def test_resume_from_a_checkpoint_is_bit_identical_with_the_hook(noisy32, tmp_path):
+def test_resume_from_a_checkpoint_is_bit_identical_with_the_hook(noisy32_8bit, tmp_path):
     config = _config(checkpoint_every=20)
-    rule = lambda: Discrepancy(estimate_noise_sigma(noisy32), average=config.exp_weight)  # noqa: E731
+    rule = lambda: Discrepancy(estimate_noise_sigma(noisy32_8bit), average=config.exp_weight)  # noqa: E731
     reference = AutoStop(rule(), stop=False)
-    ref = fit(noisy32, physics.Identity(), config, hooks=[reference])
+    ref = fit(noisy32_8bit, physics.Identity(), config, hooks=[reference])
     assert reference.stop_step is not None
     ckpt = tmp_path / "fit.ckpt"
     # Killed once after the rule fired (its kept output must survive) ...
@@ -212,9 +202,9 @@ def test_resume_from_a_checkpoint_is_bit_identical_with_the_hook(noisy32, tmp_pa
     assert crash_at - reference.stop_step >= 20  # a checkpoint falls between the stop and the crash
     first = AutoStop(rule(), stop=False)
     with pytest.raises(KeyboardInterrupt):
-        fit(noisy32, physics.Identity(), config, checkpoint_path=ckpt, hooks=[first, CrashAt(crash_at)])
+        fit(noisy32_8bit, physics.Identity(), config, checkpoint_path=ckpt, hooks=[first, CrashAt(crash_at)])
     resumed_hook = AutoStop(rule(), stop=False)
-    resumed = fit(noisy32, physics.Identity(), config, checkpoint_path=ckpt, hooks=[resumed_hook, BaseHook()])
+    resumed = fit(noisy32_8bit, physics.Identity(), config, checkpoint_path=ckpt, hooks=[resumed_hook, BaseHook()])
     assert resumed.resumed_from > reference.stop_step
     assert resumed_hook.stop_step == reference.stop_step
     assert torch.equal(resumed_hook.output(), reference.output())
@@ -224,14 +214,14 @@ def test_resume_from_a_checkpoint_is_bit_identical_with_the_hook(noisy32, tmp_pa
         AutoStop(Discrepancy(0.3)).load_state_dict(first.state_dict())
 
 
-def test_packed_fits_record_each_fit_own_stop(noisy32, clean32):
+def test_packed_fits_record_each_fit_own_stop(noisy32_8bit, clean32):
     """restore_many: every fit gets its own noise estimate and stop step, recorded (a batch runs its budget); each
     equals replaying the rule on that fit's own logged curve."""
     other = degrade.add_gaussian_noise(clean32, 25, seed=1, quantize=True)
-    results = restore_many("denoise", [noisy32, other], config=_config(), seeds=[0, 0],
+    results = restore_many("denoise", [noisy32_8bit, other], config=_config(), seeds=[0, 0],
                            ground_truths=[clean32, clean32], auto_stop=True)  # fmt: skip
     sigmas = [r.auto_stop["sigma_255"] for r in results]
-    assert sigmas[0] == pytest.approx(255 * np.std(noisy32 - clean32), rel=0.1)
+    assert sigmas[0] == pytest.approx(255 * np.std(noisy32_8bit - clean32), rel=0.1)
     assert sigmas[1] == pytest.approx(255 * np.std(other - clean32), rel=0.1)
     for result in results:
         auto = result.auto_stop
@@ -242,12 +232,12 @@ def test_packed_fits_record_each_fit_own_stop(noisy32, clean32):
             assert auto["psnr_stop"] == pytest.approx(metrics.psnr(clean32, result.output_auto))
     # The strongly noisy fit reaches its noise level sooner than the mildly noisy one.
     assert results[0].auto_stop["fired"]
-    lone = restore("denoise", noisy32, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
+    lone = restore("denoise", noisy32_8bit, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
     assert abs(lone.auto_stop["stop_step"] - results[0].auto_stop["stop_step"]) <= 10  # float rounding only
 
 
-def test_the_record_holds_the_rule_and_auto_stop_of_reads_or_replays_it(noisy32, clean32, tmp_path):
-    result = restore("denoise", noisy32, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
+def test_the_record_holds_the_rule_and_auto_stop_of_reads_or_replays_it(noisy32_8bit, clean32, tmp_path):
+    result = restore("denoise", noisy32_8bit, config=_config(), ground_truth=clean32, auto_stop={"stop": False})
     save_result(result, tmp_path / "out.png", extra={"task": "denoise"})
     record = json.loads((tmp_path / "out.json").read_text())
     auto = record["auto_stop"]
@@ -266,4 +256,4 @@ def test_the_record_holds_the_rule_and_auto_stop_of_reads_or_replays_it(noisy32,
     del record["task"]
     assert auto_stop_of({**record, "spec": {"task": "sr", "level": 4}})["rule"] == "budget"
     with pytest.raises(DipInputError, match="auto-stop settings"):
-        restore("denoise", noisy32, config=_config(), auto_stop={"stp": False})
+        restore("denoise", noisy32_8bit, config=_config(), auto_stop={"stp": False})

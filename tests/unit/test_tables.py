@@ -1,4 +1,5 @@
-"""dip.eval.scoring (the paper's protocol per task), dip.eval.tables (paper rows beside ours) and dip.eval.figures (smoke)."""
+"""dip.eval.tables: the paper's numbers as data, paper rows beside ours on the same images, the seed spread, captions,
+the early-stopping table."""
 
 from __future__ import annotations
 
@@ -8,19 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dip.data.imageio import put_in_center, write_image
-from dip.errors import DipInputError
-from dip.eval import figures, metrics, scoring, tables
-from tests.helpers import REPO
-
-PAPER = REPO / "config" / "paper_numbers.yaml"
-
+from dip.eval import scoring, tables, writers
+from tests.helpers import PAPER_NUMBERS, gray11_scores
 
 # --- the paper's numbers as data ----------------------------------------------------------------------------------
 
 
 def test_paper_numbers_hold_what_the_issue_quotes():
-    reported, released, tol = tables.load_paper_numbers(PAPER)
+    reported, released, tol = tables.load_paper_numbers(PAPER_NUMBERS)
     assert tol == 0.02
 
     def value(frame, dataset, method, image="mean"):
@@ -43,97 +39,24 @@ def test_paper_numbers_hold_what_the_issue_quotes():
 def test_table1_images_are_the_benchmark_images():
     from dip.data.benchmarks import BENCHMARKS
 
-    reported, _, _ = tables.load_paper_numbers(PAPER)
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
     assert set(reported[reported.dataset == "gray11"].image) == set(BENCHMARKS["gray11"].images)
 
 
-# --- scoring ------------------------------------------------------------------------------------------------------
-
-
-def test_sr_scores_put_a_cropped_output_back_in_the_gt_frame(photo64):
-    gt = np.pad(photo64, ((3, 4), (1, 2), (0, 0)), mode="edge")  # 71 x 67: DIP restores the centre 64 x 64
-    est = np.clip(photo64 + 0.02, 0, 1)
-    psnr, ssim = scoring.score_image("sr", gt, est)
-    region = metrics.sr_region(gt.shape[:2])
-    assert psnr == pytest.approx(metrics.psnr_sr_paper(gt, put_in_center(est, gt.shape), region))
-    assert 0 < ssim <= 1
-    # a full-frame estimate is scored on the same region
-    full = put_in_center(est, gt.shape)
-    assert scoring.score_image("sr", gt, full)[0] == pytest.approx(psnr)
-
-
-def test_denoise_scores_are_full_image_psnr(photo64):
-    est = np.clip(photo64 + 0.01, 0, 1)
-    assert scoring.score_image("denoise", photo64, est)[0] == pytest.approx(metrics.psnr(photo64, est))
-    # an output of a cropped fit is compared with the same crop of the GT
-    crop = est[8:40, 0:32]
-    assert scoring.score_image("denoise", photo64, crop, crop_box=(8, 0, 32, 32))[0] == pytest.approx(
-        metrics.psnr(photo64[8:40, 0:32], crop)
-    )
-
-
-def _write_run(tmp_path, name, img, seed, exp_weight=0.99, seconds=1.5):
-    png = tmp_path / f"{name}_seed{seed}.png"
-    write_image(png, img)
-    js = png.with_suffix(".json")
-    js.write_text(json.dumps({"seed": seed, "config": {"exp_weight": exp_weight},
-                              "summary": {"iterations_done": 10, "seconds": seconds}, "crop_box": None}))
-    return png, js
-
-
-def test_score_outputs_rows_input_and_ensemble(tmp_path, photo64):
-    gt, obs = tmp_path / "gt.png", tmp_path / "obs.png"
-    write_image(gt, photo64)
-    write_image(obs, np.clip(photo64 + 0.2, 0, 1))
-    outputs = []
-    for seed, shift in ((0, 0.03), (1, -0.03)):
-        png, js = _write_run(tmp_path, "dip", np.clip(photo64 + shift, 0, 1), seed)
-        outputs.append({"method": "dip", "seed": seed, "png": png, "json": js})
-    raw_png, raw_js = _write_run(tmp_path, "sr", photo64, 0, exp_weight=None)
-    outputs.append({"method": "dip_raw", "seed": 0, "png": raw_png, "json": raw_js, "only_if_averaged": True})
-    rows = scoring.score_outputs("photos", "denoise", 25, "astro", gt, obs, outputs)
-    frame = pd.DataFrame(rows, columns=scoring.COLUMNS)
-    assert list(frame.columns) == scoring.COLUMNS
-    assert set(frame.method) == {"input", "dip", "dip_ensemble"}  # dip_raw skipped: that fit did not average
-    ens = frame[frame.method == "dip_ensemble"].psnr.iloc[0]
-    assert ens > frame[frame.method == "dip"].psnr.max()  # the two shifts cancel
-    dip0 = frame[(frame.method == "dip") & (frame.seed == 0)].iloc[0]
-    assert dip0.iterations == 10 and dip0.seconds == 1.5 and dip0.source == "ours"
-
-
-def test_check_released():
-    frame = pd.DataFrame(
-        [{"dataset": "set5", "task": "sr", "level": 4.0, "method": "dip", "source": "released", "image": i,
-          "psnr": p} for i, p in (("a", 29.0), ("b", 30.81))]
-    )
-    expected = [{"dataset": "set5", "task": "sr", "level": 4, "method": "dip", "image": "mean", "psnr": 29.90},
-                {"dataset": "set5", "task": "sr", "level": 4, "method": "dip", "image": "b", "psnr": 30.70},
-                {"dataset": "set5", "task": "sr", "level": 4, "method": "bicubic", "image": "mean", "psnr": 28.0}]
-    check = scoring.check_released(frame, expected, 0.02)
-    assert list(check.ok) == [True, False, False]
-    assert np.isnan(check.ours.iloc[2])
-    out = tables.released_check_table(check)
-    assert list(out.ok) == ["yes", "NO", "NO"]
+def test_released_records_keep_only_the_levels_a_run_rescores():
+    everything = tables.released_records(PAPER_NUMBERS)
+    chosen = tables.released_records(PAPER_NUMBERS, {"set5": [4.0], "color9": [25.0, 50.0]})
+    assert {(r["dataset"], r["level"]) for r in chosen} == {("set5", 4.0), ("color9", 25.0)}
+    assert len(chosen) < len(everything)
+    assert tables.released_records(PAPER_NUMBERS, {"set5": [8.0]}) == []  # no released value is listed for x8
 
 
 # --- tables -------------------------------------------------------------------------------------------------------
 
 
-def _metrics():
-    rows = []
-    for image, base in (("barbara", 30.0), ("boat", 32.0)):
-        for method, source, delta in (("dip", "ours", 0.0), ("biharmonic", "ours", -2.0), ("dip", "released", 1.0),
-                                      ("papyan", "released", -1.0), ("input", "ours", -20.0)):
-            for seed in ((0, 1) if (method, source) == ("dip", "ours") else (0,)):
-                rows.append({"dataset": "gray11", "image": image, "task": "inpaint", "level": 0.5, "method": method,
-                             "source": source, "psnr": base + delta + 0.2 * seed, "ssim": 0.9, "seed": seed,
-                             "iterations": 10, "seconds": 1.0})
-    return pd.DataFrame(rows, columns=scoring.COLUMNS)
-
-
 def test_results_table_puts_paper_rows_beside_ours():
-    reported, _, _ = tables.load_paper_numbers(PAPER)
-    table = tables.results_table(_metrics(), reported, "gray11", "inpaint", 0.5)
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
+    table = tables.results_table(gray11_scores(), reported, "gray11", "inpaint", 0.5)
     # 2 of the 11 images: each row's mean over them, and over all 11 apart
     assert list(table.columns) == ["Barbara", "Boat", "mean, 2 of 11 images", "mean, all 11 images"]
     dip = table.xs("DIP", level="method")
@@ -165,7 +88,7 @@ def _set5(ours_images=("baby", "bird", "butterfly", "head", "woman"), seeds=(0, 
 
 
 def test_results_table_with_mean_only_paper_rows():
-    reported, _, _ = tables.load_paper_numbers(PAPER)
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
     table = tables.results_table(_set5(), reported, "set5", "sr", 4)
     assert list(table.columns) == ["baby", "bird", "butterfly", "head", "woman", "mean, all 5 images"]
     assert not table.attrs["subset"]
@@ -183,7 +106,7 @@ def test_results_table_with_mean_only_paper_rows():
 def test_results_table_compares_a_subset_on_the_same_images():
     # A CPU run of 4 of Set5's 5 images: every row is shown on those 4 and averaged over them; the full-set means
     # (the released outputs', the paper's) are a column of their own.
-    reported, _, _ = tables.load_paper_numbers(PAPER)
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
     four = ("butterfly", "head", "bird", "woman")
     table = tables.results_table(_set5(four), reported, "set5", "sr", 4)
     assert list(table.columns) == ["bird", "butterfly", "head", "woman", "mean, 4 of 5 images", "mean, all 5 images"]
@@ -231,7 +154,7 @@ def test_a_seed_spread_sits_under_the_image_that_ran_with_several_seeds(tmp_path
     assert table.loc[("DIP", "ours"), "head"] == pytest.approx(31.1)  # the mean over the 3 seeds
     assert table.attrs["seed_counts"] == {("DIP", "ours, seed std"): {"head": 3}}
     assert ("Bicubic", "ours, seed std") not in table.index  # run once: no spread row
-    tables.write_table(table, md=tmp_path / "t.md", tex=tmp_path / "t.tex", csv=tmp_path / "t.csv")
+    writers.write_table(table, md=tmp_path / "t.md", tex=tmp_path / "t.tex", csv=tmp_path / "t.csv")
     assert "| DIP | ours, seed std | – | 0.10 (n=3) | – | – |" in (tmp_path / "t.md").read_text()
     assert "0.10 (n=3)" in (tmp_path / "t.tex").read_text()
     csv = pd.read_csv(tmp_path / "t.csv").set_index(["method", "source"])
@@ -240,8 +163,8 @@ def test_a_seed_spread_sits_under_the_image_that_ran_with_several_seeds(tmp_path
 
 
 def test_results_table_subset_averages_per_image_paper_rows_over_the_same_images():
-    reported, _, _ = tables.load_paper_numbers(PAPER)
-    frame = _metrics()[lambda f: ~((f.source == "ours") & (f.image == "boat"))]  # ours: barbara only; released: both
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
+    frame = gray11_scores()[lambda f: ~((f.source == "ours") & (f.image == "boat"))]  # ours: barbara only; released: both
     table = tables.results_table(frame, reported, "gray11", "inpaint", 0.5)
     assert list(table.columns) == ["Barbara", "mean, all 11 images"]  # one image shown: it is its own mean
     dip = table.xs("DIP", level="method")
@@ -252,32 +175,15 @@ def test_results_table_subset_averages_per_image_paper_rows_over_the_same_images
 
 
 def test_results_table_mean_needs_every_image_of_the_row():
-    frame = _metrics()[lambda f: ~((f.method == "papyan") & (f.image == "boat"))]
+    frame = gray11_scores()[lambda f: ~((f.method == "papyan") & (f.image == "boat"))]
     table = tables.results_table(frame, None, "gray11", "inpaint", 0.5)
     assert np.isnan(table.loc[("Papyan et al.", "released"), "mean, 2 of 11 images"])  # never over fewer images
     assert table.loc[("Papyan et al.", "released"), "Barbara"] == 29.0
 
 
-def test_writers(tmp_path):
-    reported, _, _ = tables.load_paper_numbers(PAPER)
-    table = tables.results_table(_metrics(), reported, "gray11", "inpaint", 0.5)
-    caption = tables.table_caption("gray11", "inpaint", 0.5, table)
-    tables.write_table(table, md=tmp_path / "t.md", tex=tmp_path / "t.tex", csv=tmp_path / "t.csv",
-                       caption=caption, label="tab:x")
-    md = (tmp_path / "t.md").read_text()
-    assert md.startswith(caption + "\n\n|")  # a plain paragraph, not one bold block
-    assert "| method | source | Barbara | Boat | mean, 2 of 11 images | mean, all 11 images |" in md
-    assert "| DIP | paper | 32.22 | 33.06 | 32.64 | 33.48 |" in md
-    tex = (tmp_path / "t.tex").read_text()
-    assert r"\begin{tabular}{llrrrr}" in tex and r"\label{tab:x}" in tex and "50\\% of the pixels" in tex
-    csv = pd.read_csv(tmp_path / "t.csv")
-    assert list(csv.columns) == ["method", "source", "Barbara", "Boat", "mean, 2 of 11 images", "mean, all 11 images"]
-    assert len(csv) == len(table) + 1  # and the seed counts of the DIP spread row
-
-
 @pytest.mark.parametrize("ours", [("bird", "head"), ("baby", "bird", "butterfly", "head", "woman")])
 def test_captions_are_short_and_hold_no_numbers(ours):
-    reported, _, _ = tables.load_paper_numbers(PAPER)
+    reported, _, _ = tables.load_paper_numbers(PAPER_NUMBERS)
     table = tables.results_table(_set5(ours), reported, "set5", "sr", 4)
     caption = tables.table_caption("set5", "sr", 4, table)
     assert caption.count(". ") + 1 <= 2 and len(caption.split()) <= 50, caption
@@ -335,47 +241,26 @@ def test_early_stopping_table_agrees_with_the_other_tables(tmp_path):
     assert (table["oracle - fixed (RGB)"] >= 0).all()
     assert butterfly["oracle - fixed (RGB)"] == 0 and butterfly["oracle at"] == 2000  # the returned output itself
     assert house["oracle - fixed (RGB)"] == pytest.approx(32.06 - 31.78) and house["oracle at"] == 1401
-    md = tables.to_markdown(table, tables.EARLY_STOPPING_CAPTION)
+    md = writers.to_markdown(table, tables.EARLY_STOPPING_CAPTION)
     assert "| Set5, x4 | butterfly | 0 | 2000 | not triggered | 1999 | 26.58 | 26.23 | -0.35 | 0.00 | 2000 |" in md
     assert "| 9 colour images, sigma = 25 | House | 0 | 1800 | not triggered | 1060 | 31.77 | 30.17 |" in md
     # without scores there is no PSNR of the tables' metric to show: empty, never the record's RGB PSNR instead
     assert tables.early_stopping_table(paths)["PSNR, fixed step"].isna().all()
 
 
-def test_latex_escapes():
-    assert tables._tex("a_b & 50% #1") == r"a\_b \& 50\% \#1"
-
-
-# --- figures (smoke: each writes a PNG and a PDF; how they read: test_figures.py) ---------------------------------
-
-
-def test_learning_curve_targets(photo64):
-    for kind in figures.LEARNING_CURVE_KINDS:
-        t = figures.learning_curve_target(photo64, kind, seed=0)
-        assert t.shape == photo64.shape and t.dtype == np.float32
-    shuffled = figures.learning_curve_target(photo64, "shuffled")
-    np.testing.assert_allclose(np.sort(shuffled.reshape(-1, 3), axis=0), np.sort(photo64.reshape(-1, 3), axis=0))
-    with pytest.raises(DipInputError):
-        figures.learning_curve_target(photo64, "stripes")
-
-
-def test_plots_write_png_and_pdf(tmp_path, photo64):
-    hist = [{"step": s, "loss": 0.1 / (s + 1), "psnr_gt": 20 + s / 10, "psnr_gt_avg": 19 + s / 9} for s in range(30)]
-    figures.plot_learning_curves({"image": hist, "noise": hist}, tmp_path / "a.png", tmp_path / "a.pdf")
-    figures.plot_psnr_curves({"x": hist}, tmp_path / "b.png", tmp_path / "b.pdf", reference={"x": 20.5})
-    rows = [{"image": "x", "panels": [("gt", photo64), ("lr", photo64[::4, ::4]), ("grey", photo64[..., :1])]}]
-    figures.plot_grid(rows, tmp_path / "c.png", tmp_path / "c.pdf")
-    frame = _metrics()
-    figures.plot_psnr_per_method(frame, tmp_path / "d.png", tmp_path / "d.pdf", method_labels=tables.METHOD_LABELS)
-    for stem in "abcd":
-        assert (tmp_path / f"{stem}.png").stat().st_size > 1000
-        assert (tmp_path / f"{stem}.pdf").read_bytes()[:4] == b"%PDF"
-    assert not list(tmp_path.glob(".*tmp*"))
-
-
-def test_released_records_keep_only_the_levels_a_run_rescores():
-    everything = tables.released_records(PAPER)
-    chosen = tables.released_records(PAPER, {"set5": [4.0], "color9": [25.0, 50.0]})
-    assert {(r["dataset"], r["level"]) for r in chosen} == {("set5", 4.0), ("color9", 25.0)}
-    assert len(chosen) < len(everything)
-    assert tables.released_records(PAPER, {"set5": [8.0]}) == []  # no released value is listed for x8
+def test_the_auto_stop_rows_sit_beside_dip_and_say_what_a_logged_value_is():
+    base = {"dataset": "color9", "task": "denoise", "level": 25.0, "source": "ours", "seed": 0, "ssim": 0.9,
+            "iterations": 1800, "seconds": None}
+    frame = pd.DataFrame([{**base, "image": "hill", "method": m, "psnr": p}
+                          for m, p in (("dip", 31.77), ("dip_auto_logged", 32.04), ("dip_es", 30.17), ("cbm3d", 32.87))],
+                         columns=scoring.COLUMNS)  # fmt: skip
+    table = tables.results_table(frame, None, "color9", "denoise", 25)
+    methods = list(table.index.get_level_values("method"))
+    assert methods == ["CBM3D", "DIP", "DIP (auto stop, logged PSNR)", "DIP + early stop"]
+    assert table.loc[("DIP (auto stop, logged PSNR)", "ours"), "House"] == 32.04
+    caption = tables.table_caption("color9", "denoise", 25, table)
+    assert "DIP (auto stop, logged PSNR): the PSNR each DIP fit logged" in caption and "no image of that step is saved" in caption
+    scored = frame.replace({"method": {"dip_auto_logged": "dip_auto"}})  # an image scored: nothing to explain
+    assert "logged" not in tables.table_caption("color9", "denoise", 25, tables.results_table(scored, None, "color9",
+                                                                                                "denoise", 25))
+    assert tables.METHOD_LABELS["dip_auto"] == "DIP (auto stop)"

@@ -15,7 +15,8 @@ from dip.pipeline.plan import Job
 
 def table(job: Job, threads=None):
     """One paper table (ours beside the released outputs and the paper's numbers) as Markdown, LaTeX and CSV."""
-    from dip.eval.tables import load_paper_numbers, results_table, table_caption, write_table
+    from dip.eval.tables import load_paper_numbers, results_table, table_caption
+    from dip.eval.writers import write_table
 
     wc, out, level = job.wildcards, job.output, job.params["level"]
     scores = gather(job.input["scores"])
@@ -76,14 +77,15 @@ def figure_psnr(job: Job, threads=None):
     of the dataset's, the released outputs' and the paper's means over all of them apart."""
     from dip.data.benchmarks import display_name
     from dip.eval.figures import plot_psnr_per_method
+    from dip.eval.scoring import select
     from dip.eval.tables import METHOD_LABELS, load_paper_numbers, metric_label, scope_text, setting_title
 
     wc, out, level = job.wildcards, job.output, job.params["level"]
     reported, _, _ = load_paper_numbers(job.input["paper"])
     scores, table = _table(job, reported)
     images, universe, subset = table.attrs["images"], table.attrs["all_images"], table.attrs["subset"]
-    paper = reported[(reported["dataset"] == wc["dataset"]) & (reported["task"] == wc["task"])
-                     & (reported["level"].astype(float) == float(level)) & (reported["image"] != "mean")]
+    paper = select(reported, wc["dataset"], wc["task"], level)
+    paper = paper[paper["image"] != "mean"]
     frame = pd.concat([scores, paper.assign(source="paper")], ignore_index=True)
     means = table.attrs["full_means"]
     # a paper row's printed mean is over all the images: apart on a subset, beside the others' on the whole set
@@ -134,7 +136,8 @@ def figure_learning_curves(job: Job, threads=None):
 def early_stop_table(job: Job, threads=None):
     """The early-stopping summary (:func:`dip.eval.tables.early_stopping_table`): per fit that recorded ES-WMV whether
     it triggered, the iteration of its output, the tables' PSNR there and at the fixed step, and the oracle's gain."""
-    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table, write_table
+    from dip.eval.tables import EARLY_STOPPING_CAPTION, early_stopping_table
+    from dip.eval.writers import write_table
 
     frame = early_stopping_table(job.input["records"], gather(job.input["scores"]))
     write_table(frame, md=job.output["md"], csv=job.output["csv"], caption=EARLY_STOPPING_CAPTION)

@@ -18,14 +18,37 @@ def _write(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     return frame
 
 
+def _auto_stops(outputs: list[dict], observation: str) -> list[dict]:
+    """The auto stop's entries (:func:`dip.eval.scoring.auto_stop_output`) of the DIP fits among ``outputs``: where
+    the task's rule stopped on each fit's logged curve (:func:`dip.fit.stopping.auto_stop_of`), its noise estimated
+    from the fit's input ``observation`` (cropped as the fit cropped it), as ``dip --stop auto`` does."""
+    import json
+    from pathlib import Path
+
+    from dip.data.imageio import crop_to_box, read_image
+    from dip.eval.scoring import auto_stop_output
+    from dip.fit.stopping import auto_stop_of
+
+    entries = []
+    for out in outputs:
+        if out["method"] != "dip" or not out.get("json") or not Path(out["json"]).is_file():
+            continue
+        record = json.loads(Path(out["json"]).read_text())
+        obs = crop_to_box(read_image(observation), record.get("crop_box"))
+        entries.append(auto_stop_output(out, record, auto_stop_of(record, observation=obs)))
+    return entries
+
+
 def score(job: Job, threads=None) -> pd.DataFrame:
-    """Every output of one (dataset, task, level), and its degraded input, scored -> a tidy CSV."""
+    """Every output of one (dataset, task, level), and its degraded input, scored -> a tidy CSV; with the auto stop's
+    rows, from the same DIP fits (:func:`_auto_stops`)."""
     from dip.eval.scoring import score_outputs
 
     wc, p = job.wildcards, job.params
     rows = []
     for image, gt, obs in zip(p["images"], job.input["gt"], job.input["observation"]):
         outputs = [o for o in p["plan"] if o["image"] == image]
+        outputs += _auto_stops(outputs, obs)
         rows += score_outputs(wc["dataset"], wc["task"], p["level"], image, gt, obs, outputs)
     frame = _write(pd.DataFrame(rows), job.outputs[0])
     print(frame.groupby("method")["psnr"].mean().round(3).to_string())
@@ -86,7 +109,8 @@ def metrics(job: Job, threads=None) -> pd.DataFrame:
 def released_check(job: Job, threads=None) -> pd.DataFrame:
     """The released outputs re-scored against the values they give (config/paper_numbers.yaml: released)."""
     from dip.eval.scoring import check_released
-    from dip.eval.tables import load_paper_numbers, released_check_table, released_records, write_table
+    from dip.eval.tables import load_paper_numbers, released_check_table, released_records
+    from dip.eval.writers import write_table
 
     inp, out = job.input, job.output
     scores = gather(inp["scores"])
