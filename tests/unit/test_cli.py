@@ -457,13 +457,14 @@ def test_the_last_line_names_the_image_its_step_and_psnr(tmp_path, photo64, capl
 
 def test_auto_is_the_default_and_iters_a_fixed_budget(tmp_path, photo64, caplog):
     caplog.set_level(logging.INFO)
-    from dip.cli import _stop_mode, build_parser
+    from dip.cli import build_parser
+    from dip.cli.restore import stop_mode
 
     parse = build_parser().parse_args
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9"])) == "fixed"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9", "--stop", "auto"])) == "auto"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--early-stop"])) == "es-wmv"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9"])) == "fixed"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9", "--stop", "auto"])) == "auto"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--early-stop"])) == "es-wmv"
     from dip.data import degrade
 
     src = save_png(tmp_path / "noisy.png", degrade.add_gaussian_noise(photo64, 50, seed=0))
