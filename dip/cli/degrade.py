@@ -21,30 +21,38 @@ def add_parser(sub) -> None:
                                      "version, or a mask of missing pixels.")
     deg_sub = deg.add_subparsers(dest="kind", required=True)
     sigma = float(tasks.get_task("denoise").default_level)
-    noise = deg_sub.add_parser("noise", help=f"add Gaussian noise (sigma on the 0-255 scale, default {sigma:g}), "
-                                             "quantised to 8 bits like the released noisy inputs")
+    text = (f"add Gaussian noise (sigma on the 0-255 scale, default {sigma:g}), quantised to 8 bits like the released "
+            "noisy inputs")
+    noise = _subcommand(deg_sub, "noise", text)
     noise.add_argument("input", type=Path, help="the clean image")
     noise.add_argument("-o", "--output", type=Path, required=True, help="the noisy image (PNG; not the input)")
     noise.add_argument("--sigma", type=float, default=sigma,
                        help=f"noise standard deviation on the 0-255 scale (default {sigma:g})")
     noise.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     factor = tasks.get_task("sr").default_level
-    lr = deg_sub.add_parser("lr", help="crop HR to a multiple of 32 and downsample with PIL Lanczos "
-                                       f"(default x{factor})")
+    text = f"crop HR to a multiple of 32 and downsample with PIL Lanczos (default x{factor})"
+    lr = _subcommand(deg_sub, "lr", text)
     lr.add_argument("input", type=Path, help="the high-resolution image")
     lr.add_argument("-o", "--output", type=Path, required=True, help="the low-resolution image (PNG; not the input)")
     lr.add_argument("--factor", type=int, default=factor, help=f"downsampling factor (default {factor})")
-    lr.add_argument("--hr-output", type=Path, help="also write the cropped HR image (the ground truth)")
+    lr.add_argument("--hr-output", type=Path,
+                    help="also write the cropped HR image (the ground truth; PNG; default: not written)")
     missing = tasks.get_task("inpaint").default_level
-    mask = deg_sub.add_parser("mask", help=f"write a Bernoulli pixel mask (default {missing:g} missing) or a text mask")
+    text = f"write a Bernoulli pixel mask (default {missing:g} missing) or a text mask"
+    mask = _subcommand(deg_sub, "mask", text)
     mask.add_argument("input", type=Path, help="image whose size the mask takes")
     mask.add_argument("-o", "--output", type=Path, required=True,
                       help="the mask (PNG; white = known, black = missing; not the input)")
     what = mask.add_mutually_exclusive_group()
     what.add_argument("--missing", type=float, default=missing,
                       help=f"fraction of missing pixels, drawn at random (Bernoulli; default {missing:g})")
-    what.add_argument("--text", help="draw this text as the missing region instead")
+    what.add_argument("--text", help="draw this text as the missing region instead (default: none, a Bernoulli mask)")
     mask.add_argument("--seed", type=int, default=0, help="seed of the Bernoulli mask (default 0)")
+
+
+def _subcommand(sub, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one line in the list is also, as a sentence, the description its --help starts with."""
+    return sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,5 +87,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             mask = degrade.bernoulli_mask(img.shape[:2], args.missing, args.seed)
         write_image(args.output, mask[..., :1])
-    log.info("wrote %s", args.output)
+    hr_output = getattr(args, "hr_output", None)
+    log.info("wrote %s%s", args.output, f" and the HR image {hr_output}" if hr_output else "")
     return 0

@@ -86,7 +86,8 @@ def keep_early_output(args: argparse.Namespace, result, extra: dict) -> None:
         path = early_png(args)
         write_image(path, result.output_early)
         es["output"] = str(path)
-    log.info("early stopping: detected step %s%s", es["detected_step"],
+    log.info("early stopping: detected step %s%s%s", es["detected_step"],
              "" if es.get("psnr_detected") is None else
              f" (PSNR {es['psnr_detected']:.2f} dB there, {es['psnr_final']:.2f} dB after "
-             f"{n_steps(es['iterations_done'])})")
+             f"{n_steps(es['iterations_done'])})",
+             f"; wrote its output to {es['output']}" if es.get("output") else "")

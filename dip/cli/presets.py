@@ -8,7 +8,9 @@ from dip.cli.restore import preset_rule
 
 def add_parser(sub) -> None:
     """``dip presets`` on the subcommands ``sub``."""
-    sub.add_parser("presets", help="list the presets (the authors' per-task settings) and each task's default")
+    sub.add_parser("presets", help="list the presets (the authors' per-task settings) and each task's default",
+                   description="List the presets (the authors' per-task settings) and the preset each task runs "
+                               "without --preset.")
 
 
 def run() -> int:

@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
                      help="the new restored image (PNG); refused if it is one of the run's inputs or the record")
     rep.add_argument("--sidecar", type=Path, help="its JSON record (default: OUTPUT with .json)")
     rep.add_argument("--checkpoint", type=Path, help="checkpoint file for the new run (none by default)")
-    rep.add_argument("--device", help="run on this device instead of the recorded one (auto | cpu | cuda | cuda:N)")
+    rep.add_argument("--device", help="run on this device instead of the recorded one (auto | cpu | cuda | cuda:N; "
+                                      "default: the recorded one)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

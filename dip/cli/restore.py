@@ -73,7 +73,7 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
                         "`dip replay SIDECAR -o NEW.png` repeats the run")
     p.add_argument("--gt", type=Path,
                    help="ground truth (the size of the result): PSNR against it is logged during the fit and "
-                        "printed for the image written")
+                        "printed for the image written (default: none)")
     p.add_argument("--preset", help=f"settings to start from (see `dip presets`); default: {preset_rule(task)}. A "
                                     "preset of another task is refused (denoise and jpeg: a warning)")
     p.add_argument("--stop", choices=["auto", "fixed"],
@@ -89,7 +89,8 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
                    help="std of the fresh input perturbation per step (default: the preset's)")
     p.add_argument("--exp-weight", type=float,
                    help="EMA weight of outputs (0 disables averaging; default: the preset's)")
-    p.add_argument("--width", type=int, help="cap the channels of the skip network (e.g. 32 for quick CPU runs)")
+    p.add_argument("--width", type=int, help="cap the channels of the skip network (e.g. 32 for quick CPU runs; "
+                                             "default: the preset's network, uncapped)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the network's initial weights, its input z and the per-step input noise"
                         f"{' (and of the --missing mask)' if task == 'inpaint' else ''} (default 0)")
@@ -104,8 +105,11 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
                    help="memory the fit may use (default: 80%% of the available RAM on CPU, the free memory on CUDA)")
     p.add_argument("--log-every", type=int, help="steps between logged loss/PSNR values (default: the preset's, 50); "
                                                  "the auto stop decides on logged steps")
-    p.add_argument("--checkpoint", type=Path, help="checkpoint file: saved periodically and on SIGTERM, resumed from")
-    p.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (needs --checkpoint)")
+    p.add_argument("--checkpoint", type=Path,
+                   help="checkpoint file: written every --checkpoint-every steps and on SIGTERM, resumed from when "
+                        "the command runs again (default: none)")
+    p.add_argument("--checkpoint-every", type=int,
+                   help="steps between checkpoints (needs --checkpoint; default 0: only on SIGTERM)")
     p.add_argument("--no-crop", action="store_true", help="refuse sizes the network cannot take instead of cropping")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     es = p.add_mutually_exclusive_group()
