@@ -212,11 +212,9 @@ def no_prior(
     The supplementary "no prior" baseline: the data term alone leaves everything ``A`` cannot see (high frequencies
     for SR, missing pixels for inpainting) at its initial value. ``init``: ``"noise"`` (U(0, 0.1), the notebook's),
     ``"zero"``, ``"bicubic"`` (:func:`pil_bicubic_upsample` of ``y``, or ``y`` itself when ``A`` keeps the size), or an
-    image.
+    image. It is :func:`tv_prior` with weight 0.
     """
-    return _optimise_pixels(
-        y, operator, shape, iterations=iterations, lr=lr, seed=seed, init=init, tv_weight=0.0, beta=0.5
-    )
+    return tv_prior(y, operator, shape, tv_weight=0.0, iterations=iterations, lr=lr, seed=seed, init=init)
 
 
 def tv_prior(
@@ -289,13 +287,9 @@ def run_baseline(
     scale = operator.factor
     shape = (obs.shape[0] * scale, obs.shape[1] * scale, obs.shape[2])
     y = obs if task != "inpaint" else obs * np.asarray(operator.mask[0].permute(1, 2, 0))
-    if name == "no_prior":
-        allowed = {"lr", "init"}
-        unknown = set(options) - allowed
-        if unknown:
-            raise DipInputError(f"unknown option(s) for no_prior: {', '.join(sorted(unknown))}")
-        return no_prior(y, operator, shape, iterations=iterations, seed=seed, **options)
-    unknown = set(options) - {"lr", "init", "tv_weight", "beta"}
+    optimise, allowed = {"no_prior": (no_prior, {"lr", "init"}),
+                         "tv_prior": (tv_prior, {"lr", "init", "tv_weight", "beta"})}[name]  # fmt: skip
+    unknown = set(options) - allowed
     if unknown:
-        raise DipInputError(f"unknown option(s) for tv_prior: {', '.join(sorted(unknown))}")
-    return tv_prior(y, operator, shape, iterations=iterations, seed=seed, **options)
+        raise DipInputError(f"unknown option(s) for {name}: {', '.join(sorted(unknown))}")
+    return optimise(y, operator, shape, iterations=iterations, seed=seed, **options)

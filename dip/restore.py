@@ -1,8 +1,10 @@
 """Task-level entry point: one degraded image in, one restored image (and its record) out.
 
 ``restore`` checks and, where needed, crops the inputs to a size the network can take, builds the task's observation
-operator and runs :func:`dip.fit.fit`. ``save_result`` writes the image and a JSON sidecar (config, seed, versions,
-device, time, history) atomically. The ``dip`` command and the workflow's fit rule both go through here.
+operator and the stopping hooks (ES-WMV, the auto stop) and runs :func:`dip.fit.fit`; ``restore_many`` does the same for
+K fits of one size in one batched fit (:func:`dip.fit.stacked.fit_many`). ``save_result`` writes the image and a JSON
+sidecar (config, seed, versions, device, time, history) atomically. The ``dip`` command and the workflow's fit_dip and
+fit_dip_pack rules all go through here.
 """
 
 from __future__ import annotations
@@ -170,7 +172,7 @@ def restore(
 
 
 def _annotate(result: FitResult, prepared: PreparedInputs, es_hook, auto_hook=None) -> FitResult:
-    """Add what the task level knows to a fit's result: the crop, the notes and the early-stopping records.
+    """Add what the task level knows to a fit's result: the crop, the notes, the early-stopping and auto-stop records.
 
     ``early_stopping``, ``output_early``, ``auto_stop`` and ``output_auto`` are set on every result (None without
     them), so that readers (records, the command, the workflow) can read them as attributes.
@@ -301,15 +303,12 @@ def restore_many(
 
 def git_commit(path: str | os.PathLike | None = None) -> str | None:
     """The commit of the checkout ``path`` is in (None outside a git checkout)."""
+    cwd = path or Path(__file__).resolve().parent
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=path or Path(__file__).resolve().parent, capture_output=True,
-            text=True, timeout=5, check=True,
-        )
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=path or Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=5, check=True,
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5,
+                             check=True)  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd, capture_output=True,
+                               text=True, timeout=5, check=True)  # fmt: skip
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return None

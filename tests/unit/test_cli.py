@@ -455,15 +455,33 @@ def test_the_last_line_names_the_image_its_step_and_psnr(tmp_path, photo64, capl
     assert "the raw output of step 0 (the last of 1 step (fixed budget)); 1 step in" in last and "1 steps" not in last
 
 
+def test_every_file_written_is_named(tmp_path, photo64, caplog):
+    """The early output beside the image (--early-stop-record) and degrade lr's HR image are said, not only written."""
+    caplog.set_level(logging.INFO)
+    src = save_png(tmp_path / "in.png", photo64)
+    out = tmp_path / "out.png"
+    assert main(["denoise", str(src), "-o", str(out), "--early-stop-record", "--es-window", "2", "--es-patience", "1",
+                 *QUICK[:1], "4", *QUICK[2:], "--log-every", "1"]) == 0  # fmt: skip
+    said, early = [r.getMessage() for r in caplog.records], tmp_path / "out.early.png"
+    assert said[-2].startswith("early stopping: detected step ") and said[-2].endswith(f"; wrote its output to {early}")
+    assert said[-1].startswith(f"wrote {out}: ") and early.is_file()
+    lr, hr = tmp_path / "lr.png", tmp_path / "hr.png"
+    assert main(["degrade", "lr", str(src), "-o", str(lr), "--factor", "2", "--hr-output", str(hr)]) == 0
+    assert caplog.records[-1].getMessage() == f"wrote {lr} and the HR image {hr}" and hr.is_file()
+    assert main(["degrade", "noise", str(src), "-o", str(tmp_path / "noisy.png")]) == 0
+    assert caplog.records[-1].getMessage() == f"wrote {tmp_path / 'noisy.png'}"
+
+
 def test_auto_is_the_default_and_iters_a_fixed_budget(tmp_path, photo64, caplog):
     caplog.set_level(logging.INFO)
-    from dip.cli import _stop_mode, build_parser
+    from dip.cli import build_parser
+    from dip.cli.restore import stop_mode
 
     parse = build_parser().parse_args
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9"])) == "fixed"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9", "--stop", "auto"])) == "auto"
-    assert _stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--early-stop"])) == "es-wmv"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9"])) == "fixed"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--iters", "9", "--stop", "auto"])) == "auto"
+    assert stop_mode(parse(["denoise", "x.png", "-o", "y.png", "--early-stop"])) == "es-wmv"
     from dip.data import degrade
 
     src = save_png(tmp_path / "noisy.png", degrade.add_gaussian_noise(photo64, 50, seed=0))
@@ -497,6 +515,15 @@ def test_every_option_has_help():
                for action in parser._actions
                if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help]
     assert not missing
+    # Every subcommand's --help starts with what it does, and every option that may be left out says what it is then
+    # (flags are off, and one of a required group is given).
+    assert not [name for name, parser in parsers(build_parser()) if name != "dip" and not parser.description]
+    unsaid = [f"{name} {action.option_strings}" for name, parser in parsers(build_parser())
+              for required in [{a for g in parser._mutually_exclusive_groups if g.required for a in g._group_actions}]
+              for action in parser._actions
+              if action.option_strings and action.nargs != 0 and not action.required and action not in required
+              and "default" not in action.help.lower()]  # fmt: skip
+    assert not unsaid
     done = subprocess.run([sys.executable, "-m", "dip", "degrade", "noise", "--help"], capture_output=True, text=True)
     text = " ".join(done.stdout.split())
     assert "0-255 scale (default 25)" in text and "seed of the noise (default 0)" in text

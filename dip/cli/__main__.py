@@ -1,0 +1,5 @@
+import sys
+
+from dip.cli import main
+
+sys.exit(main())
