@@ -90,9 +90,9 @@ def paper_workload() -> list[dict]:
     steps (the preset's, from the config), output megapixels (the GT cropped to multiples of 32, from the manifest's
     size column) and step x Mpx. The paper's other experiments (JPEG, the figures) are not counted."""
     from benchmarks.gpu.config import paper_config
-    from dip.pipeline.plan import LEARNING_KINDS, build_plan
+    from dip.pipeline.plan import build_plan
     from dip.presets import config_from_spec
-    from dip.tasks import level_label
+    from dip.tasks import LEARNING_CURVE_KINDS, level_label
 
     plan = build_plan(paper_config())
     sizes = plan.manifest.sizes
@@ -115,7 +115,7 @@ def paper_workload() -> list[dict]:
         spec = plan.learning
         bench = plan.benchmark(spec["dataset"])
         w, h, _ = sizes[bench.gt_file(bench.levels[0], spec["image"])]
-        kinds = spec.get("kinds") or LEARNING_KINDS
+        kinds = spec.get("kinds") or tuple(LEARNING_CURVE_KINDS)
         it = int(spec["dip"]["settings"]["iterations"])
         px = crop32(w, h) / 1e6
         rows.append({"what": f"learning curves ({spec['image']}, Fig. 2)", "fits": len(kinds), "steps": it * len(kinds),

@@ -32,12 +32,11 @@ from dip.pipeline.memory_model import fit_mem_mb
 from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, read_section
 from dip.pipeline.selection import Selection
-from dip.tasks import default_preset, level_label, parse_level
+from dip.tasks import LEARNING_CURVE_KINDS, default_preset, level_label, parse_level
 
-__all__ = ["Job", "Plan", "build_plan", "runs_fits", "TARGETS", "LEARNING_KINDS"]
+__all__ = ["Job", "Plan", "build_plan", "runs_fits", "TARGETS"]
 
 TARGETS = ("all", "experiments", "released")  # the workflow's target rules
-LEARNING_KINDS = ("image", "image_noise", "shuffled", "noise")  # Fig. 2: what the network fits
 # The rules whose jobs fit (DIP, or pixels for the no-prior / TV-prior baselines): planned with fit or baseline
 # resources, and their logs get progress lines. The generated experiment_<name> rules fit too (see runs_fits).
 FITTING_RULES = ("fit_dip", "fit_dip_pack", "learning_curve", "baseline", "experiment_architecture")
@@ -381,8 +380,8 @@ class Plan:
 
     @property
     def learning_kinds(self) -> tuple[str, ...]:
-        """What the networks of Fig. 2 fit (:data:`LEARNING_KINDS` unless the config names some)."""
-        return tuple(self.learning.get("kinds") or LEARNING_KINDS)
+        """What the networks of Fig. 2 fit (:data:`dip.tasks.LEARNING_CURVE_KINDS` unless the config names some)."""
+        return tuple(self.learning.get("kinds") or LEARNING_CURVE_KINDS)
 
     def learning_curve_files(self) -> list[str]:
         if not self.learning:

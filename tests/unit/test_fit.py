@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from dip import physics
-from dip.data import degrade
 from dip.errors import DipInputError
 from dip.eval import metrics
 from dip.fit import FitConfig, FitInterrupted, fit

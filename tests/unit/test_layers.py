@@ -58,7 +58,6 @@ def test_lanczos_downsample_is_the_authors_2d_kernel(kind, support, n_taps):
 def test_inplace_activations_change_values_not_memory_kept_for_backward():
     # The skip net's activations run in place after each batch norm: same outputs and gradients as out-of-place ones,
     # fewer tensors kept for backward.
-    import copy
 
     torch.manual_seed(0)
     net = nets.build_net("skip", 8, 3, channels_down=[16] * 3, channels_up=[16] * 3, channels_skip=[4] * 3)
@@ -92,7 +91,6 @@ def test_inplace_activations_change_values_not_memory_kept_for_backward():
 def test_reflect_conv_keeps_the_unpadded_input_with_the_same_values_and_gradients(precision, monkeypatch):
     # ReflectConv2d pads its input again in backward instead of keeping the padded copy: outputs and gradients equal
     # those of the plain reflection-padded convolution (nn.Conv2d's own path), in fp32 and under bf16 autocast.
-    import copy
 
     torch.manual_seed(0)
     net = nets.build_net("skip", 8, 3, channels_down=[16] * 3, channels_up=[16] * 3, channels_skip=[4] * 3)

@@ -103,8 +103,3 @@ def test_a_level_must_be_a_finite_number(level):
     with pytest.raises(DipInputError, match="finite number"):
         tasks.level_label("sr", level)
 
-
-def test_the_planner_plans_the_learning_curves_the_figure_names():
-    from dip.pipeline.plan import LEARNING_KINDS
-
-    assert tuple(LEARNING_KINDS) == tuple(tasks.LEARNING_CURVE_KINDS)  # one list: dip.tasks

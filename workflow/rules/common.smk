@@ -23,9 +23,9 @@ from dip.errors import DipInputError
 from dip.pipeline import pins
 from dip.pipeline.config import resolve_shipped_files, use_source
 from dip.pipeline.jobs.runner import SETTINGS_ENV
-from dip.pipeline.plan import LEARNING_KINDS, build_plan
+from dip.pipeline.plan import build_plan
 from dip.pipeline.steps import download
-from dip.tasks import BASELINES, LEVELLED_TASKS, TASKS
+from dip.tasks import BASELINES, LEARNING_CURVE_KINDS, LEVELLED_TASKS, TASKS
 
 use_source(SOURCE, BASEDIR)
 validate(config, schema="../schemas/config.schema.yaml")
@@ -139,5 +139,5 @@ wildcard_constraints:
     seed=r"\d+",
     image=r"[^/]+",
     pack=r"pack\d+",
-    kind="|".join(LEARNING_KINDS),
+    kind="|".join(LEARNING_CURVE_KINDS),
     method="|".join(BASELINES),
