@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,47 @@ from tests.helpers import MIRROR, REPO, crop_photo, serve
 TEST_THREADS = int(os.environ.get("DIP_TEST_THREADS", "2"))
 torch.set_num_threads(TEST_THREADS)
 TORCH_SEED = torch.initial_seed()  # what a fresh process starts with
+
+# A time budget for the whole run (`.ci/run` sets DIP_TEST_BUDGET_S; unset or 0: no budget, every test runs). Under a
+# budget the slow tests run after all the others, the SLURM ones first (nothing but CI can run them), then the rest
+# cheapest first; each starts only if its expected seconds (`@pytest.mark.slow(seconds=N)`, measured on CI's 2 cores)
+# still fit, else it is skipped and the skip says so.
+TEST_BUDGET_S = float(os.environ.get("DIP_TEST_BUDGET_S") or 0)
+SLOW_DEFAULT_S = 60.0
+_SESSION_START = time.monotonic()
+
+
+def _expected_seconds(item) -> float | None:
+    """A slow test's expected seconds (its closest `slow` marker's), None for a test not marked slow."""
+    marker = item.get_closest_marker("slow")
+    if marker is None:
+        return None
+    return float(marker.kwargs.get("seconds", SLOW_DEFAULT_S))
+
+
+def pytest_sessionstart(session):
+    global _SESSION_START
+    _SESSION_START = time.monotonic()
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-randomly has shuffled: the fast tests keep its random order
+def pytest_collection_modifyitems(config, items):
+    if not TEST_BUDGET_S:
+        return
+    fast = [item for item in items if _expected_seconds(item) is None]
+    slow = [item for item in items if _expected_seconds(item) is not None]
+    slow.sort(key=lambda item: (item.get_closest_marker("slurm") is None, _expected_seconds(item)))
+    items[:] = fast + slow
+
+
+def pytest_runtest_setup(item):
+    seconds = _expected_seconds(item)
+    if not TEST_BUDGET_S or seconds is None:
+        return
+    spent = time.monotonic() - _SESSION_START
+    if spent + seconds > TEST_BUDGET_S:
+        pytest.skip(f"{item.nodeid}: time budget: {spent:.0f} s of DIP_TEST_BUDGET_S={TEST_BUDGET_S:.0f} spent, this test takes "
+                    f"~{seconds:.0f} s (make test runs it: no budget)")
 
 
 @pytest.fixture(autouse=True)

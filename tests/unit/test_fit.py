@@ -92,7 +92,7 @@ def test_divergence_rolls_back_weights_and_adam_state(photo64):
     assert np.isfinite(result.output).all() and np.isfinite(result.history[-1]["loss"])
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=90)
 def test_compiled_fit_matches_eager_fit(photo64):
     # torch.compile changes how the network is executed, not what it computes: a few steps stay within float noise.
     config = tiny_fit_config(iterations=3, channels_last=False)

@@ -123,7 +123,7 @@ def test_a_partial_run_scores_only_the_outputs_it_made(tmp_path):
     assert len(es.input["jsons"]) == 1 and es.input["gt"] == es_job.input["gt"]
 
 
-@pytest.mark.slow  # ~25 s of CPU (five fresh processes import torch); longer on a shared machine
+@pytest.mark.slow(seconds=20)
 def test_the_tiny_run_writes_the_workflow_layout_and_a_summary(tmp_path):
     if not MIRROR.is_dir():
         pytest.skip(f"benchmark mirror not found at {MIRROR}")

@@ -50,6 +50,7 @@ def _wait_for_checkpoint(work, proc, limit_s=240.0) -> None:
     raise AssertionError(f"no checkpoint within {limit_s} s:\n{(work / 'run.log').read_text()[-3000:]}")
 
 
+@pytest.mark.slow(seconds=35)
 def test_fit_killed_without_warning_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     ref, command = _one_fit(tmp_path, "uninterrupted")
     snakemake(ref, *command, timeout=600)
@@ -96,6 +97,7 @@ SET5 = {
 }
 
 
+@pytest.mark.slow(seconds=10)
 def test_corrupted_download_fails_by_name_and_deleting_it_repairs_it(tmp_path, mirror_url):
     work = scratch(tmp_path)
     (work / "set5.yaml").write_text(yaml.safe_dump({**SET5, "download_base_url": mirror_url}))
@@ -128,6 +130,7 @@ def test_corrupted_download_fails_by_name_and_deleting_it_repairs_it(tmp_path, m
     assert "degrade_sr" in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow(seconds=5)
 def test_kept_downloads_older_than_the_workflow_re_download_nothing_and_the_target_is_built_in_one_run(
     tmp_path, mirror_url
 ):

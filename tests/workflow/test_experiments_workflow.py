@@ -34,7 +34,7 @@ def test_experiments_dry_run_and_lint(tmp_path):
     assert lint.returncode == 0 and "Congratulations" in lint.stdout + lint.stderr, lint.stdout + lint.stderr
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=100)
 def test_every_experiment_end_to_end(tmp_path, mirror_url):
     work = scratch(tmp_path)
     layers = [str(TEST_CONFIG), str(tiny_experiments_config(work, mirror_url))]

@@ -57,6 +57,7 @@ def _failure_lines(proc, text):
     return [line for line in (proc.stdout + proc.stderr).splitlines() if text in line]
 
 
+@pytest.mark.slow(seconds=10)
 def test_a_checkpoint_is_set_aside_only_for_its_own_error(tmp_path):
     work = _work(tmp_path)
     ckpt = work / f"{FIT}.ckpt"
@@ -80,6 +81,7 @@ def test_a_checkpoint_is_set_aside_only_for_its_own_error(tmp_path):
     assert note in (work / FIT_LOG).read_text()
 
 
+@pytest.mark.slow(seconds=30)
 def test_a_truncated_restored_image_fails_the_next_job_in_one_line_and_deleting_it_repairs_it(tmp_path):
     work = _work(tmp_path)
     _run(work, SCORES)
@@ -111,6 +113,7 @@ class _Planted:
         return (open, (self.marker, "w"))
 
 
+@pytest.mark.slow(seconds=15)
 def test_a_planted_pickle_in_a_checkpoints_place_is_refused_without_running(tmp_path):
     work = _work(tmp_path)
     marker, ckpt = work / "ran", work / f"{FIT}.ckpt"
@@ -137,6 +140,7 @@ def _session_pids(sid: int) -> dict[int, str]:
     return found
 
 
+@pytest.mark.slow(seconds=30)
 def test_a_snakemake_killed_with_sigkill_leaves_no_fit_running_and_the_rerun_resumes(tmp_path):
     work = _work(tmp_path, iterations=600)
     command = (f"{FIT}.json", "--cores", "1", "--configfile", str(TEST_CONFIG), "faults.yaml")

@@ -138,7 +138,7 @@ def layer(work: Path, name: str, **changes) -> str:
     return name
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=20)
 def test_touched_and_remade_inputs_rerun_nothing(finished):
     for path in (finished / "results").rglob("*"):
         if path.is_file() and "inputs" in path.parts:
@@ -148,14 +148,14 @@ def test_touched_and_remade_inputs_rerun_nothing(finished):
     assert not any(r in counts(finished, "--configfile", "tiny.yaml", *PROFILE) for r in FITS)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_adding_an_image_fits_only_that_image(finished):
     more = layer(finished, "more.yaml", images=["astronaut", "coffee"])
     out = snakemake(finished, "-n", "--cores", "1", "--configfile", more, *PROFILE).stdout
     assert job_counts(out)["fit_dip"] == 1 and "image=coffee" in out
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=5)
 def test_a_changed_setting_reruns_its_fits_also_without_snakemake_records(finished, tmp_path):
     work = tmp_path / "clone"
     shutil.copytree(finished, work, symlinks=True, ignore=shutil.ignore_patterns(".snakemake"))
@@ -175,7 +175,7 @@ def test_dot_test_dry_run():
     assert job_counts(proc.stdout)["fit_dip"] == 8
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=15)
 def test_deployed_as_a_module_runs(tmp_path):
     # what `snakedeploy deploy-workflow` writes, with the workflow's source as a local folder
     (tmp_path / "config").mkdir()

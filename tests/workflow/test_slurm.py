@@ -11,8 +11,9 @@ fresh temporary folder per test).
 
 What runs (measured on 2 shared cores: see docs/SLURM.md):
 1. test_slurm_harness: a two-rule toy (a CPU job, then a gpu=1 job on the node's fake GPU) -- the wiring alone.
-2. test_workflow_on_slurm_matches_local: the tiny test configuration (.test/config) with --executor slurm and the
-   project's SLURM profile (profiles/slurm, its two EDIT lines filled in), against a local run:
+2. test_workflow_on_slurm_matches_local: the tiny test configuration's SR slice (.test/config, `only: [photos/sr]`)
+   with --executor slurm and the project's SLURM profile (profiles/slurm, its two EDIT lines filled in), against a
+   local run:
    every job COMPLETED in sacct, metrics.csv PSNR/SSIM columns equal.
 3. test_fit_resumes_after_scancel: one fit, `scancel --signal=TERM` while it runs; the retry resumes from the
    checkpoint (its record says resumed_from > 0) and ends with the same PSNR as an uninterrupted local fit.
@@ -35,7 +36,7 @@ import yaml
 
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 PROFILE = REPO / "profiles" / "slurm" / "profile.yaml"
 TEST_CONFIG = REPO / ".test" / "config" / "config.yaml"
@@ -220,6 +221,7 @@ rule gpu_step:
 """
 
 
+@pytest.mark.slow(seconds=25)
 def test_slurm_harness(slurm, tmp_path, cleanup_jobs):
     """The wiring alone, in ~20 s: a CPU job then a gpu=1 job, both COMPLETED in sacct, the GPU one with gres/gpu."""
     cleanup_jobs.append(tmp_path)
@@ -235,22 +237,31 @@ def test_slurm_harness(slurm, tmp_path, cleanup_jobs):
     assert (tmp_path / "gpu.txt").read_text().split()[2] == "cuda=0"  # SLURM bound the (fake) GPU to the job
 
 
+def _sr_slice_config() -> dict:
+    """The tiny test configuration's SR slice (`only: [photos/sr]`, 14 of its 42 jobs): degrading, two fits on the
+    GPU, baselines, scores, a table and figures -- every kind of job SLURM runs, in a third of the queue waits."""
+    cfg = yaml.safe_load(TEST_CONFIG.read_text())
+    cfg["only"] = ["photos/sr"]
+    return cfg
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> Path:
-    """The tiny test configuration run locally (the reference the SLURM run must equal)."""
-    wd = _workflow_copy(tmp_path_factory.mktemp("local"))
+    """The SR slice of the tiny test configuration run locally (the reference the SLURM run must equal)."""
+    wd = _workflow_copy(tmp_path_factory.mktemp("local"), _sr_slice_config())
     seconds = _run(wd, "--cores", "2", "--workflow-profile", "none", log_name="local.log", snakefile=REPO / "Snakefile")
-    print(f"local run of .test: {seconds:.0f} s")
+    print(f"local run of .test (SR slice): {seconds:.0f} s")
     return wd
 
 
+@pytest.mark.slow(seconds=120)
 def test_workflow_on_slurm_matches_local(slurm, local_run, tmp_path, cleanup_jobs):
-    wd = _workflow_copy(tmp_path / "run")
+    wd = _workflow_copy(tmp_path / "run", _sr_slice_config())
     cleanup_jobs.append(wd)
     profile = _profile_for(slurm, tmp_path / "profile")
     t0 = time.monotonic()
     _run(wd, "--workflow-profile", str(profile), *CI_FLAGS, log_name="slurm.log", snakefile=REPO / "Snakefile")
-    print(f"SLURM run of .test: {time.monotonic() - t0:.0f} s")
+    print(f"SLURM run of .test (SR slice): {time.monotonic() - t0:.0f} s")
 
     submitted = _submitted(wd, "slurm.log")
     rows = _wait_for_records(wd, submitted)
@@ -334,6 +345,7 @@ def _psnr(record: dict) -> float:
     return final.get("psnr_gt_avg") if final.get("psnr_gt_avg") is not None else final["psnr_gt"]
 
 
+@pytest.mark.slow(seconds=130)
 def test_fit_resumes_after_scancel(slurm, tmp_path, cleanup_jobs):
     """SIGTERM to a running fit (as at a time limit or preemption): the retry resumes and ends where a clean run ends."""
     cfg, _ = _one_fit_config()

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow
 TEST_CONFIG = str(REPO / ".test" / "config" / "config.yaml")
 
 
+@pytest.mark.slow(seconds=170)
 def test_tiny_end_to_end(tmp_path):
     work = scratch(tmp_path)
     snakemake(work, "--cores", "2", "--configfile", TEST_CONFIG, timeout=1200)
@@ -65,6 +66,7 @@ def test_tiny_end_to_end(tmp_path):
     assert "changed_specs/fit_dip/" in dry
 
 
+@pytest.mark.slow(seconds=60)
 def test_paper_released_from_the_mirror(tmp_path, mirror_url):
     work = scratch(tmp_path)
     snakemake(work, "released", "--cores", "2", "--configfile", "config/paper.yaml", "--config",
@@ -88,6 +90,7 @@ def test_paper_released_from_the_mirror(tmp_path, mirror_url):
         assert sha256sum(path) == manifest[str(path.relative_to(work / "resources"))]
 
 
+@pytest.mark.slow(seconds=5)
 def test_wrong_checksum_fails_and_leaves_no_file(tmp_path, mirror_url):
     work = scratch(tmp_path)
     manifest = (REPO / "config/manifest/benchmarks.tsv").read_text()
@@ -105,6 +108,7 @@ def test_wrong_checksum_fails_and_leaves_no_file(tmp_path, mirror_url):
     assert not list((work / "resources").rglob("baby_GT.png"))
 
 
+@pytest.mark.slow(seconds=5)
 def test_unreachable_url_fails_clearly(tmp_path):
     work = scratch(tmp_path)
     url = closed_port_url()
@@ -117,6 +121,7 @@ def test_unreachable_url_fails_clearly(tmp_path):
     assert not list((work / "resources").rglob("*.png"))
 
 
+@pytest.mark.slow(seconds=25)
 def test_packed_fits_equal_lone_fits(tmp_path):
     # pack_fits: the 4 denoising fits of the test config (2 images x 2 seeds, one size) run as one fit_dip_pack job;
     # unpack_fit puts each fit's files where a lone fit_dip job writes them, with the same result up to float rounding.
