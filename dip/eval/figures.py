@@ -297,7 +297,6 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
     legend); ``image_labels``: image id -> legend name.
     """
     import seaborn as sns
-    from matplotlib.lines import Line2D
 
     plt = _pyplot()
     if frame.empty:
@@ -314,21 +313,7 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
     shown = [i for i in shown if i in set(points["image"])]
     n_shown = len(shown)
     subset = n_all is not None and n_shown < n_all
-    # the slots: per method, its sources (ours first), each with points, a mean or a full-set mean
-    slots: dict[str, list[str]] = {}
-    for method, source in [*zip(points["method"], points["source"]), *means, *full]:
-        slots.setdefault(method, [])
-        if source not in slots[method]:
-            slots[method].append(source)
-    for method in slots:
-        slots[method].sort(key=_source_rank)
-
-    def rank(method):
-        values = [means[(method, s)] for s in slots[method] if (method, s) in means]
-        values += [full[(method, s)] for s in slots[method] if (method, s) in full]
-        return values[0] if values else float(points.loc[points["method"] == method, "psnr"].mean())
-
-    order = sorted(slots, key=rank)
+    slots, order = _method_slots(points, means, full)
     palette = dict(zip(shown, sns.color_palette("colorblind", n_colors=len(shown)))) if 0 < n_shown <= 10 else {}
     gap, half = 0.5, 0.24  # between methods; half the width of a mean line (one slot is 1 wide)
     centres, x = {}, 0.0
@@ -351,24 +336,8 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
             ax.scatter([centre + spread.get(im, 0.0) for im in sel["image"]], sel["psnr"].astype(float),
                        c=[palette.get(im, "0.45") for im in sel["image"]], marker=SOURCE_MARKERS.get(source, "D"),
                        s=22, zorder=3, edgecolors="white", linewidths=0.4)
-        texts = []
-        if (method, source) in means and n_shown > 1:
-            ax.hlines(means[(method, source)], centre - half, centre + half, color="black", lw=1.6, zorder=4)
-            texts.append((means[(method, source)], "black"))
-        elif (method, source) in means:  # one image: its point is the value
-            texts.append((means[(method, source)], "black"))
-        if (method, source) in full:
-            ax.hlines(full[(method, source)], centre - half, centre + half, color="0.45", lw=1.3, ls=(0, (3, 1.5)),
-                      zorder=4)
-            texts.append((full[(method, source)], "0.35"))
-        # the values at the lines' right end, clear of the points; two close values are moved apart
-        texts.sort()
-        offsets = [0.0] * len(texts)
-        if len(texts) == 2 and (texts[1][0] - texts[0][0]) / db_per_pt < 8:
-            offsets = [-4.0, 4.0]
-        for (value, colour), dy in zip(texts, offsets):
-            ax.annotate(f"{value:.2f}", (centre + half, value), xytext=(2, dy), textcoords="offset points",
-                        ha="left", va="center", fontsize=6.5, color=colour, zorder=5)
+        _draw_means(ax, centre, half, means.get((method, source)), full.get((method, source)), n_shown > 1,
+                    db_per_pt)
     ax.set_xticks([sum(centres[(m, s)] for s in slots[m]) / len(slots[m]) for m in order])
     ax.set_xticklabels([labels.get(m, m) for m in order], rotation=30, ha="right", fontsize=8)
     ax.tick_params(axis="x", which="major", pad=11)
@@ -381,12 +350,63 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
     ax.set_xlabel("")
     ax.set_ylabel(ylabel)
     ax.set_title(title or "PSNR per method")
+    _legend_outside(ax, _per_method_legend(points, shown, palette, names, bool(means), bool(full), subset, n_all),
+                    fontsize=7)
+    save_figure(fig, png, pdf)
+    return fig
+
+
+def _method_slots(points, means: dict, full: dict) -> tuple[dict[str, list[str]], list[str]]:
+    """The per-method figure's slots: per method its sources (ours first), each with points, a mean or a full-set
+    mean; and the methods in the order drawn (by their first mean)."""
+    slots: dict[str, list[str]] = {}
+    for method, source in [*zip(points["method"], points["source"]), *means, *full]:
+        slots.setdefault(method, [])
+        if source not in slots[method]:
+            slots[method].append(source)
+    for method in slots:
+        slots[method].sort(key=_source_rank)
+
+    def rank(method):
+        values = [means[(method, s)] for s in slots[method] if (method, s) in means]
+        values += [full[(method, s)] for s in slots[method] if (method, s) in full]
+        return values[0] if values else float(points.loc[points["method"] == method, "psnr"].mean())
+
+    return slots, sorted(slots, key=rank)
+
+
+def _draw_means(ax, centre: float, half: float, mean, full_mean, draw_mean_line: bool, db_per_pt: float):
+    """One slot's mean (solid, black; no line for one image: its point is the value) and full-set mean (dashed,
+    grey), each with its value at the line's right end, clear of the points; two close values are moved apart."""
+    texts = []
+    if mean is not None:
+        if draw_mean_line:
+            ax.hlines(mean, centre - half, centre + half, color="black", lw=1.6, zorder=4)
+        texts.append((mean, "black"))
+    if full_mean is not None:
+        ax.hlines(full_mean, centre - half, centre + half, color="0.45", lw=1.3, ls=(0, (3, 1.5)), zorder=4)
+        texts.append((full_mean, "0.35"))
+    texts.sort()
+    offsets = [0.0] * len(texts)
+    if len(texts) == 2 and (texts[1][0] - texts[0][0]) / db_per_pt < 8:
+        offsets = [-4.0, 4.0]
+    for (value, colour), dy in zip(texts, offsets):
+        ax.annotate(f"{value:.2f}", (centre + half, value), xytext=(2, dy), textcoords="offset points",
+                    ha="left", va="center", fontsize=6.5, color=colour, zorder=5)
+
+
+def _per_method_legend(points, shown, palette, names, has_means, has_full, subset, n_all) -> list:
+    """The per-method figure's legend: what the solid and dashed lines average over, the sources' markers, the
+    images' colours."""
+    from matplotlib.lines import Line2D
+
+    n_shown = len(shown)
     if subset:
         shown_label = f"mean, {n_shown} of {n_all} images" if n_shown > 1 else None
     else:
         shown_label = f"mean, all {n_shown} images"
-    handles = [Line2D([], [], color="black", lw=1.6, label=shown_label)] if shown_label and means else []
-    if full:
+    handles = [Line2D([], [], color="black", lw=1.6, label=shown_label)] if shown_label and has_means else []
+    if has_full:
         handles.append(Line2D([], [], color="0.45", lw=1.3, ls=(0, (3, 1.5)),
                               label=f"mean, all {n_all} images" if n_all else "mean, all images"))
     sources = sorted({s for s in points["source"]}, key=_source_rank)
@@ -395,6 +415,4 @@ def plot_psnr_per_method(frame, png, pdf=None, *, title: str | None = None, meth
                     for s in sources]
     if palette:
         handles += [Line2D([], [], color=palette[im], lw=0, marker="o", ms=5, label=names.get(im, im)) for im in shown]
-    _legend_outside(ax, handles, fontsize=7)
-    save_figure(fig, png, pdf)
-    return fig
+    return handles
