@@ -29,12 +29,12 @@ def _auto_stops(outputs: list[dict], observation: str) -> list[dict]:
     from dip.eval.scoring import auto_stop_output
     from dip.fit.stopping import auto_stop_of
 
+    fits = [o for o in outputs if o["method"] == "dip" and o.get("json") and Path(o["json"]).is_file()]
+    observed = read_image(observation) if fits else None  # once per image, whatever its number of seeds
     entries = []
-    for out in outputs:
-        if out["method"] != "dip" or not out.get("json") or not Path(out["json"]).is_file():
-            continue
+    for out in fits:
         record = json.loads(Path(out["json"]).read_text())
-        obs = crop_to_box(read_image(observation), record.get("crop_box"))
+        obs = crop_to_box(observed, record.get("crop_box"))
         entries.append(auto_stop_output(out, record, auto_stop_of(record, observation=obs)))
     return entries
 
