@@ -259,7 +259,7 @@ def run_case(case: Case, args) -> dict:
     clean, read = load_clean(case, args.images_dir, size)
     observation, mask = degrade_case(case, clean)
     preset = preset_of(case)
-    config = get_preset(preset, width=args.width, iterations=args.iters, log_every=args.log_every, device="cpu",
+    config = get_preset(preset, width=args.width, iterations=args.iters, log_every=args.log_every, device=args.device,
                         seed=SEED, checkpoint_seconds=600.0)  # fmt: skip
     # The auto stop as a hook (what `dip` runs); the discrepancy principle's variants are replayed on the curve.
     auto_rule = rule_for(case.task, observation, mask=mask, average=config.exp_weight)
@@ -315,7 +315,7 @@ def run_case(case: Case, args) -> dict:
         "oracle": {"step": best_step, "psnr": oracle, "curve": key}, "candidates": rows,
         "seconds": round(time.time() - started, 1), "resumed_from": result.resumed_from,
         "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": platform.node(), "history": history,
+        "machine": platform.node(), "device": args.device, "threads": args.threads, "history": history,
     }  # fmt: skip
 
 
@@ -416,6 +416,29 @@ def _variant(args) -> str:
     return "".join(f"-{p}" for p in parts if p)
 
 
+def _run_case_in_worker(case: Case, args) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return run_case(case, args)
+
+
+def _fitted(cases: list[Case], args):
+    """The results rows of ``cases``, each as its fit ends: in this process (``--jobs 1``) or in ``--jobs`` worker
+    processes (spawned: a CUDA context does not survive a fork)."""
+    if args.jobs <= 1:
+        for case in cases:
+            yield _run_case_in_worker(case, args)
+        return
+    import concurrent.futures as cf
+    import multiprocessing
+
+    with cf.ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_case_in_worker, case, args) for case in cases]
+        for future in cf.as_completed(futures):
+            yield future.result()
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -426,7 +449,11 @@ def main(argv=None) -> int:
                    help=f"JSON-lines results (default {DEFAULT_RESULTS.relative_to(ROOT)})")
     p.add_argument("--checkpoint-dir", type=Path, default=DEFAULT_CKPT, help="where a running case checkpoints")
     p.add_argument("--log-every", type=int, default=10, help="steps between logged values (default 10)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per case (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="cases fitted at once, each in its own process (default 1; on a CPU at most one per core, "
+                        "on a GPU several small cases share it)")
     p.add_argument("--width", type=int, help="cap the channels (quick checks only; not the benchmark's numbers)")
     p.add_argument("--iters", type=int, help="override the presets' budgets (quick checks only)")
     p.add_argument("--size", type=int, help="override the cases' sizes (quick checks only)")
@@ -459,20 +486,19 @@ def main(argv=None) -> int:
             rows = [r for r in read_results(args.results) if r["case"] in {c.key for c in cases}]
             print(report([rescore(r, args) for r in rows] if args.rescore else rows))
         return 0
-    import torch
-
-    torch.set_num_threads(args.threads)
-    print(f"bench_autostop: {len(cases)} cases, results -> {args.results}", flush=True)
+    todo = [c for c in cases if (c.key, _variant(args)) not in done]
+    print(f"bench_autostop: {len(cases)} cases ({len(cases) - len(todo)} done in {args.results.name}), "
+          f"{args.jobs} at a time on {args.device}, results -> {args.results}", flush=True)  # fmt: skip
     for case in cases:
-        if (case.key, _variant(args)) in done:
+        if case in todo:
+            hours = estimated_seconds(case, args.iters, args.size) / 3600
+            print(f"{case.key}: queued ({preset_of(case)}, ~{hours:.1f} h on one CPU thread)", flush=True)
+        else:
             print(f"{case.key}: done (in {args.results.name}), skipped", flush=True)
-            continue
-        hours = estimated_seconds(case, args.iters, args.size) / 3600
-        print(f"{case.key}: fitting ({preset_of(case)}, ~{hours:.1f} h)", flush=True)
-        row = run_case(case, args)
-        append_result(args.results, row)
+    for row in _fitted(todo, args):
+        append_result(args.results, row)  # the one writer of the results file, as each case ends
         c = row["candidates"]
-        print(f"{case.key}: oracle {row['oracle']['psnr']:.2f} dB at step {row['oracle']['step']}; fixed gap "
+        print(f"{row['case']}: oracle {row['oracle']['psnr']:.2f} dB at step {row['oracle']['step']}; fixed gap "
               f"{c['fixed']['gap']:.2f}, auto gap {c['auto']['gap']:.2f} (step {c['auto']['step']}), "
               f"{row['seconds']:.0f} s", flush=True)  # fmt: skip
     print(report([r for r in read_results(args.results) if r["case"] in {c.key for c in cases}

@@ -4,6 +4,8 @@ results file, the file written per case, a re-run skipping it), and the replay o
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 
 import pytest
@@ -72,3 +74,18 @@ def test_replaying_the_committed_fits_does_not_hurt_them(capsys):
     assert replay.main([]) == 0
     out = capsys.readouterr().out
     assert "hill_seed0 (denoise 25) | discrepancy" in out and "(all)" in out
+
+
+def test_two_cases_in_two_worker_processes_are_written_once_each(tmp_path):
+    results = tmp_path / "r.jsonl"
+    cases = ["chelsea-128-sigma25", "astronaut-128-q10"]
+    run = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "bench_autostop.py"), "--cases", *cases, "--jobs", "2",
+         "--size", "64", "--width", "4", "--iters", "12", "--log-every", "4", "--results", str(results),
+         "--checkpoint-dir", str(tmp_path / "ckpt")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = _module("bench_autostop").read_results(results)
+    assert sorted(r["case"] for r in rows) == sorted(cases)  # one line each, whole: the parent is the one writer
+    assert all(r["device"] == "cpu" and r["iterations"] == 12 for r in rows)
