@@ -55,9 +55,10 @@ DEFAULT_CKPT = ROOT / "benchmarks" / "out" / "autostop-ckpt"
 SEED = 0
 TAUS = (0.9, 1.0, 1.1)  # discrepancy factors replayed beside the default (1.0)
 # CPU seconds per step on one thread of the project's 2-vCPU machine (Zen 4), fp32, channels_last, at 256 px, by
-# preset family: the 128-channel skip net (BENCHMARKS.md's 1-thread memory runs: 10.3 s at 512 px) and the JPEG
-# preset's small one; cost scales with the pixels. A shared machine is slower.
-SECONDS_PER_STEP_256 = {"skip128": 2.6, "jpeg": 0.35}
+# preset family, as the benchmark's own fits ran (1.3 s/step at 128 px x 4 for the 128-channel skip net, 1.5-1.9 at
+# 256 px in results/paper; the JPEG preset's small net 0.08 at 256 px); cost scales with the pixels. A shared machine
+# is slower.
+SECONDS_PER_STEP_256 = {"skip128": 1.7, "jpeg": 0.09}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +82,7 @@ class Case:
 
 # 19 cases: 13 denoising (128, 256 and 512 px, sigma 10-50, 8 of the paper's 9 colour images and 3 scikit-image
 # photos), 3 JPEG (one of them the ninth colour image) and 3 inpainting (50% of the pixels), 10 at 256 px or more. The
-# first 12 (~10 h on one thread) already cover every requirement (>= 12 cases, >= 4 at >= 256 px, sigma 10-50, both
+# first 12 (~7 h on one thread) already cover every requirement (>= 12 cases, >= 4 at >= 256 px, sigma 10-50, both
 # image sources, JPEG, inpainting), so that they finish within a few sessions of two cores; the rest, the 512 px
 # fits (~9 h each) among them, widen the table where there is more time.
 CASES = [
