@@ -3,14 +3,15 @@
 # (default .carry/inputs), laid out like the download base URL, each checked against config/manifest/benchmarks.tsv.
 #
 #   benchmarks/prepare_gpu_carry.sh MIRROR_DIR [DEST]            # all _GT/_noisy/_masked PNGs (96 files, ~38 MiB)
-#   benchmarks/prepare_gpu_carry.sh --minimal MIRROR_DIR [DEST]  # only Set5/Set14 x4 ground truth (19 files, ~6 MiB)
+#   benchmarks/prepare_gpu_carry.sh --minimal MIRROR_DIR [DEST]  # what the default run reads (27 files, ~6 MiB)
 #
 # MIRROR_DIR: a folder laid out like https://raw.githubusercontent.com/ (what the workflow's download_base_url
-# serves). What benchmarks/gpu_reproduce.sh reads is the Set5/Set14 x4 _GT files; the rest (x8, the colour-denoising
-# _GT/_noisy, the inpainting _GT/_masked) rides along for later runs. The released outputs of every method are not
-# copied: their scores are committed (results/paper/scores/released/). DEST also gets SHA256SUMS (what was
-# copied, checked) and COMMIT (the checkout's commit and its uncommitted changes: the GPU machine sees no .git).
-# Files already in DEST with the right checksum are kept; mtimes are preserved (cp -p).
+# serves). What benchmarks/gpu_reproduce.sh reads depends on its --blocks: each image's _GT file and its released
+# degraded input where there is one (_noisy, _masked). --minimal copies what its default blocks read (Set5/Set14 x4
+# _GT; the grey inpainting's four 256 px images, _GT and _masked); the full carry serves every block. The released
+# outputs of every method are not copied: their scores are committed (results/paper/scores/released/). DEST also
+# gets SHA256SUMS (what was copied, checked) and COMMIT (the checkout's commit and its uncommitted changes: the GPU
+# machine sees no .git). Files already in DEST with the right checksum are kept; mtimes are preserved (cp -p).
 set -euo pipefail
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
@@ -37,7 +38,7 @@ page="DmitryUlyanov/dmitryulyanov.github.io/master/assets/deep-image-prior/"
 [ -f "$manifest" ] || { echo "manifest $manifest not found" >&2; exit 2; }
 
 if [ "$minimal" = 1 ]; then
-  pattern='SR/Set(5|14)/x4/[^/]+_GT\.png$'
+  pattern='SR/Set(5|14)/x4/[^/]+_GT\.png$|Gray/50p/(house|peppers256|Cameraman256|montage)_(GT|masked)\.png$'
 else
   pattern='_(GT|noisy|masked)\.png$'
 fi

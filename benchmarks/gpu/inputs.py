@@ -1,5 +1,5 @@
-"""The run's inputs: the benchmark files checked against the manifest (--tiny: centre crops of them), then the
-workflow's degrade and bicubic jobs (CPU, seconds)."""
+"""The run's inputs: the benchmark files its blocks read, checked against the manifest (--tiny: centre crops of
+them), then the workflow's degrade and baseline jobs (CPU, seconds: bicubic, biharmonic, nlm)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from benchmarks.gpu.common import REPO, TINY, Run, quiet
 
 
 def check(run: Run) -> Path | None:
-    """The inputs phase: the Set5 (Set14) x4 ground truth in ``--inputs``, sha256 checked against the manifest.
-    Returns the folder the plan reads them from (--tiny: the crops), None when a file is missing or wrong."""
+    """The inputs phase: the files the blocks' degrade jobs read (:func:`needed`) in ``--inputs``, sha256 checked
+    against the manifest. Returns the folder the plan reads them from (--tiny: the crops), None when a file is
+    missing or wrong."""
     t, args = time.monotonic(), run.args
-    rels = needed_files(args.datasets)
+    files = needed(args.blocks)
+    rels = list(files)
     problems = check_inputs(args.inputs, rels)
     if problems:
         run.log(f"inputs: {len(problems)} problem(s), first: {problems[0]}")
@@ -23,15 +25,30 @@ def check(run: Run) -> Path | None:
     resources = args.inputs
     if args.tiny:
         resources = run.out / "tiny-inputs"
-        make_tiny_inputs(args.inputs, resources, rels)
+        make_tiny_inputs(args.inputs, resources, files)
     run.phase("inputs", f"{len(rels)} files, sha256 ok", t)
     return resources
 
 
-def needed_files(datasets, level=4) -> list[str]:
+def needed(blocks) -> dict[str, int]:
+    """The benchmark files the blocks' degrade jobs read (:func:`dip.pipeline.planners.plan_inputs`): each image's
+    ground truth and, where the benchmark has one, its released degraded input (color9's ``_noisy``, gray11's
+    ``_masked``); {relative path: the image's position in its dataset} (what --tiny's crop shape goes by)."""
     from dip.data.benchmarks import BENCHMARKS
+    from dip.tasks import parse_level
 
-    return [BENCHMARKS[d].gt_file(level, image) for d in datasets for image in BENCHMARKS[d].images]
+    files: dict[str, int] = {}
+    for block in blocks:
+        bench, level = BENCHMARKS[block.dataset], parse_level(block.task, block.level)
+        for image in block.images:
+            for rel in (bench.gt_file(level, image), bench.input_file(level, image)):
+                if rel:
+                    files[rel] = bench.images.index(image)
+    return files
+
+
+def needed_files(blocks) -> list[str]:
+    return list(needed(blocks))
 
 
 def check_inputs(inputs: Path, rels: list[str]) -> list[str]:
@@ -49,26 +66,24 @@ def check_inputs(inputs: Path, rels: list[str]) -> list[str]:
     return problems
 
 
-def make_tiny_inputs(inputs: Path, dest: Path, rels: list[str]) -> None:
-    """--tiny: centre crops of the ground-truth files (TINY["shapes"], by position in the dataset), same layout."""
+def make_tiny_inputs(inputs: Path, dest: Path, files: dict[str, int]) -> None:
+    """--tiny: centre crops of the files (``{relative path: image position}``, :func:`needed`), same layout; the
+    shape by the image's position in its dataset (TINY["shapes"]), so an image's ground truth and its released
+    input (noisy, masked) get the same window."""
     from PIL import Image
 
-    by_folder: dict[str, list[str]] = {}
-    for rel in rels:
-        by_folder.setdefault(str(Path(rel).parent), []).append(rel)
-    for files in by_folder.values():
-        for i, rel in enumerate(files):
-            h, w = TINY["shapes"][i % len(TINY["shapes"])]
-            with Image.open(inputs / rel) as im:
-                left, top = (im.width - w) // 2, (im.height - h) // 2
-                out = dest / rel
-                out.parent.mkdir(parents=True, exist_ok=True)
-                im.crop((left, top, left + w, top + h)).save(out)
+    for rel, position in files.items():
+        h, w = TINY["shapes"][position % len(TINY["shapes"])]
+        with Image.open(inputs / rel) as im:
+            left, top = (im.width - w) // 2, (im.height - h) // 2
+            out = dest / rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            im.crop((left, top, left + w, top + h)).save(out)
 
 
-def degrade_and_bicubic(run: Run, plan) -> None:
-    """The plan's degrade jobs and bicubic baselines, through the workflow's job functions (with --resume, those
-    whose files are all there are kept)."""
+def degrade_and_baselines(run: Run, plan) -> None:
+    """The plan's degrade jobs and baselines (the cheap ones: bicubic, biharmonic, nlm), through the workflow's job
+    functions (with --resume, those whose files are all there are kept)."""
     from dip.pipeline.jobs import fits as fit_jobs
     from dip.pipeline.jobs import inputs as input_jobs
 
@@ -84,6 +99,7 @@ def degrade_and_bicubic(run: Run, plan) -> None:
         for job in plan.by_rule("baseline"):
             if todo(job):
                 fit_jobs.baseline(job, threads=args.threads)
-    n_inputs = len(plan.by_rule("degrade_sr"))
-    run.log(f"inputs: {n_inputs} degraded, {len(plan.by_rule('baseline'))} bicubic outputs")
-    run.phase("degrade + bicubic", f"{n_inputs} images", t)
+    n_inputs = sum(1 for job in plan.jobs() if job.rule.startswith("degrade_"))
+    methods = sorted({job.wildcards.get("method", "?") for job in plan.by_rule("baseline")})
+    run.log(f"inputs: {n_inputs} degraded, {len(plan.by_rule('baseline'))} baseline outputs ({', '.join(methods)})")
+    run.phase("degrade + baselines", f"{n_inputs} images", t)

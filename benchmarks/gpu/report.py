@@ -1,6 +1,6 @@
 """The run's scores (the workflow's score and score_es jobs, on what the run made), the config layer for the
-workflow, and the summary: summary.md (per image ours vs the released DIP outputs vs the paper, the speed
-benchmark, the paper's projected GPU time) and summary.json, fits.json."""
+workflow, and the summary: summary.md (a table per block: per image ours vs the released DIP outputs vs the paper,
+ES-WMV, the block's baseline; the speed benchmark, the paper's projected GPU time) and summary.json, fits.json."""
 
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ RELEASED_SCORES = "results/paper/scores/released"  # committed: the released out
 
 
 def scores(run: Run, plan, done: list[dict]) -> dict:
-    """The scores phase: workflow-layer.yaml for the datasets whose fits all ran, then :func:`score`."""
+    """The scores phase: workflow-layer.yaml for the blocks whose fits all ran (none: all), then :func:`score`."""
     t, args = time.monotonic(), run.args
-    complete = [d for d in args.datasets
-                if all(g["status"] in ("done", "exists") for g in done if g["dataset"] == d)]  # fmt: skip
-    write_layer(plan.config, run.out / "workflow-layer.yaml", complete or args.datasets)
+    complete = [b for b in args.blocks
+                if all(g["status"] in ("done", "exists") for g in done if tuple(g["key"]) == b.key)]  # fmt: skip
+    write_layer(plan.config, run.out / "workflow-layer.yaml", complete or args.blocks)
     frames = score(plan)
     run.phase("scores", f"{sum(len(f) for f in frames.values())} rows", t)
     return frames
@@ -51,7 +51,7 @@ def made(job):
 def score(plan) -> dict[tuple, object]:
     """Score what exists with the workflow's job functions (:func:`dip.pipeline.jobs.scores.score` and
     :func:`~dip.pipeline.jobs.scores.score_es`, on the plan's jobs: :func:`made`): ``scores/ours/<d>/<t>_<lv>.csv``
-    (DIP, bicubic) and ``scores/extra/<d>/<t>_<lv>_es.csv`` (dip_es). Returns {(d, t, lv): frame of all rows}."""
+    (DIP, the baseline) and ``scores/extra/<d>/<t>_<lv>_es.csv`` (dip_es). Returns {(d, t, lv): frame of all rows}."""
     import pandas as pd
 
     from dip.pipeline.jobs import scores as score_jobs
@@ -72,10 +72,13 @@ def score(plan) -> dict[tuple, object]:
 def summary(run: Run, facts: dict, plan, frames: dict, done: list[dict], fit_wall: float, bench, cuda: dict) -> None:
     """The summary phase: fits.json, summary.md (also printed, but for its fit processes) and summary.json."""
     args, out = run.args, run.out
-    tables = []
-    for (d, tk, lv), frame in frames.items():
-        lines, stats = dataset_table(plan, (d, tk, lv), frame, done, args.seed)
-        tables.append((f"{d} {tk} {lv}: PSNR (dB, the paper's metric)", lines, stats))
+    tables = [block_table(plan, block, frames[block.key], done, args.seed) for block in args.blocks
+              if block.key in frames]  # fmt: skip
+    blocks = []
+    for block in args.blocks:
+        info = block_info(plan, block, args.seed)
+        blocks.append(f"{block} ({info['preset']}, {info['steps']} steps, {', '.join(info['baselines']) or 'no'} "
+                      "baseline)")  # fmt: skip
     fit_done = [g for g in done if g["status"] == "done"]
     throughput = None
     if fit_done and fit_wall > 0:
@@ -85,9 +88,9 @@ def summary(run: Run, facts: dict, plan, frames: dict, done: list[dict], fit_wal
     bench_part = bench_lines(bench, workload, rates, observed_rate(done), throughput)
     (out / "fits.json").write_text(json.dumps(done, indent=1, default=str))
     elapsed = time.monotonic() - run.t0
-    text = write_summary(out, facts, run.phases, tables, done, bench_part, cuda, args, elapsed)
+    text = write_summary(out, facts, run.phases, blocks, tables, done, bench_part, cuda, args, elapsed)
     record = {
-        "facts": facts, "phases": run.phases, "datasets": [s for _, _, s in tables], "fits": done, "cuda_tests": cuda,
+        "facts": facts, "phases": run.phases, "blocks": [s for _, _, s in tables], "fits": done, "cuda_tests": cuda,
         "bench_rates_s_per_step_512": {m: r * BENCH_SIZE**2 for m, r in rates.items()},
         "paper_workload": workload, "elapsed_s": round(elapsed, 1), "budget_s": 60 * args.budget_minutes,
     }  # fmt: skip
@@ -98,10 +101,12 @@ def summary(run: Run, facts: dict, plan, frames: dict, done: list[dict], fit_wal
     run.log(f"done in {elapsed:.0f} s; everything is under {out}")
 
 
-def psnr_cells(frame, d: str, t: str, lv: str, images: list[str]):
-    """``psnr(method, source, image)``: our PSNR (``source`` "ours") and that of the authors' released output
-    (``"released"``, from results/paper/scores/released/) of each of ``images``, as the paper table has them
-    (:func:`dip.eval.tables.results_table`); None where there is none."""
+def psnr_cells(frame, reported, d: str, t: str, lv: str, images: list[str]):
+    """``psnr(method, source, image)``: our PSNR (``source`` "ours"), that of the authors' released output
+    (``"released"``, from results/paper/scores/released/) and the paper's printed per-image number (``"paper"``,
+    where config/paper_numbers.yaml has one: gray11) of each of ``images``, as the paper table has them
+    (:func:`dip.eval.tables.results_table`); None where there is none. And each row's mean over all the dataset's
+    images ({(method, source): dB}: the released outputs', where the released scores have every image)."""
     import pandas as pd
 
     from dip.eval.tables import METHOD_LABELS, results_table
@@ -109,86 +114,129 @@ def psnr_cells(frame, d: str, t: str, lv: str, images: list[str]):
 
     released = REPO / RELEASED_SCORES / d / f"{t}_{lv}.csv"
     rows = [frame, pd.read_csv(released)] if released.is_file() else [frame]
-    table = results_table(pd.concat(rows, ignore_index=True), None, d, t, parse_level(t, lv), images=images)
+    table = results_table(pd.concat(rows, ignore_index=True), reported, d, t, parse_level(t, lv), images=images)
     cells = table.iloc[:, : len(images)].set_axis(images, axis=1)
 
-    def psnr(method: str, source: str, image: str) -> float | None:
+    def psnr(method: str | None, source: str, image: str) -> float | None:
         key = (METHOD_LABELS.get(method, method), source)
         if key not in cells.index or image not in cells.columns or pd.isna(cells.at[key, image]):
             return None
         return float(cells.at[key, image])
 
-    return psnr
+    return psnr, table.attrs["full_means"]
 
 
-def dataset_table(plan, key: tuple[str, str, str], frame, groups: list[dict], seed: int = 0):
-    """Markdown lines comparing our DIP per image with the released DIP and the paper; and the means."""
+def level_text(task: str, level: float) -> str:
+    if task == "inpaint":
+        return f"{round(100 * level)}% of the pixels missing"
+    return f"x{level:g}" if task == "sr" else f"sigma {level:g}"
+
+
+def block_info(plan, block, seed: int = 0) -> dict:
+    """What the plan fits for a block: preset, steps, its baselines (the cheap ones), whether ES-WMV is recorded."""
+    from dip.presets import config_from_spec
+
+    d, t, lv = block.key
+    spec = plan.fit_spec(d, t, lv, seed)
+    return {"preset": spec["preset"], "steps": config_from_spec(spec).iterations,
+            "baselines": list(plan.experiments[(d, t)].get("baselines") or []), "es": block.key in plan.es_levels()}
+
+
+def paper_mean(table, d: str, t: str, level: float, method: str, all_images: list[str]) -> float | None:
+    """A dataset mean of config/paper_numbers.yaml: the printed one, else the mean of per-image numbers for all the
+    dataset's images (gray11's Table 1), else None."""
+    from dip.eval.scoring import select
+
+    sel = select(table, d, t, level)
+    sel = sel[sel["method"] == method]
+    printed = sel[sel["image"] == "mean"]
+    if len(printed):
+        return float(printed["psnr"].iloc[0])
+    per = sel[sel["image"].isin(all_images)]
+    return float(per["psnr"].mean()) if len(per) == len(all_images) else None
+
+
+def block_table(plan, block, frame, groups: list[dict], seed: int = 0):
+    """A block's section of summary.md: its title; markdown lines comparing our DIP per image with the released DIP
+    output and the paper (a per-image column where the paper prints them), ES-WMV's PSNR and step (where the plan
+    records it), the block's own baseline (bicubic, biharmonic, nlm: ours and, where released, the authors'); the
+    means; and the stats for summary.json."""
     import pandas as pd
 
-    from dip.data.benchmarks import BENCHMARKS
-    from dip.eval.scoring import select
-    from dip.eval.tables import load_paper_numbers
+    from dip.eval.tables import DATASET_NAMES, METHOD_LABELS, load_paper_numbers, metric_label
+    from dip.tasks import parse_level
 
-    d, t, lv = key
-    level = int(lv.lstrip("x"))
-    psnr = psnr_cells(frame, d, t, lv, list(BENCHMARKS[d].images))
+    d, t, lv = key = block.key
+    level, info, images = parse_level(t, lv), block_info(plan, block, seed), list(block.images)
+    all_images = list(plan.images(d))
+    base = info["baselines"][0] if info["baselines"] else None
+    name = METHOD_LABELS.get(base, base)
     reported, released, _ = load_paper_numbers(plan.config["paper_numbers"])
+    psnr, full_means = psnr_cells(frame, reported, d, t, lv, images)
+    cols = ["image", "fit size", "DIP ours", "released DIP", "ours - released"]
+    cols += ["paper DIP"] * any(psnr("dip", "paper", i) is not None for i in images)
+    cols += ["DIP+ES (step)"] * info["es"]
+    cols += [f"{name} ours"] * bool(base)
+    cols += [f"released {name}"] * any(psnr(base, "released", i) is not None for i in images)
+    cols += ["fit s", "fit"]
 
-    def paper(table, method):
-        sel = select(table, d, t, level)
-        sel = sel[(sel["method"] == method) & (sel["image"] == "mean")]
-        return float(sel["psnr"].iloc[0]) if len(sel) else None
-
-    group_of = {m: g for g in groups if g["dataset"] == d for m in g["members"]}
-    lines = [
-        "| image | fit size | DIP ours | released DIP | ours - released | DIP+ES (step) | bicubic ours "
-        "| released bicubic | fit s | fit |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    diffs, ours_all, rel_all, bic_all = [], [], [], []
-    for image in BENCHMARKS[d].images:
+    group_of = {m: g for g in groups if tuple(g["key"]) == key for m in g["members"]}
+    acc: dict[str, list] = {k: [] for k in ("ours", "rel", "diff", "paper", "paper_diff", "base")}
+    rows = []
+    for image in images:
         member = f"{image}_seed{seed}"
         g = group_of.get(member)
-        ours, es, bic = psnr("dip", "ours", image), psnr("dip_es", "ours", image), psnr("bicubic", "ours", image)
-        rel, rel_bic = psnr("dip", "released", image), psnr("bicubic", "released", image)
+        ours, rel, pap = psnr("dip", "ours", image), psnr("dip", "released", image), psnr("dip", "paper", image)
+        bas = psnr(base, "ours", image)
+        diff = ours - rel if ours is not None and rel is not None else None
+        for k, v, need in (("ours", ours, ours), ("rel", rel, diff), ("diff", diff, diff), ("paper", pap, ours),
+                           ("paper_diff", None if None in (ours, pap) else ours - pap, ours), ("base", bas, bas)):
+            if v is not None and need is not None:
+                acc[k].append(v)
         step = None
         record = Path(plan.paths.restored(d, t, lv, "dip", image, seed, ".json"))
         if record.is_file():
             step = (json.loads(record.read_text()).get("early_stopping") or {}).get("detected_step")
-        es_txt = f"{fmt(es)} ({fmt(step, 'd')})" if es is not None else "-"
-        size = "x".join(map(str, g["sizes"][g["members"].index(member)])) if g else "-"
-        diff = ours - rel if ours is not None and rel is not None else None
-        if ours is not None:
-            ours_all.append(ours)
-            if rel is not None:
-                diffs.append(diff)
-                rel_all.append(rel)
-        if bic is not None:
-            bic_all.append(bic)
-        state = (g or {}).get("status", "not planned")
+        es = psnr("dip_es", "ours", image)
         seconds = frame[(frame["image"] == image) & (frame["method"] == "dip")]["seconds"]
-        fit_s = fmt(float(seconds.iloc[0]), ".0f") if len(seconds) and pd.notna(seconds.iloc[0]) else "-"
-        lines.append(f"| {image} | {size} | {fmt(ours)} | {fmt(rel)} | {fmt(diff, '+.2f')} | {es_txt} "
-                     f"| {fmt(bic)} | {fmt(rel_bic)} | {fit_s} | {state} |")  # fmt: skip
-    n = len(BENCHMARKS[d].images)
+        rows.append({
+            "image": image, "fit size": "x".join(map(str, g["sizes"][g["members"].index(member)])) if g else "-",
+            "DIP ours": fmt(ours), "released DIP": fmt(rel), "ours - released": fmt(diff, "+.2f"),
+            "paper DIP": fmt(pap), "DIP+ES (step)": f"{fmt(es)} ({fmt(step, 'd')})" if es is not None else "-",
+            f"{name} ours": fmt(bas), f"released {name}": fmt(psnr(base, "released", image)),
+            "fit s": fmt(float(seconds.iloc[0]), ".0f") if len(seconds) and pd.notna(seconds.iloc[0]) else "-",
+            "fit": (g or {}).get("status", "not planned"),
+        })  # fmt: skip
     mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+    rows.append({"image": f"**mean** ({len(acc['ours'])}/{len(images)})", "DIP ours": f"**{fmt(mean(acc['ours']))}**",
+                 "released DIP": fmt(mean(acc["rel"])), "ours - released": f"**{fmt(mean(acc['diff']), '+.2f')}**",
+                 "paper DIP": fmt(mean(acc["paper"])), f"{name} ours": fmt(mean(acc["base"]))})  # fmt: skip
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(row.get(c, "") for c in cols) + " |" for row in rows]
+
     stats = {
-        "dataset": d, "level": lv, "images": n, "fitted": len(ours_all), "dip_mean": mean(ours_all),
-        "released_dip_mean_same_images": mean(rel_all), "mean_diff_vs_released": mean(diffs),
-        "bicubic_mean": mean(bic_all), "paper_reported_dip_mean": paper(reported, "dip"),
-        "released_dip_mean": paper(released, "dip"), "paper_reported_bicubic_mean": paper(reported, "bicubic"),
+        "block": "/".join(key), "dataset": d, "task": t, "level": lv, "images": len(images),
+        "image_ids": images, "preset": info["preset"], "steps": info["steps"], "fitted": len(acc["ours"]),
+        "dip_mean": mean(acc["ours"]), "released_dip_mean_same_images": mean(acc["rel"]),
+        "mean_diff_vs_released": mean(acc["diff"]), "mean_diff_vs_paper_same_images": mean(acc["paper_diff"]),
+        "baseline": base, "baseline_mean": mean(acc["base"]),
+        "paper_reported_dip_mean": paper_mean(reported, d, t, level, "dip", all_images),
+        "paper_reported_baseline_mean": paper_mean(reported, d, t, level, base, all_images) if base else None,
+        "released_dip_mean": full_means.get(("dip", "released"), paper_mean(released, d, t, level, "dip", all_images)),
     }  # fmt: skip
-    lines.append(
-        f"| **mean** ({len(ours_all)}/{n}) | | **{fmt(stats['dip_mean'])}** "
-        f"| {fmt(stats['released_dip_mean_same_images'])} "
-        f"| **{fmt(stats['mean_diff_vs_released'], '+.2f')}** | | {fmt(stats['bicubic_mean'])} | | | |"
-    )
-    note = (f"Paper (CVPR 2018) mean over all {n} images: DIP {fmt(stats['paper_reported_dip_mean'])}, bicubic "
-            f"{fmt(stats['paper_reported_bicubic_mean'])}; released DIP outputs re-scored: "
-            f"{fmt(stats['released_dip_mean'])} (config/paper_numbers.yaml).")  # fmt: skip
-    if len(ours_all) == n and stats["paper_reported_dip_mean"] is not None:
+    n = len(all_images)
+    printed = [f"{label} {fmt(stats[k])}" for label, k in (("DIP", "paper_reported_dip_mean"),
+                                                          (name, "paper_reported_baseline_mean")) if stats[k]]
+    note = (f"Paper (CVPR 2018) mean over all {n} images: {', '.join(printed) or 'none'} (config/paper_numbers.yaml); "
+            f"the released DIP outputs re-scored, all {n}: {fmt(stats['released_dip_mean'])}.")  # fmt: skip
+    if len(acc["ours"]) == n and stats["paper_reported_dip_mean"] is not None:
         note += f" Our mean - paper: {stats['dip_mean'] - stats['paper_reported_dip_mean']:+.2f} dB."
-    return lines + ["", note], stats
+    elif acc["paper_diff"]:
+        note += f" Ours - paper on the {len(acc['paper_diff'])} image(s) fitted: {mean(acc['paper_diff']):+.2f} dB."
+    part = "" if block.whole else f", {len(images)} of {n} images"
+    title = (f"{'/'.join(key)}: {DATASET_NAMES.get(d, d)}, {level_text(t, level)}{part}; preset {info['preset']} "
+             f"({info['steps']} steps); {metric_label(t)}")  # fmt: skip
+    return title, lines + ["", note], stats
 
 
 def bench_lines(bench: dict | None, workload: list[dict], rates: dict[str, float], fit_rate, throughput) -> list:
@@ -230,7 +278,7 @@ def bench_lines(bench: dict | None, workload: list[dict], rates: dict[str, float
     return lines
 
 
-def write_summary(out: Path, facts: dict, phases: list[dict], tables: list[tuple[str, list, dict]],
+def write_summary(out: Path, facts: dict, phases: list[dict], blocks: list[str], tables: list[tuple[str, list, dict]],
                   groups: list[dict], bench_part: list[str], cuda: dict, args, elapsed: float) -> str:
     gpu = facts.get("gpu") or "no GPU"
     commit = facts.get("git_commit") or ((facts.get("commit_file") or {}).get("text") or "unknown").splitlines()[0]
@@ -240,7 +288,8 @@ def write_summary(out: Path, facts: dict, phases: list[dict], tables: list[tuple
         f"- machine: {gpu}, {facts.get('cpu')} x{facts.get('cpu_count')}; torch {facts.get('torch')} "
         f"(CUDA {facts.get('torch_cuda')}, cuDNN {facts.get('cudnn')}), Python {facts.get('python')}",
         f"- code: {commit}; code sha256 {facts.get('code_sha256', '')[:16]}",
-        f"- settings: SR x4, preset sr4 ({'tiny: width 8, few steps' if args.tiny else 'as config/paper.yaml'}), "
+        f"- blocks, in priority order (as time allows): {'; '.join(blocks)}",
+        f"- settings: {'tiny: width 8, few steps' if args.tiny else 'each block as config/paper.yaml'}, "
         f"precision {args.precision}, seed {args.seed}, ES-WMV recorded, {args.jobs} fit process(es) at a time, "
         f"packs of up to {args.pack_max}; budget {args.budget_minutes:g} min, used {elapsed / 60:.1f} min",
         f"- CUDA tests: {cuda.get('result', 'not run')}",

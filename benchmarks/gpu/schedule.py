@@ -1,6 +1,8 @@
-"""(c) The DIP fits: the plan's fit jobs as process-sized groups (packs of one size, lone fits), the budget rule that
-decides which start, the scheduler that runs them ``--jobs`` at a time, and the worker that runs one group's jobs
-through the workflow's job functions (:func:`dip.pipeline.jobs.run`)."""
+"""(c) The DIP fits: the plan's fit jobs as process-sized groups (packs of one size, lone fits), block by block in
+the run's priority order (``--blocks``), the budget rule that decides which start (the first in order that ends
+inside the budget: a block that no longer fits lets a cheaper later one start), the scheduler that runs them
+``--jobs`` at a time, and the worker that runs one group's jobs through the workflow's job functions
+(:func:`dip.pipeline.jobs.run`)."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ def run_fits(run: Run, plan, bench: dict | None) -> tuple[list[dict], float]:
     fit_mode = "ours-cl-bf16" if args.precision == "bf16" else "ours-cl"
     same_net = not (args.tiny or args.width)  # the benchmark times the paper's 128-channel net
     rate0 = (rates.get(fit_mode) if same_net else None) or FALLBACK_RATE["cuda" if run.device == "cuda" else "cpu"]
-    groups = fit_groups(plan, args.pack_max)
+    groups = fit_groups(plan, args.pack_max, order=[block.key for block in args.blocks])
     run.log(f"fits: {sum(len(g['members']) for g in groups)} in {len(groups)} process(es); start rate "
             f"{rate0 * BENCH_SIZE**2:.4f} s/step at {BENCH_SIZE} px "
             f"({fit_mode if same_net and fit_mode in rates else 'a guess'})")  # fmt: skip
@@ -51,11 +53,13 @@ def image_size(path) -> tuple[int, int]:
         return im.size
 
 
-def fit_groups(plan, pack_max: int) -> list[dict]:
+def fit_groups(plan, pack_max: int, order=None) -> list[dict]:
     """The DIP fits of the plan as process-sized groups: packs of fits of one size (the degraded inputs' size; at
-    most ``pack_max``) and lone fits. Each group: name, kind (pack/lone), dataset, spec/inputs/outputs, members,
-    sizes, iterations, pixels, work, and the jobs its process runs (``jobs``: a lone fit's fit_dip job of the plan;
-    a pack's fit_dip_pack job, then an unpack_fit job per fit, as the workflow plans them with pack_fits)."""
+    most ``pack_max``) and lone fits, block by block in ``order`` (the blocks' (dataset, task, level) keys in
+    priority order; default: the plan's), the costliest first within a block. Each group: name, kind (pack/lone),
+    dataset, key (dataset, task, level), spec/inputs/outputs, members, sizes, iterations, pixels, work, and the jobs
+    its process runs (``jobs``: a lone fit's fit_dip job of the plan; a pack's fit_dip_pack job, then an unpack_fit
+    job per fit, as the workflow plans them with pack_fits)."""
     from dip.pipeline.packs import plan_packs
     from dip.pipeline.plan import Job
     from dip.presets import config_from_spec
@@ -97,8 +101,8 @@ def fit_groups(plan, pack_max: int) -> list[dict]:
         g["iterations"] = config_from_spec(g["spec"]).iterations
         g["pixels"] = sum(w * h for w, h in g["sizes"])
         g["work"] = g["iterations"] * g["pixels"]  # step x output pixels
-    order = {d: i for i, d in enumerate(dict.fromkeys(g["dataset"] for g in groups))}
-    return sorted(groups, key=lambda g: (order[g["dataset"]], -g["work"]))
+    rank = {tuple(key): i for i, key in enumerate(order or plan.experiment_keys())}
+    return sorted(groups, key=lambda g: (rank.get(tuple(g["key"]), len(rank)), -g["work"]))
 
 
 def estimate_seconds(work: float, rate: float, sharing: int, startup: float) -> float:

@@ -1,7 +1,8 @@
 """benchmarks/gpu_reproduce.sh, the one-command GPU reproduction, and its phases (benchmarks/gpu/): its --tiny run end
-to end on the CPU (inputs carried by benchmarks/prepare_gpu_carry.sh from the benchmark mirror), the budget rule that
-decides which fits start, that its fits are the ones `snakemake --configfile config/paper.yaml` plans, run as the
-workflow's own jobs, and that a partial run scores only what it made."""
+to end on the CPU (inputs carried by benchmarks/prepare_gpu_carry.sh from the benchmark mirror), for SR x4 and for a
+grey inpainting block, the blocks (--blocks paths, --datasets shorthand, the default), the budget rule that decides
+which fits start, that its fits are the ones `snakemake --configfile config/paper.yaml` plans, run as the workflow's
+own jobs, and that a partial run scores only what it made."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import importlib.util
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 
 from benchmarks.gpu import config as gpu_config
-from benchmarks.gpu import report, schedule
+from benchmarks.gpu import inputs, report, schedule
 from tests.helpers import MIRROR, REPO
 
 SCRIPT = REPO / "benchmarks" / "gpu_reproduce.sh"
@@ -57,10 +59,11 @@ def test_the_run_fits_what_the_paper_config_plans(tmp_path):
     from dip.pipeline.plan import build_plan
     from tests.helpers import workflow_config
 
-    args, ours = _plan(tmp_path)
+    args, ours = _plan(tmp_path)  # the default blocks: Set5 x4, gray11's 256 px images, Set14 x4
     paper = build_plan(workflow_config("config/paper.yaml"))
-    for dataset, image in (("set5", "baby"), ("set14", "zebra")):
-        wc = {"dataset": dataset, "task": "sr", "level": "x4", "image": image, "seed": "0"}
+    for dataset, task, level, image in (("set5", "sr", "x4", "baby"), ("set14", "sr", "x4", "zebra"),
+                                        ("gray11", "inpaint", "missing50", "house")):  # fmt: skip
+        wc = {"dataset": dataset, "task": task, "level": level, "image": image, "seed": "0"}
         assert ours.get("fit_dip", wc).params == paper.get("fit_dip", wc).params
         for role, path in paper.get("fit_dip", wc).output.items():
             assert ours.get("fit_dip", wc).output[role] == path.replace("results/paper", str(args.out))
@@ -68,6 +71,83 @@ def test_the_run_fits_what_the_paper_config_plans(tmp_path):
     assert ours.get("score", score).output == [p.replace("results/paper", str(args.out))
                                                 for p in paper.get("score", score).output]  # fmt: skip
     assert not ours.released and not ours.learning and ours.experiment_names == []
+
+
+def test_blocks_are_paths_of_the_paper_config_as_its_only_key_takes_them(capsys):
+    from dip.data.benchmarks import BENCHMARKS
+
+    blocks = gpu_config.parse_blocks(["set5/sr/x4", "gray11/inpaint/0.5/house", "set14/sr/8",
+                                      "gray11/inpaint/missing50/montage", "color9/denoise/sigma50"])  # fmt: skip
+    assert [b.key for b in blocks] == [("set5", "sr", "x4"), ("gray11", "inpaint", "missing50"), ("set14", "sr", "x8"),
+                                       ("color9", "denoise", "sigma50")]  # fmt: skip
+    assert blocks[0].whole and blocks[0].images == BENCHMARKS["set5"].images and blocks[0].paths == ["set5/sr/x4"]
+    gray = blocks[1]  # two paths of one level: one block of two images
+    assert gray.images == ("house", "montage") and not gray.whole
+    assert gray.paths == ["gray11/inpaint/missing50/house", "gray11/inpaint/missing50/montage"]
+    assert [b.key for b in gpu_config.parse_blocks(["set5"])] == [("set5", "sr", "x4"), ("set5", "sr", "x8")]
+
+    module = _module()
+    assert [str(b) for b in module.parse_args([]).blocks] == [
+        "set5/sr/x4", "gray11/inpaint/missing50 [house peppers256 Cameraman256 montage]", "set14/sr/x4"]
+    assert [str(b) for b in module.parse_args(["--tiny"]).blocks] == ["set5/sr/x4"]
+    shorthand = module.parse_args(["--datasets", "set5", "set14"]).blocks
+    assert shorthand == gpu_config.parse_blocks(["set5/sr/x4", "set14/sr/x4"])
+
+    for bad, said in (("foo/sr/x4", "runs no dataset 'foo' (it runs set5, set14, color9, gray11)"),
+                      ("set5/denoise", "runs no task 'denoise' on set5 (it runs sr)"),
+                      ("set5/sr/x3", "runs no level 'x3' of set5/sr (levels: x4, x8)"),
+                      ("gray11/inpaint/0.3", "(levels: missing50)"), ("color9/denoise/x4", "(levels: sigma25, sigma50)"),
+                      ("gray11/inpaint/0.5/lena", "gray11 has no image 'lena'"),
+                      ("set5/sr/x4/head/seed0", "(the seed: --seed)")):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(said)) as err:
+            gpu_config.parse_blocks([bad])
+        assert str(err.value).startswith(f"--blocks: {bad!r}")
+    with pytest.raises(SystemExit) as exit_:  # the command line: argparse's error, exit status 2
+        module.parse_args(["--blocks", "foo/sr/x4"])
+    assert exit_.value.code == 2 and "runs no dataset 'foo'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        module.parse_args(["--blocks", "set5/sr/x4", "--datasets", "set5"])
+
+
+def test_a_grey_inpainting_block_runs_its_preset_the_cheap_baseline_and_only_its_images(tmp_path):
+    """Each block's experiment of config/paper.yaml (preset, settings, level), only the CPU-cheap baseline, only the
+    images named (through the planner's own only:), and the files its degrade jobs read."""
+    from dip.presets import config_from_spec
+
+    args, plan = _plan(tmp_path, "--blocks", "gray11/inpaint/0.5/house", "gray11/inpaint/0.5/montage",
+                       "set5/sr/x4/head", "color9/denoise/50/hill")  # fmt: skip
+    layer = gpu_config.run_layer(args, gpu_config.paper_config(), tmp_path / "in")
+    gray = next(e for e in layer["experiments"] if e["dataset"] == "gray11")
+    assert gray["dip"]["preset"] == "inpaint-pixels" and gray["baselines"] == ["biharmonic"]
+    assert gray["levels"] == [0.5] and gray["seeds"] == [0]
+    assert layer["only"] == ["gray11/inpaint/missing50/house", "gray11/inpaint/missing50/montage",
+                             "set5/sr/x4/head", "color9/denoise/sigma50/hill"]  # fmt: skip
+    fits = {(j.wildcards["dataset"], j.wildcards["image"]): j.params["spec"] for j in plan.by_rule("fit_dip")}
+    assert sorted(fits) == [("color9", "hill"), ("gray11", "house"), ("gray11", "montage"), ("set5", "head")]
+    assert fits[("gray11", "house")]["preset"] == "inpaint-pixels"
+    assert config_from_spec(fits[("gray11", "house")]).iterations == 11000
+    assert fits[("color9", "hill")]["preset"] == "denoise-sigma50" and fits[("set5", "head")]["preset"] == "sr4"
+    baselines = sorted((j.wildcards["dataset"], j.wildcards["method"]) for j in plan.by_rule("baseline"))
+    assert baselines == [("color9", "nlm"), ("gray11", "biharmonic"), ("gray11", "biharmonic"), ("set5", "bicubic")]
+    # what the degrade jobs read is what the inputs phase checks: GT and the released masked / noisy input
+    read = sorted(os.path.relpath(p, tmp_path / "in") for job in plan.jobs() if job.rule.startswith("degrade_")
+                  for p in job.input.values())  # fmt: skip
+    assert read == sorted(inputs.needed_files(args.blocks))
+    assert any(p.endswith("house_masked.png") for p in read) and any(p.endswith("hill_noisy.png") for p in read)
+
+
+def test_the_fits_run_block_by_block_in_the_order_given(tmp_path):
+    from PIL import Image
+
+    _, plan = _plan(tmp_path, "--tiny", "--blocks", "set5/sr/x8/head", "gray11/inpaint/0.5/house", "set5/sr/x4/bird")
+    for job in plan.by_rule("fit_dip"):
+        os.makedirs(os.path.dirname(job.input["target"]), exist_ok=True)
+        Image.new("RGB", (64, 64)).save(job.input["target"])
+    args = _module().parse_args(["--tiny", "--blocks", "set5/sr/x8/head", "gray11/inpaint/0.5/house",
+                                 "set5/sr/x4/bird"])  # fmt: skip
+    groups = schedule.fit_groups(plan, pack_max=4, order=[b.key for b in args.blocks])
+    assert [g["name"] for g in groups] == ["set5_sr_x8_head_seed0", "gray11_inpaint_missing50_house_seed0",
+                                           "set5_sr_x4_bird_seed0"]  # fmt: skip
 
 
 def test_a_machine_without_snakemake_plans_the_same_run(tmp_path, monkeypatch):
@@ -188,3 +268,60 @@ def test_the_tiny_run_writes_the_workflow_layout_and_a_summary(tmp_path):
 
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
+
+
+@pytest.mark.slow(seconds=12)
+def test_the_tiny_run_fits_a_grey_inpainting_block_beside_an_sr_one(tmp_path, monkeypatch):
+    """--blocks on the CPU: gray11's House (its released _masked input cropped with its ground truth) after Set5's
+    head; the scores, records and summary table of each block, and a workflow layer that plans just those fits."""
+    if not MIRROR.is_dir():
+        pytest.skip(f"benchmark mirror not found at {MIRROR}")
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from dip.eval.scoring import COLUMNS
+    from dip.pipeline.config import load
+    from dip.pipeline.plan import build_plan
+
+    carry = tmp_path / "carry"  # --minimal: what the default run reads, gray11's 256 px images among it
+    subprocess.run(["bash", str(CARRY), "--minimal", str(MIRROR), str(carry)], check=True, capture_output=True)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
+    cmd = ["bash", str(SCRIPT), "--tiny", "--no-bench", "--budget-minutes", "5", "--inputs", str(carry),
+           "--out", str(out), "--blocks", "set5/sr/x4/head", "gray11/inpaint/0.5/house"]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+    scores = pd.read_csv(out / "scores/ours/gray11/inpaint_missing50.csv")
+    assert list(scores.columns) == COLUMNS
+    for method in ("dip", "biharmonic"):
+        rows = scores[scores["method"] == method]
+        assert list(rows["image"]) == ["house"] and rows["psnr"].map(math.isfinite).all()
+    assert "bicubic" not in set(scores["method"])
+    es = pd.read_csv(out / "scores/extra/gray11/inpaint_missing50_es.csv")
+    assert list(es["method"]) == ["dip_es"] and list(es["image"]) == ["house"]
+    assert set(pd.read_csv(out / "scores/ours/set5/sr_x4.csv")["image"]) == {"head"}
+    record = json.loads((out / "restored/gray11/inpaint/missing50/dip/house_seed0.json").read_text())
+    assert record["spec"]["preset"] == "inpaint-pixels"
+    # the mask is the released one (the crop of house_masked.png, same window as the ground truth's), not a draw
+    masked = next((out / "tiny-inputs").rglob("house_masked.png"))
+    with Image.open(masked) as im, Image.open(out / "inputs/gray11/inpaint/missing50/house/mask.png") as mask:
+        assert im.size == mask.size == (64, 64)
+        assert ((np.asarray(im) != 0) == (np.asarray(mask).reshape(64, 64) > 0)).all()
+
+    summary = (out / "summary.md").read_text()
+    section = summary.split("## gray11/inpaint/missing50: ")[1].split("\n## ")[0]
+    assert "preset inpaint-pixels (24 steps)" in section.splitlines()[0]
+    header = section.splitlines()[2]
+    assert "| Biharmonic ours |" in header and "| paper DIP |" in header and "Bicubic" not in section
+    assert "| house | 64x64 |" in section and "| **mean** (1/1)" in section
+    assert "## set5/sr/x4: " in summary and "Bicubic ours" in summary.split("## set5/sr/x4: ")[1]
+    assert "SR x4, preset sr4" not in summary
+    assert summary.index("## set5/sr/x4: ") < summary.index("## gray11/inpaint/missing50: ")  # the order given
+
+    monkeypatch.chdir(REPO)  # the workflow's layer: it plans just the fits this run made
+    layer = __import__("yaml").safe_load((out / "workflow-layer.yaml").read_text())
+    plan = build_plan(load("config/paper.yaml", layer))
+    assert sorted((j.wildcards["dataset"], j.wildcards["image"]) for j in plan.by_rule("fit_dip")) == [
+        ("gray11", "house"), ("set5", "head")]
