@@ -38,6 +38,7 @@ import datetime as dt
 import hashlib
 import io
 import math
+import os
 import platform
 import sys
 import time
@@ -96,8 +97,9 @@ CASES = [
     Case("F16", 128, "denoise", 10, "color9:F16", "skimage:astronaut"),
     Case("lena", 128, "denoise", 25, "color9:lena", "skimage:coffee"),
     Case("hill", 256, "denoise", 25, "color9:hill", "skimage:astronaut"),  # House, the paper's size
-    Case("peppers", 256, "denoise", 50, "color9:peppers", "skimage:coffee"),
     Case("chelsea", 128, "inpaint", 0.5, "skimage:chelsea"),
+    Case("kodim03", 512, "jpeg", 20, "color9:kodim03", "skimage:astronaut"),
+    Case("peppers", 256, "denoise", 50, "color9:peppers", "skimage:coffee"),
     Case("kodim03", 256, "denoise", 10, "color9:kodim03", "skimage:chelsea"),
     Case("baboon", 256, "denoise", 25, "color9:baboon", "skimage:rocket"),  # fur: the hardest noise estimate
     Case("kodim01", 256, "denoise", 50, "color9:kodim01", "skimage:coffee"),
@@ -420,8 +422,27 @@ def _variant(args) -> str:
 def _run_case_in_worker(case: Case, args) -> dict:
     import torch
 
+    from dip.fit.config import FitInterrupted
+
     torch.set_num_threads(args.threads)
-    return run_case(case, args)
+    try:
+        return run_case(case, args)
+    except FitInterrupted:
+        if _PARENT_WATCH is not None and _PARENT_WATCH.gone.is_set():
+            os._exit(FitInterrupted.exit_code)  # no parent to report to: a pool's worker would wait for work forever
+        raise
+
+
+_PARENT_WATCH = None  # a worker process's watch on its parent (set by its initializer)
+
+
+def _stop_with_parent() -> None:
+    """Worker initializer: SIGTERM this worker when its parent is gone, so that a killed run leaves no fit behind (it
+    checkpoints and stops, then the worker exits); a pool's workers otherwise fit on to their case's end, unwatched."""
+    global _PARENT_WATCH
+    from dip.pipeline.faults import watch_parent
+
+    _PARENT_WATCH = watch_parent(starter="bench_autostop.py", rerun="the same bench_autostop.py command")
 
 
 def _fitted(cases: list[Case], args):
@@ -434,7 +455,8 @@ def _fitted(cases: list[Case], args):
     import concurrent.futures as cf
     import multiprocessing
 
-    with cf.ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(args.jobs, mp_context=spawn, initializer=_stop_with_parent) as pool:
         futures = [pool.submit(_run_case_in_worker, case, args) for case in cases]
         for future in cf.as_completed(futures):
             yield future.result()

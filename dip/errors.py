@@ -31,5 +31,8 @@ class DamagedFile(DipInputError):
         self.path, self.what, self.reason, self.remedy = Path(path), what, " ".join(str(reason).split()), remedy
         super().__init__(f"cannot read {what} {path}: the file is damaged or truncated ({self.reason}); {remedy}")
 
+    def __reduce__(self):  # whole across processes (a worker's error reaches its parent as itself)
+        return type(self), (self.path, self.what, self.reason, self.remedy)
+
     def with_remedy(self, remedy: str) -> "DamagedFile":
         return DamagedFile(self.path, self.what, self.reason, remedy)

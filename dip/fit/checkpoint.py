@@ -57,8 +57,11 @@ class CheckpointError(DipInputError):
     another format, or of a fit with other settings. Only this error says that the file itself is at fault."""
 
     def __init__(self, path: str | os.PathLike, problem: str, remedy: str = "delete it to start afresh"):
-        self.path, self.problem = Path(path), " ".join(problem.split())
+        self.path, self.problem, self.remedy = Path(path), " ".join(problem.split()), remedy
         super().__init__(f"checkpoint {path} {self.problem}; {remedy}")
+
+    def __reduce__(self):  # whole across processes, like every error here with arguments of its own
+        return type(self), (self.path, self.problem, self.remedy)
 
 
 class CheckpointBusy(DipInputError):

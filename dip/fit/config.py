@@ -145,3 +145,6 @@ class FitInterrupted(RuntimeError):
         self.checkpoint_path = checkpoint_path
         where = f"checkpoint written to {checkpoint_path}" if checkpoint_path else "no checkpoint path was given"
         super().__init__(f"fit interrupted by SIGTERM after step {step}; {where}")
+
+    def __reduce__(self):  # whole across processes (a worker's fit stopped on SIGTERM reaches its parent as itself)
+        return type(self), (self.step, self.checkpoint_path)

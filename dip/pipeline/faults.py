@@ -146,8 +146,9 @@ class ParentWatch:
 
     SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"})
 
-    def __init__(self, interval: float = 1.0, signum: int = signal.SIGTERM):
-        self.interval, self.signum = interval, signum
+    def __init__(self, interval: float = 1.0, signum: int = signal.SIGTERM, *, starter: str = "Snakemake",
+                 rerun: str = "the same snakemake command"):
+        self.interval, self.signum, self.starter, self.rerun = interval, signum, starter, rerun
         self.parent = os.getppid()
         self.watched, self.started = self._watched(self.parent)
         self.gone = threading.Event()
@@ -190,13 +191,14 @@ class ParentWatch:
         while not self._stop.wait(self.interval):
             if not self.alive():
                 self.gone.set()
-                print(f"dip: the process that started this job (pid {self.watched}, Snakemake) is gone: stopping "
-                      "(a fit writes its checkpoint first); run the same snakemake command again to resume",
+                print(f"dip: the process that started this job (pid {self.watched}, {self.starter}) is gone: "
+                      f"stopping (a fit writes its checkpoint first); run {self.rerun} again to resume",
                       file=sys.stderr, flush=True)  # fmt: skip
                 os.kill(os.getpid(), self.signum)
                 return
 
 
-def watch_parent(interval: float = 1.0) -> ParentWatch:
-    """Start a :class:`ParentWatch` for this job (``python -m dip.pipeline.jobs`` calls it first thing)."""
-    return ParentWatch(interval).start()
+def watch_parent(interval: float = 1.0, **names) -> ParentWatch:
+    """Start a :class:`ParentWatch` for this job (``python -m dip.pipeline.jobs`` calls it first thing; a benchmark's
+    worker processes too, with ``starter`` and ``rerun`` naming their parent and its command)."""
+    return ParentWatch(interval, **names).start()

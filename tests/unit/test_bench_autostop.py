@@ -7,6 +7,8 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +91,46 @@ def test_two_cases_in_two_worker_processes_are_written_once_each(tmp_path):
     rows = _module("bench_autostop").read_results(results)
     assert sorted(r["case"] for r in rows) == sorted(cases)  # one line each, whole: the parent is the one writer
     assert all(r["device"] == "cpu" and r["iterations"] == 12 for r in rows)
+
+
+def _children(pid: int) -> set[int]:
+    return {int(c) for c in (Path(f"/proc/{pid}/task/{pid}/children").read_text().split())}
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads child processes from /proc (Linux)")
+def test_killing_the_parent_stops_its_workers(tmp_path):
+    """A killed --jobs run must not leave its workers fitting on, unseen, with the CPU (and the checkpoints) held."""
+    ckpt = tmp_path / "ckpt"
+    parent = subprocess.Popen(
+        [sys.executable, str(REPO / "benchmarks" / "bench_autostop.py"), "--cases", "chelsea-128-sigma25",
+         "astronaut-128-q10", "--jobs", "2", "--size", "64", "--width", "4", "--iters", "100000",
+         "--results", str(tmp_path / "r.jsonl"), "--checkpoint-dir", str(ckpt)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(ckpt.glob("*.lock"))) < 2:  # both workers are fitting (a fit locks its checkpoint first)
+            assert parent.poll() is None and time.monotonic() < deadline, "the workers never started fitting"
+            time.sleep(0.5)
+        workers = _children(parent.pid)
+        assert workers
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        for w in workers:  # reap the orphans this test's process may have inherited as their subreaper
+            try:
+                os.waitpid(w, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.5)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in _state(w)]
+    assert not alive, f"workers {alive} still run after their parent was killed"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"

@@ -7,17 +7,20 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dip.data.imageio import read_image, write_image
 from dip.errors import USER_FILE_REMEDY, DamagedFile, DipInputError
+from dip.fit.checkpoint import CheckpointError
 from dip.fit.config import FitInterrupted
 from dip.pipeline import faults
 from tests.helpers import REPO
@@ -91,6 +94,18 @@ def test_what_the_user_acts_on_is_one_line_and_bugs_are_not(outputs):
     assert code == 143 and "after step 12" in line and "run the same command again to resume" in line
     assert faults.failure_line(ZeroDivisionError("bug"), results) is None
     assert faults.failure_line(KeyboardInterrupt(), results) is None
+
+
+@pytest.mark.parametrize("error", [
+    FitInterrupted(12, Path("x.ckpt")), CheckpointError("x.ckpt", "was written by a fit with other settings"),
+    DamagedFile("x.png", "image", "truncated", "make it again"), DipInputError("a bad mask"),
+])  # fmt: skip
+def test_an_error_crosses_a_process_boundary_whole(error):
+    """A worker process's error reaches its parent pickled: it must come back as itself, not as a TypeError that
+    breaks the whole pool (a fit stopped on SIGTERM in a benchmark's worker did)."""
+    back = pickle.loads(pickle.dumps(error))
+    assert type(back) is type(error) and str(back) == str(error)
+    assert getattr(back, "__dict__", {}) == getattr(error, "__dict__", {})
 
 
 # --- a job whose Snakemake is gone ---------------------------------------------------------------------------------
