@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -348,3 +349,19 @@ def paper_cpu_fits() -> list[tuple[str, str, str, int]]:
         lv = lv if not lv[0].isdigit() else level_label(t, float(lv))
         fits += [(d, lv, image, int(s)) for s in ([seed[0].removeprefix("seed")] if seed else seeds[d])]
     return sorted(fits)
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (Linux /proc; a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_for(predicate, limit: float = 60.0) -> bool:
+    """Poll ``predicate`` until it holds or ``limit`` seconds pass; its last value."""
+    deadline = time.monotonic() + limit
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()

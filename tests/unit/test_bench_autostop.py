@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, running, wait_for
 
 
 def _module(name: str):
@@ -117,20 +117,6 @@ def test_killing_the_parent_stops_its_workers(tmp_path):
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 60
-    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
-        for w in workers:  # reap the orphans this test's process may have inherited as their subreaper
-            try:
-                os.waitpid(w, os.WNOHANG)
-            except ChildProcessError:
-                pass
-        time.sleep(0.5)
-    alive = [w for w in workers if Path(f"/proc/{w}").exists() and "Z" not in _state(w)]
-    assert not alive, f"workers {alive} still run after their parent was killed"
+    assert wait_for(lambda: not any(map(running, workers))), (
+        f"workers {[w for w in workers if running(w)]} still run after their parent was killed")
 
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return "Z"

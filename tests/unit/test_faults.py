@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +22,7 @@ from dip.errors import USER_FILE_REMEDY, DamagedFile, DipInputError
 from dip.fit.checkpoint import CheckpointError
 from dip.fit.config import FitInterrupted
 from dip.pipeline import faults
-from tests.helpers import REPO
+from tests.helpers import REPO, running, wait_for
 
 
 @pytest.fixture
@@ -126,20 +125,6 @@ _JOB = textwrap.dedent("""
 _PARENT = "import subprocess, sys, time; subprocess.Popen(sys.argv[1:]); time.sleep(60)"
 
 
-def _running(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _wait_for(predicate, limit=60.0):
-    deadline = time.monotonic() + limit
-    while not predicate() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return predicate()
-
-
 @pytest.mark.parametrize("shell", [False, True])
 def test_a_job_whose_parent_is_killed_gets_sigterm(tmp_path, shell):
     job_py, log = tmp_path / "job.py", tmp_path / "job.log"
@@ -151,12 +136,12 @@ def test_a_job_whose_parent_is_killed_gets_sigterm(tmp_path, shell):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     parent = subprocess.Popen([sys.executable, "-c", _PARENT, *job], env=env, start_new_session=True)
     try:
-        assert _wait_for(lambda: "job: watching" in log.read_text()), log.read_text()
+        assert wait_for(lambda: "job: watching" in log.read_text()), log.read_text()
         watched, _, pid = log.read_text().split("job: watching")[1].split()[:3]
         assert int(watched) == parent.pid  # past the shell, if any
         os.kill(parent.pid, signal.SIGKILL)  # as the out-of-memory killer does: nothing of it runs any more
         parent.wait(timeout=10)
-        assert _wait_for(lambda: not _running(int(pid)), limit=30), log.read_text()
+        assert wait_for(lambda: not running(int(pid)), limit=30), log.read_text()
         text = log.read_text()
         assert "job: SIGTERM" in text and "is gone: stopping" in text and "never stopped" not in text
     finally:
