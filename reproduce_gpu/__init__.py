@@ -1,8 +1,8 @@
-"""The GPU reproduction (``benchmarks/gpu_reproduce.sh``, BENCHMARKS.md "GPU reproduction") as phases over the
-library, one module each, in the order ``benchmarks/gpu_reproduce.py``'s ``main`` runs them:
+"""The GPU reproduction (``reproduce_gpu/run.sh``, BENCHMARKS.md "GPU reproduction") as phases over the
+library, one module each, in the order ``reproduce_gpu/run.py``'s ``main`` runs them:
 
 * :mod:`.common`   -- what every phase shares: the run (folder, log, budget, phase rows), child processes
-* :mod:`.config`   -- the blocks (``--blocks``), config/paper.yaml cut down to them (:func:`dip.pipeline.config.load`)
+* :mod:`.config`   -- the blocks (``--blocks``), config/paper.yaml cut down to them (:func:`dip.pipeline.workflow_config.load`)
 * :mod:`.facts`    -- (a) machine, software and code facts; (b) the CUDA tests, beside the fits
 * :mod:`.inputs`   -- the blocks' benchmark files checked against the manifest (--tiny: crops); degraded inputs,
                       the cheap baselines (bicubic, biharmonic, nlm)

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.gpu.common import BENCH_SIZE, REPO, Run, child_env, run_capped
+from reproduce_gpu.common import BENCH_SIZE, REPO, Run, child_env, run_capped
 
 SIZE_MULTIPLE = 32  # what dip.restore crops every fit's output to
 FIT_MARGIN_S = {False: 150.0, True: 30.0}  # the benchmark's cap leaves the fits this much (full, --tiny)
@@ -89,7 +89,7 @@ def paper_workload() -> list[dict]:
     """Every DIP fit of config/paper.yaml's tables and Fig. 2 curves, summed per (dataset, task, level): fits,
     steps (the preset's, from the config), output megapixels (the GT cropped to multiples of 32, from the manifest's
     size column) and step x Mpx. The paper's other experiments (JPEG, the figures) are not counted."""
-    from benchmarks.gpu.config import paper_config
+    from reproduce_gpu.config import paper_config
     from dip.pipeline.plan import build_plan
     from dip.presets import config_from_spec
     from dip.tasks import LEARNING_CURVE_KINDS, level_label

@@ -10,7 +10,7 @@ import tarfile
 import time
 from pathlib import Path
 
-from benchmarks.gpu.common import Run
+from reproduce_gpu.common import Run
 
 RESULT_TREES = ("inputs", "restored", "scores")  # the workflow layout, in the order its files were made
 KEEP_AT_TOP = ("summary.md", "facts.txt", "cuda-tests.log")

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-ENTRY = REPO / "benchmarks" / "gpu_reproduce.py"  # the script; its --worker runs one fit process
+REPO = Path(__file__).resolve().parents[1]
+ENTRY = REPO / "reproduce_gpu" / "run.py"  # the script; its --worker runs one fit process
 BENCH_SIZE = 512  # px; the speed benchmark's image side (the projection scales from it by pixel count)
 
 # --tiny: the same path on the CPU in about a minute (crops of the ground truth, a narrow net, a few steps).
@@ -101,7 +101,7 @@ def run_capped(cmd, log_path: Path, timeout: float, env=None, cwd=REPO) -> tuple
         except subprocess.TimeoutExpired:
             kill_group(proc)
             rc = None
-            log.write(f"\n[gpu_reproduce] killed after {timeout:.0f} s (time cap)\n")
+            log.write(f"\n[reproduce_gpu] killed after {timeout:.0f} s (time cap)\n")
     return rc, time.monotonic() - t
 
 

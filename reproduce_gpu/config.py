@@ -1,5 +1,5 @@
 """The run's config: config/config.yaml + config/paper.yaml, as ``snakemake --configfile config/paper.yaml`` sees
-them (:func:`dip.pipeline.config.load`, the loader the workflow's tests use), with one more layer that cuts it down
+them (:func:`dip.pipeline.workflow_config.load`, the loader the workflow's tests use), with one more layer that cuts it down
 to the blocks this run fits; the blocks themselves (``--blocks`` paths); and the layer that lets the workflow take
 the run's results as its own."""
 
@@ -9,7 +9,7 @@ import copy
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.gpu.common import REPO, TINY
+from reproduce_gpu.common import REPO, TINY
 
 PAPER = "config/paper.yaml"
 # What runs without --blocks, in priority order (as time allows): Set5 x4; the grey inpainting block on its four
@@ -24,14 +24,14 @@ CHEAP_BASELINES = ("bicubic", "biharmonic", "nlm")
 def _absolute(config: dict) -> dict:
     """The manifest and the paper numbers as absolute paths (the fit processes run in the repository, this one in
     any folder)."""
-    from dip.pipeline.config import SHIPPED_FILES
+    from dip.pipeline.workflow_config import SHIPPED_FILES
 
     return {key: str(REPO / config[key]) for key in SHIPPED_FILES}
 
 
 def paper_config() -> dict:
     """config/config.yaml + config/paper.yaml; the manifest and paper numbers as absolute paths."""
-    from dip.pipeline.config import load
+    from dip.pipeline.workflow_config import load
 
     config = load(PAPER)
     return config | _absolute(config)
@@ -164,7 +164,7 @@ def run_layer(args, paper: dict, resources: Path) -> dict:
 
 def run_config(args, resources: Path) -> dict:
     """The config of this run: config/paper.yaml and :func:`run_layer` (see there)."""
-    from dip.pipeline.config import load
+    from dip.pipeline.workflow_config import load
 
     config = load(PAPER, run_layer(args, paper_config(), resources))
     return config | _absolute(config)
@@ -187,6 +187,6 @@ def write_layer(config: dict, path: Path, blocks: list[Block]) -> None:
             experiments.append({**exp, "levels": levels})
     layer = {"experiments": experiments, "only": [p for block in blocks for p in block.paths],
              "learning_curves": None, "paper_experiments": others}  # fmt: skip
-    head = ("# Written by benchmarks/gpu_reproduce.py: layer it after config/paper.yaml to plan only the blocks\n"
+    head = ("# Written by reproduce_gpu/run.py: layer it after config/paper.yaml to plan only the blocks\n"
             f"# whose fits this run completed ({'; '.join(map(str, blocks))}); BENCHMARKS.md, 'GPU reproduction'.\n")
     path.write_text(head + yaml.safe_dump(layer, sort_keys=False))

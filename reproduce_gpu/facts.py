@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.gpu.common import REPO, Run, child_env, kill_group
+from reproduce_gpu.common import REPO, Run, child_env, kill_group
 
 NVSMI_FIELDS = (
     "name,memory.total,driver_version,clocks.sm,clocks.max.sm,clocks.mem,clocks.max.mem,power.limit,pstate,"
@@ -120,10 +120,10 @@ def _cpu_model() -> str:
 
 
 def code_digest() -> str:
-    """sha256 over the code and config that make the results (dip/, workflow/, config/, benchmarks/, tests/): ties
+    """sha256 over the code and config that make the results (dip/, workflow/, config/, benchmarks/, reproduce_gpu/, tests/): ties
     a result to the exact working tree, which on a GPU machine has no .git."""
     h = hashlib.sha256()
-    for top in ("dip", "workflow", "config", "benchmarks", "tests"):
+    for top in ("dip", "workflow", "config", "benchmarks", "reproduce_gpu", "tests"):
         for path in sorted((REPO / top).rglob("*")):
             if path.is_file() and path.suffix in (".py", ".yaml", ".yml", ".smk", ".tsv", ".sh") \
                     and "__pycache__" not in path.parts:
@@ -173,7 +173,7 @@ class CudaTests:
             self.proc.wait(timeout=max(1.0, self.end - time.monotonic()))
         except subprocess.TimeoutExpired:
             kill_group(self.proc)
-            self.fh.write(f"\n[gpu_reproduce] killed at its time cap ({self.end - self.t0:.0f} s)\n")
+            self.fh.write(f"\n[reproduce_gpu] killed at its time cap ({self.end - self.t0:.0f} s)\n")
         self.fh.close()
         tail = [ln for ln in (self.run.out / "cuda-tests.log").read_text().splitlines() if ln.strip()]
         self.result["exit_code"] = self.proc.returncode

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from benchmarks.gpu.common import REPO, TINY, Run, quiet
+from reproduce_gpu.common import REPO, TINY, Run, quiet
 
 
 def check(run: Run) -> Path | None:
@@ -19,7 +19,7 @@ def check(run: Run) -> Path | None:
     problems = check_inputs(args.inputs, rels)
     if problems:
         run.log(f"inputs: {len(problems)} problem(s), first: {problems[0]}")
-        run.log("make the inputs with: benchmarks/prepare_gpu_carry.sh MIRROR_DIR (or pass --inputs)")
+        run.log("make the inputs with: reproduce_gpu/prepare_carry.sh MIRROR_DIR (or pass --inputs)")
         run.phase("inputs", f"{len(problems)} missing or wrong", t)
         return None
     resources = args.inputs

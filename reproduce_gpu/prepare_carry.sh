@@ -2,11 +2,11 @@
 # Copy the benchmark files a GPU reproduction run needs out of a local mirror into an ignored folder of the checkout
 # (default .carry/inputs), laid out like the download base URL, each checked against config/manifest/benchmarks.tsv.
 #
-#   benchmarks/prepare_gpu_carry.sh MIRROR_DIR [DEST]            # all _GT/_noisy/_masked PNGs (96 files, ~38 MiB)
-#   benchmarks/prepare_gpu_carry.sh --minimal MIRROR_DIR [DEST]  # what the default run reads (27 files, ~6 MiB)
+#   reproduce_gpu/prepare_carry.sh MIRROR_DIR [DEST]            # all _GT/_noisy/_masked PNGs (96 files, ~38 MiB)
+#   reproduce_gpu/prepare_carry.sh --minimal MIRROR_DIR [DEST]  # what the default run reads (27 files, ~6 MiB)
 #
 # MIRROR_DIR: a folder laid out like https://raw.githubusercontent.com/ (what the workflow's download_base_url
-# serves). What benchmarks/gpu_reproduce.sh reads depends on its --blocks: each image's _GT file and its released
+# serves). What reproduce_gpu/run.sh reads depends on its --blocks: each image's _GT file and its released
 # degraded input where there is one (_noisy, _masked). --minimal copies what its default blocks read (Set5/Set14 x4
 # _GT; the grey inpainting's four 256 px images, _GT and _masked); the full carry serves every block. The released
 # outputs of every method are not copied: their scores are committed (results/paper/scores/released/). DEST also

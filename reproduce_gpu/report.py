@@ -10,10 +10,10 @@ import shutil
 import time
 from pathlib import Path
 
-from benchmarks.gpu.bench import bench_rates, bench_speed, paper_workload, projection
-from benchmarks.gpu.common import BENCH_SIZE, REPO, Run, fmt, quiet
-from benchmarks.gpu.config import write_layer
-from benchmarks.gpu.schedule import observed_rate
+from reproduce_gpu.bench import bench_rates, bench_speed, paper_workload, projection
+from reproduce_gpu.common import BENCH_SIZE, REPO, Run, fmt, quiet
+from reproduce_gpu.config import write_layer
+from reproduce_gpu.schedule import observed_rate
 
 RELEASED_SCORES = "results/paper/scores/released"  # committed: the released outputs re-scored
 

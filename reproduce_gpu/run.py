@@ -2,16 +2,16 @@
 """One-command GPU reproduction: machine facts, the CUDA tests, blocks of the paper's tables at the paper's settings
 (by default Set5 x4, then the grey inpainting block on its four 256 px images, then Set14 x4, as time allows), a
 short speed benchmark and a projection of the paper's GPU time -- in one output folder, inside a wall-time budget.
-Run it through ``benchmarks/gpu_reproduce.sh`` (BENCHMARKS.md, "GPU reproduction").
+Run it through ``reproduce_gpu/run.sh`` (BENCHMARKS.md, "GPU reproduction").
 
-    benchmarks/gpu_reproduce.sh --out DIR [--blocks set5/sr/x4 gray11/inpaint/0.5/house set14/sr/x8 ...]
+    reproduce_gpu/run.sh --out DIR [--blocks set5/sr/x4 gray11/inpaint/0.5/house set14/sr/x8 ...]
                                 [--inputs DIR] [--budget-minutes 8] [--precision bf16] [--tiny] ...
 
 A block is a dataset, task and level of config/paper.yaml (``--blocks`` paths as in a config's ``only:`` key:
 ``dataset[/task[/level[/image]]]``; paths of one level make one block; ``--datasets set5 set14`` is short for
 ``--blocks set5/sr/x4 set14/sr/x4``). No Snakemake here (a lent GPU machine has none): the jobs come from the
 workflow's own planner (:mod:`dip.pipeline.plan`, fed ``config/config.yaml`` + ``config/paper.yaml`` restricted to
-the blocks, layered by :func:`dip.pipeline.config.load`) and run through the workflow's own job functions
+the blocks, layered by :func:`dip.pipeline.workflow_config.load`) and run through the workflow's own job functions
 (:mod:`dip.pipeline.jobs`: degrade, fit_dip, fit_dip_pack, unpack_fit, baseline, score, score_es), so the files land
 where the workflow puts them, under ``--out`` instead of ``results/paper``::
 
@@ -29,7 +29,7 @@ or of the fits so far, times pixels x steps, times the number of processes shari
 that fits starts, so a later, cheaper block may run when an earlier one no longer fits); whatever still runs at the
 deadline is killed, so the run ends inside the budget.
 
-The phases live in :mod:`benchmarks.gpu` (one module each); :func:`main` runs them in order.
+The phases live in :mod:`reproduce_gpu` (one module each); :func:`main` runs them in order.
 """
 
 from __future__ import annotations
@@ -43,10 +43,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.gpu import bench, facts, inputs, report, schedule  # noqa: E402
-from benchmarks.gpu.bundle import bundle_run, unpack  # noqa: E402
-from benchmarks.gpu.common import BENCH_SIZE, start  # noqa: E402
-from benchmarks.gpu.config import DEFAULT_BLOCKS, TINY_BLOCKS, parse_blocks, run_config  # noqa: E402
+from reproduce_gpu import bench, facts, inputs, report, schedule  # noqa: E402
+from reproduce_gpu.bundle import bundle_run, unpack  # noqa: E402
+from reproduce_gpu.common import BENCH_SIZE, start  # noqa: E402
+from reproduce_gpu.config import DEFAULT_BLOCKS, TINY_BLOCKS, parse_blocks, run_config  # noqa: E402
 from dip.pipeline.plan import build_plan  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", default=None, help="output folder (default: gpu-run/ in the checkout)")
     ap.add_argument("--inputs", default=None,
                     help="benchmark files laid out like the download base URL (default: .carry/inputs, made by "
-                         "benchmarks/prepare_gpu_carry.sh)")  # fmt: skip
+                         "reproduce_gpu/prepare_carry.sh)")  # fmt: skip
     ap.add_argument("--budget-minutes", type=float, default=None, help="wall-time budget (default 8; --tiny 2)")
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     which = ap.add_mutually_exclusive_group()

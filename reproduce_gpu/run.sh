@@ -4,10 +4,10 @@
 # on its four 256 px images, then Set14 x4, in that order as time allows -- a short speed benchmark and the paper's
 # projected GPU time, all under one folder, inside a wall-time budget (default 8 minutes).
 #
-#   benchmarks/prepare_gpu_carry.sh MIRROR_DIR                  # once: the inputs, into .carry/inputs (ignored)
-#   benchmarks/gpu_reproduce.sh --out DIR                       # on the GPU machine (carry .carry/inputs along)
-#   benchmarks/gpu_reproduce.sh --out DIR --blocks set14/sr/x8 gray11/inpaint/0.5 color9/denoise/50
-#   benchmarks/gpu_reproduce.sh --tiny --out DIR                # the same path on the CPU in about a minute
+#   reproduce_gpu/prepare_carry.sh MIRROR_DIR                  # once: the inputs, into .carry/inputs (ignored)
+#   reproduce_gpu/run.sh --out DIR                       # on the GPU machine (carry .carry/inputs along)
+#   reproduce_gpu/run.sh --out DIR --blocks set14/sr/x8 gray11/inpaint/0.5 color9/denoise/50
+#   reproduce_gpu/run.sh --tiny --out DIR                # the same path on the CPU in about a minute
 #
 # Options: --tiny, --out DIR (default gpu-run/), --inputs DIR (default .carry/inputs), --budget-minutes N,
 # --precision fp32|bf16, --blocks dataset/task/level[/image] ... (config/paper.yaml's blocks, in priority order; the
@@ -19,4 +19,4 @@
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-exec "${PYTHON:-python3}" "$repo/benchmarks/gpu_reproduce.py" "$@"
+exec "${PYTHON:-python3}" "$repo/reproduce_gpu/run.py" "$@"

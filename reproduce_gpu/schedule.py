@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks.gpu.bench import bench_rates
-from benchmarks.gpu.common import BENCH_SIZE, ENTRY, REPO, Run, child_env, kill_group
+from reproduce_gpu.bench import bench_rates
+from reproduce_gpu.common import BENCH_SIZE, ENTRY, REPO, Run, child_env, kill_group
 
 # Seconds per (step x output pixel) when nothing has been measured yet: fp32, 128 channels (BENCHMARKS.md: ~5.7 s a
 # step at 512 px on 2 CPU cores; a GPU guess of 40 ms, pessimistic for an H100).
@@ -165,7 +165,7 @@ def _finished(running: dict, done: list[dict], now: float, log) -> None:
 
 
 def _launch(g: dict, args, out: Path, progress: dict | None):
-    """Start ``g``'s process (``gpu_reproduce.py --worker``, its own session, output in its log)."""
+    """Start ``g``'s process (``reproduce_gpu/run.py --worker``, its own session, output in its log)."""
     g["log"] = str(out / "logs" / "fit" / "/".join(g["key"]) / f"{g['name']}.log")
     Path(g["log"]).parent.mkdir(parents=True, exist_ok=True)
     job_file = out / "jobs" / f"{g['name']}.json"

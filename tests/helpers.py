@@ -280,8 +280,8 @@ def tiny_experiments_config(workdir: Path, base_url: str = "https://raw.githubus
 def workflow_config(*configfiles: str | Path, **overrides) -> dict:
     """The config a workflow run sees: config/config.yaml (the Snakefile's configfile), then each ``--configfile``
     and the ``--config`` overrides merged as Snakemake merges them, validated against the schema (defaults filled):
-    :func:`dip.pipeline.config.load`, the loader the GPU reproduction script uses too."""
-    from dip.pipeline.config import load
+    :func:`dip.pipeline.workflow_config.load`, the loader the GPU reproduction script uses too."""
+    from dip.pipeline.workflow_config import load
 
     return load(*configfiles, **overrides)
 

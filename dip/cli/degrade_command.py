@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 from dip import tasks
-from dip.cli.checks import MAX_SEED, check_distinct, check_int, check_not_inputs, check_number, check_png
+from dip.cli.arguments import MAX_SEED, check_distinct, check_int, check_not_inputs, check_number, check_png
 
 log = logging.getLogger("dip")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dip import tasks
-from dip.cli.restore import preset_rule
+from dip.cli.restore_command import preset_rule
 
 
 def add_parser(sub) -> None:

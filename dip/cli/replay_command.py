@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 
 from dip import tasks
-from dip.cli import restore
+from dip.cli import restore_command
 from dip.errors import DipInputError
 
 log = logging.getLogger("dip")
@@ -32,20 +32,6 @@ def add_parser(sub) -> None:
     rep.add_argument("--device", help="run on this device instead of the recorded one (auto | cpu | cuda | cuda:N; "
                                       "default: the recorded one)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-_RUN_SETTINGS = ("device", "precision", "checkpoint_every", "checkpoint_seconds", "memory_saving", "memory_budget_mb",
-                 "compile", "compile_mode", "deterministic")  # fmt: skip
-
-
-def compare_with_record(config, record: dict) -> None:
-    """Warn when this version of dip builds other settings from the recorded command than the record holds."""
-    recorded = record.get("config") or {}
-    now = config.to_dict()
-    differ = sorted(k for k in now if k not in _RUN_SETTINGS and k in recorded and recorded[k] != now[k])
-    if differ:
-        log.warning("replay: this version of dip builds other settings than the record's: %s",
-                    ", ".join(f"{k} {recorded[k]!r} -> {now[k]!r}" for k in differ))  # fmt: skip
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -87,5 +73,5 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         fit_args.device = args.device
     fit_args.quiet = fit_args.quiet or args.quiet
     fit_args.replay_of = args.record
-    log.info("replaying %s", shlex.join(["dip", *restore.command_line(fit_args)]))
-    return restore.run(fit_args, replay_record=record)
+    log.info("replaying %s", shlex.join(["dip", *restore_command.command_line(fit_args)]))
+    return restore_command.run(fit_args, replay_record=record)

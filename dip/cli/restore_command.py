@@ -14,7 +14,7 @@ from pathlib import Path
 
 from dip import tasks
 from dip.cli import output
-from dip.cli.checks import (
+from dip.cli.arguments import (
     MAX_SEED, check_device, check_distinct, check_int, check_not_inputs, check_number, check_png,
 )
 from dip.errors import DipInputError
@@ -268,6 +268,20 @@ def command_line(args: argparse.Namespace) -> list[str]:
     return argv
 
 
+_RUN_SETTINGS = ("device", "precision", "checkpoint_every", "checkpoint_seconds", "memory_saving", "memory_budget_mb",
+                 "compile", "compile_mode", "deterministic")  # fmt: skip
+
+
+def compare_with_record(config, record: dict) -> None:
+    """Warn when this version of dip builds other settings from the recorded command than the record holds."""
+    recorded = record.get("config") or {}
+    now = config.to_dict()
+    differ = sorted(k for k in now if k not in _RUN_SETTINGS and k in recorded and recorded[k] != now[k])
+    if differ:
+        log.warning("replay: this version of dip builds other settings than the record's: %s",
+                    ", ".join(f"{k} {recorded[k]!r} -> {now[k]!r}" for k in differ))  # fmt: skip
+
+
 def run(args: argparse.Namespace, argv: list[str] | None = None, replay_record: dict | None = None) -> int:
     """``dip <task>``: check every option, choose the settings, read the inputs, fit, write the image and its record.
 
@@ -282,8 +296,6 @@ def run(args: argparse.Namespace, argv: list[str] | None = None, replay_record: 
     preset, config = _settings(task, args)
     mode = stop_mode(args)
     if replay_record is not None:
-        from dip.cli.replay import compare_with_record
-
         compare_with_record(config, replay_record)
 
     observation, ground_truth, mask, guide = _read_inputs(task, args)

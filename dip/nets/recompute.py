@@ -26,11 +26,9 @@ from torch.utils.checkpoint import checkpoint
 
 from dip.errors import DipInputError
 from dip.nets.layers import ReflectConv2d, concat_centre_cropped
-from dip.nets.resnet import ResNet, _ResidualBlock
-from dip.nets.skip import SkipLevel, SkipNet
-from dip.nets.unet import UNet, _UNetDoubleConv, _UNetDown, _UNetUp
 
-__all__ = ["MEMORY_MODES", "enable_checkpointing", "disable_checkpointing", "is_checkpointed", "set_checkpointing"]
+__all__ = ["MEMORY_MODES", "enable_checkpointing", "disable_checkpointing", "is_checkpointed", "set_checkpointing",
+           "recomputes", "region", "apply_layers", "WholeRegion", "RecomputedReflectConv2d"]
 
 MEMORY_MODES = ("plain", "checkpoint")  # what a fit runs
 
@@ -79,7 +77,7 @@ def _is_batched(args: Sequence[Any]) -> bool:
     return any(isinstance(a, torch.Tensor) and torch._C._functorch.is_batchedtensor(a) for a in args)
 
 
-def _region(modules: Sequence[nn.Module], fn: Callable[..., Any], *args: Any) -> Any:
+def region(modules: Sequence[nn.Module], fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)``, keeping only ``args`` for backward and recomputing the rest of ``fn``'s activations there.
 
     ``modules``: those ``fn`` runs (their batch norms' running statistics are protected while recomputing).
@@ -116,14 +114,32 @@ def _region(modules: Sequence[nn.Module], fn: Callable[..., Any], *args: Any) ->
     return checkpoint(run, *args, use_reentrant=False)
 
 
-def _apply(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
+def apply_layers(layers: Sequence[nn.Module], x: torch.Tensor) -> torch.Tensor:
     for layer in layers:
         x = layer(x)
     return x
 
 
+# plain class -> its recomputing subclass, registered by each architecture's module (:func:`recomputes`)
+_SWITCHED: dict[type, type] = {}
+_PLAIN: dict[type, type] = {}
+
+
+def recomputes(plain: type) -> Callable[[type], type]:
+    """Class decorator: the decorated subclass of ``plain`` is what :func:`enable_checkpointing` switches ``plain``'s
+    instances to (and :func:`disable_checkpointing` back)."""
+
+    def register(switched: type) -> type:
+        switched._dip_plain_class = plain
+        _SWITCHED[plain], _PLAIN[switched] = switched, plain
+        return switched
+
+    return register
+
+
 # --------------------------------------------------------------------------------------------------------------------
-# The switched classes (subclasses of the networks' own: isinstance, state_dict and repr stay as they were)
+# The switched classes (subclasses of the networks' own: isinstance, state_dict and repr stay as they were); each
+# architecture's own live beside it (skip.py, unet.py, resnet.py)
 # --------------------------------------------------------------------------------------------------------------------
 
 
@@ -149,7 +165,8 @@ class _ReflectPad(torch.autograd.Function):
         return torch.ops.aten.reflection_pad2d_backward.grad_input(grad, grad_x, ctx.pad, grad_input=grad_x), None
 
 
-class CheckpointedReflectConv2d(ReflectConv2d):
+@recomputes(ReflectConv2d)
+class RecomputedReflectConv2d(ReflectConv2d):
     """:class:`~dip.nets.layers.ReflectConv2d` that, inside a checkpointed region, pads with :class:`_ReflectPad`.
 
     Its saved-tensor hooks would keep the unpadded input beside the region (inner hooks take precedence over the
@@ -158,8 +175,6 @@ class CheckpointedReflectConv2d(ReflectConv2d):
     unpadded input as usual. Values are the same either way.
     """
 
-    _dip_plain_class = ReflectConv2d
-
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         if _STATE.depth == 0:
             return super()._conv_forward(x, weight, bias)
@@ -167,148 +182,18 @@ class CheckpointedReflectConv2d(ReflectConv2d):
         return F.conv2d(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
 
 
-class CheckpointedSkipLevel(SkipLevel):
-    """A :class:`~dip.nets.skip.SkipLevel` whose activations are recomputed in backward.
-
-    How the level is cut. A region keeps only its inputs; everything inside it is recomputed in backward, and torch's
-    early stop ends a recomputation as soon as the region's last operation has saved its inputs, so a region that
-    *ends* with a convolution never runs that convolution twice. Each level therefore runs as regions that start
-    after a convolution and end with the next one (``batch norm -> activation -> [upsample, concat] -> convolution``),
-    and what stays between regions is a convolution's raw output, handed on with the norm and activation still to
-    apply. On top of that, the full-resolution level spends one extra 3x3 convolution so that neither of its two
-    128-channel outputs is held through the other's backward, and its concatenation is rebuilt (from the
-    half-resolution branch and the 4-channel skip) for its batch norm's backward. Reflection padding inside a region
-    keeps nothing (:class:`_ReflectPad`). What this saves against checkpointing each whole level, and the floor of
-    any scheme that keeps autograd's arithmetic: BENCHMARKS.md, "Memory: activation checkpointing".
-    """
-
-    _dip_plain_class = SkipLevel
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre, tail = self._forward_pre(x, (), top=False)
-        return _apply(tail, pre)
-
-    def _forward_pre(
-        self, x: torch.Tensor, entry: Sequence[nn.Module], top: bool
-    ) -> tuple[torch.Tensor, Sequence[nn.Module]]:
-        """The level on ``entry(x)``, returned as ``(pre, tail)``: its output is ``tail(pre)``.
-
-        ``entry`` and ``tail`` are the batch norm + activation that follow a convolution: the level hands them to the
-        regions that consume the tensor, so that what is kept between regions is always a convolution's output.
-        ``top``: the full-resolution level, which spends one more convolution to keep less (see the class notes).
-        """
-        down, merge, skip = self.down, self.merge, self.skip
-        s: torch.Tensor | None = None
-        if skip is not None and not entry:
-            s = skip[0](x)  # on the network input, which is kept anyway
-
-        # The down path, ending with its second convolution (which early stop skips when recomputing; the strided
-        # one, at a quarter of the pixels, and the 4-channel skip convolution run again).
-        def down_path(t: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
-            u = _apply(entry, t)
-            return (skip[0](u) if skip is not None and entry else None), down[3](_apply(down[:3], u))
-
-        s_in, d = _region((*entry, *down[:3]), down_path, x)
-        s = s if s is not None else s_in
-        if self.inner is not None:
-            deep, deep_tail = self.inner._forward_pre(d, down[4:6], top=False)
-        else:
-            deep, deep_tail = d, down[4:6]
-        skip_args = (s,) if s is not None else ()
-        merge_norms = (*deep_tail, *(skip[1:3] if skip is not None else ()), merge[0])
-
-        def merge_in(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
-            y = self.upsample(_apply(deep_tail, deep_pre))
-            if skip_pre:
-                y = concat_centre_cropped([_apply(skip[1:3], skip_pre[0]), y])
-            return merge[0](y)
-
-        def conv_a(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
-            if top:
-                # The batch norm of the concatenation in a region of its own: its input is rebuilt for its backward
-                # instead of being held through the 3x3 convolution's.
-                return merge[1](_region(merge_norms, merge_in, deep_pre, *skip_pre))
-            return merge[1](merge_in(deep_pre, *skip_pre))
-
-        if len(merge) == 4:  # no 1x1 up-convolution: BN, conv, BN, act
-            return _region(merge_norms, conv_a, deep, *skip_args), merge[2:4]
-
-        def conv_b(c: torch.Tensor) -> torch.Tensor:  # BN, act, 1x1 conv
-            return merge[4](_apply(merge[2:4], c))
-
-        if top:
-            # Keep neither convolution's output of the full-resolution merge beyond its own backward: the 3x3 one is
-            # rebuilt (one more 3x3 convolution) when the 1x1 one's backward needs it.
-            def conv_ab(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
-                return _region(merge[2:4], conv_b, _region(merge_norms, conv_a, deep_pre, *skip_pre))
-
-            c = _region((), conv_ab, deep, *skip_args)
-        else:
-            c = _region((*merge_norms, *merge[2:4]), lambda d_, *s_: conv_b(conv_a(d_, *s_)), deep, *skip_args)
-        return c, merge[5:7]
-
-
-class CheckpointedSkipNet(SkipNet):
-    """A :class:`~dip.nets.skip.SkipNet` whose levels are :class:`CheckpointedSkipLevel`\\ s."""
-
-    _dip_plain_class = SkipNet
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._check_size(x)
-        pre, tail = self.body._forward_pre(x, (), top=True)
-        # The last norm + activation and the 1x1 output convolution: the 128-channel activation is not kept.
-        return _region(tail, lambda t: self.head(_apply(tail, t)), pre)
-
-
-class _WholeRegion:
+class WholeRegion:
     """Mixin: the module's whole forward is one region (U-Net blocks, residual blocks)."""
 
     def forward(self, *args: torch.Tensor) -> torch.Tensor:
-        return _region((self,), super().forward, *args)  # type: ignore[misc]
-
-
-class CheckpointedUNetDoubleConv(_WholeRegion, _UNetDoubleConv):
-    _dip_plain_class = _UNetDoubleConv
-
-
-class CheckpointedUNetDown(_WholeRegion, _UNetDown):
-    _dip_plain_class = _UNetDown
-
-
-class CheckpointedUNetUp(_WholeRegion, _UNetUp):
-    _dip_plain_class = _UNetUp
-
-
-class CheckpointedResidualBlock(_WholeRegion, _ResidualBlock):
-    _dip_plain_class = _ResidualBlock
-
-
-_SWITCHED = {
-    cls._dip_plain_class: cls
-    for cls in (
-        CheckpointedReflectConv2d,
-        CheckpointedSkipLevel,
-        CheckpointedSkipNet,
-        CheckpointedUNetDoubleConv,
-        CheckpointedUNetDown,
-        CheckpointedUNetUp,
-        CheckpointedResidualBlock,
-    )
-}
-_PLAIN = {switched: plain for plain, switched in _SWITCHED.items()}
+        return region((self,), super().forward, *args)  # type: ignore[misc]
 
 
 def _targets(net: nn.Module) -> list[nn.Module]:
-    """The modules to switch: the levels / blocks of the network (never one nested in another) and its padded convs."""
-    targets: list[nn.Module] = []
-    if isinstance(net, SkipNet):
-        targets = [m for m in net.modules() if type(m) in (SkipLevel, CheckpointedSkipLevel)]
-        targets.append(net)
-    elif isinstance(net, UNet):
-        targets = [net.start, *net.downs, *net.more_downs, *net.ups, *net.more_ups]
-    elif isinstance(net, ResNet):
-        targets = [m for m in net.modules() if type(m) in (_ResidualBlock, CheckpointedResidualBlock)]
-    targets += [m for m in net.modules() if type(m) in (ReflectConv2d, CheckpointedReflectConv2d)]
+    """The modules to switch: the network's own (``recompute_targets``: its levels or blocks, never one nested in
+    another) and its padded convolutions."""
+    targets = list(net.recompute_targets())
+    targets += [m for m in net.modules() if type(m) in (ReflectConv2d, RecomputedReflectConv2d)]
     return targets
 
 
@@ -320,7 +205,7 @@ def enable_checkpointing(net: nn.Module) -> nn.Module:
     The modules keep their parameters, buffers and names (``state_dict`` is unchanged) and become instances of
     subclasses of their own classes; outputs and gradients are bit-identical. Undo with :func:`disable_checkpointing`.
     """
-    if not isinstance(net, (SkipNet, UNet, ResNet)):
+    if not hasattr(net, "recompute_targets"):  # SkipNet, UNet, ResNet
         raise DipInputError(
             "activation checkpointing (--memory-saving) supports the DIP networks (skip, encoder_decoder, "
             f"skip_depthN, unet, resnet), not {type(net).__name__}"

@@ -18,12 +18,12 @@ from dip.data.benchmarks import BENCHMARKS, embedded_channels
 from dip.tasks import level_label, parse_level
 
 if TYPE_CHECKING:
-    from dip.pipeline.plan import Plan
+    from dip.pipeline.request import Request
 
-__all__ = ["plan_jobs", "score_plan", "grid_plan", "table_scores", "experiment_targets", "final_targets"]
+__all__ = ["plan_jobs", "score_plan", "grid_plan"]
 
 
-def plan_jobs(plan: Plan) -> None:
+def plan_jobs(plan: Request) -> None:
     """Every job of the workflow, stage by stage, in the data path's order."""
     for key, files in plan.download_groups.items():
         plan.add(f"download_{key}", [plan.paths.resource(f) for f in files])
@@ -46,7 +46,7 @@ def plan_jobs(plan: Plan) -> None:
 # --- stage 2: the degraded inputs ----------------------------------------------------------------------------------
 
 
-def plan_inputs(plan: Plan, exp: Mapping, lv: str):
+def plan_inputs(plan: Request, exp: Mapping, lv: str):
     """degrade_<task>: one per image."""
     d, t = exp["dataset"], exp["task"]
     bench, spec, value = plan.benchmark(d), plan.dataset(d), parse_level(t, lv)
@@ -65,7 +65,7 @@ def plan_inputs(plan: Plan, exp: Mapping, lv: str):
 # --- stage 3: the fits and the baselines ---------------------------------------------------------------------------
 
 
-def plan_fits(plan: Plan, exp: Mapping, lv: str):
+def plan_fits(plan: Request, exp: Mapping, lv: str):
     """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
     d, t = exp["dataset"], exp["task"]
     for image in plan.level_images(d, t, lv):
@@ -100,7 +100,7 @@ def plan_fits(plan: Plan, exp: Mapping, lv: str):
         plan.add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
 
 
-def plan_baselines(plan: Plan, exp: Mapping, lv: str):
+def plan_baselines(plan: Request, exp: Mapping, lv: str):
     """baseline per image and baseline (with the first seed)."""
     d, t = exp["dataset"], exp["task"]
     for image in plan.level_images(d, t, lv):
@@ -121,7 +121,7 @@ def plan_baselines(plan: Plan, exp: Mapping, lv: str):
 # --- stage 4: the scores, ours and the released outputs' -----------------------------------------------------------
 
 
-def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
+def score_plan(plan: Request, exp: Mapping, lv: str) -> list[dict]:
     """Every output of one (dataset, task, level) to score: image, method, seed, png, json (and the raw DIP output,
     scored when the fit averaged)."""
     d, t = exp["dataset"], exp["task"]
@@ -138,7 +138,7 @@ def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
     return rows
 
 
-def plan_score(plan: Plan, exp: Mapping, lv: str):
+def plan_score(plan: Request, exp: Mapping, lv: str):
     """score: every output of one level (:func:`score_plan`) against its ground truth."""
     d, t = exp["dataset"], exp["task"]
     images, rows = plan.level_images(d, t, lv), score_plan(plan, exp, lv)
@@ -152,7 +152,7 @@ def plan_score(plan: Plan, exp: Mapping, lv: str):
     plan.add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
 
 
-def plan_released(plan: Plan):
+def plan_released(plan: Request):
     """score_released per released level, released_check, the `released` target."""
     for (d, t, lv), output in zip(plan.released_keys(), plan.released_scores()):
         files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
@@ -169,7 +169,7 @@ def plan_released(plan: Plan):
 # --- Fig. 2's learning curves and the paper's other experiments ----------------------------------------------------
 
 
-def plan_learning_curves(plan: Plan):
+def plan_learning_curves(plan: Request):
     """learning_curve per kind of Fig. 2, figure_learning_curves."""
     if not plan.learning:
         return
@@ -190,7 +190,7 @@ def plan_learning_curves(plan: Plan):
     plan.add("figure_learning_curves", plan.paths.figure("learning_curves"), plan.learning_curve_files())
 
 
-def plan_experiments(plan: Plan):
+def plan_experiments(plan: Request):
     """experiment_<name> (architectures: experiment_architecture per network, then experiment_architectures) and
     experiment_<name>_report per experiment of ``paper_experiments:``."""
     for name in plan.experiment_names:
@@ -213,7 +213,7 @@ def plan_experiments(plan: Plan):
         plan.add(f"experiment_{name}_report", plan.experiment_report(name), inputs)
 
 
-def plan_early_stopping(plan: Plan):
+def plan_early_stopping(plan: Request):
     """score_es_<dataset>_<task>_<level>: the DIP + early stop rows of one level; early_stop_table."""
     if not plan.es_keys:
         return
@@ -237,7 +237,7 @@ def plan_early_stopping(plan: Plan):
 # --- stage 5: tables, figures, the targets -------------------------------------------------------------------------
 
 
-def grid_plan(plan: Plan, d: str, t: str, lv: str) -> list[dict]:
+def grid_plan(plan: Request, d: str, t: str, lv: str) -> list[dict]:
     """Panels of an image grid: per image the GT, the degraded input, each method's output (its first seed):
     ``(method, path, seed)``, seed None for the GT and the input."""
     n = (plan.config.get("figures") or {}).get("grid_max_images", 4)
@@ -254,36 +254,25 @@ def grid_plan(plan: Plan, d: str, t: str, lv: str) -> list[dict]:
     return rows
 
 
-def table_scores(plan: Plan, d: str, t: str, lv: str) -> list[str]:
-    """The score files of one table (dataset, task, level): ours, DIP + early stop, the released outputs. A table,
-    its figures and its report section read these, not metrics.csv, so that one table needs only its own fits."""
-    out = []
-    if (d, t, lv) in plan.experiment_keys():
-        out.append(plan.paths.scores(d, t, lv))
-    if (d, t, lv) in plan.es_levels():
-        out.append(plan.paths.es_scores(d, t, lv))
-    if (d, t, lv) in plan.released_keys():
-        out.append(plan.paths.scores(d, t, lv, "released"))
-    return out
 
 
-def plan_reports(plan: Plan):
+def plan_reports(plan: Request):
     """metrics, a table per level (ours and released), the figures, the target rules."""
     ours = [plan.paths.scores(d, t, lv) for d, t, lv in plan.experiment_keys()] + plan.es_scores()
     plan.add("metrics", [plan.paths.metrics], {"ours": ours, "released": plan.released_scores()})
     for d, t, lv in sorted(set(plan.experiment_keys()) | set(plan.released_keys())):
         output = plan.paths.table(plan.paths.level_key(d, t, lv))
-        inputs = {"scores": table_scores(plan, d, t, lv), "paper": plan.config["paper_numbers"]}
+        inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
         plan.add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
     figures = plan.experiment_keys() + [k for k in plan.released_keys() if k[:2] not in plan.experiments]
     for d, t, lv in dict.fromkeys(figures):
         wc = {"dataset": d, "task": t, "level": lv}
-        inputs = {"scores": table_scores(plan, d, t, lv), "paper": plan.config["paper_numbers"]}
+        inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
         output = plan.paths.figure(plan.paths.figure_key("psnr", d, t, lv))
         plan.add("figure_psnr", output, inputs, {"level": parse_level(t, lv)}, wc)
     for d, t, lv in dict.fromkeys(plan.experiment_keys()):
         wc, grid = {"dataset": d, "task": t, "level": lv}, grid_plan(plan, d, t, lv)
-        inputs = {"scores": table_scores(plan, d, t, lv), "images": [p for row in grid for _, p, _ in row["panels"]]}
+        inputs = {"scores": plan.table_scores(d, t, lv), "images": [p for row in grid for _, p, _ in row["panels"]]}
         params = {"plan": grid, "level": parse_level(t, lv)}
         plan.add("figure_grid", plan.paths.figure(plan.paths.figure_key("grid", d, t, lv)), inputs, params, wc)
         exp = plan.experiments[(d, t)]
@@ -296,38 +285,5 @@ def plan_reports(plan: Plan):
             }
             output, params = plan.paths.figure(plan.paths.figure_key("psnr_curves", d, t, lv)), {"images": images}
             plan.add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
-    plan.add("experiments", [], experiment_targets(plan))
-    plan.add("all", [], final_targets(plan))
-
-
-def experiment_targets(plan: Plan) -> list[str]:
-    """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows. (The
-    early-stopping table is the default target's: it shows the tables' DIP rows, whose scores need the baselines
-    of their levels scored too.)"""
-    out = []
-    for name in plan.experiment_names:
-        out += [plan.experiment_report(name)["png"], plan.experiment_report(name)["md"]]
-    return out + plan.es_scores()
-
-
-def final_targets(plan: Plan) -> list[str]:
-    """What the default target makes: metrics.csv, the tables, the figures, the released check, the experiments."""
-    figures = []
-    for d, t, lv in plan.experiment_keys():
-        figures += [plan.paths.figure(plan.paths.figure_key(kind, d, t, lv))["png"] for kind in ("grid", "psnr")]
-        if t == "denoise" and plan.experiments[(d, t)].get("run_dip", True):
-            figures.append(plan.paths.figure(plan.paths.figure_key("psnr_curves", d, t, lv))["png"])
-    for d, t, lv in plan.released_keys():
-        if (d, t) not in plan.experiments:
-            figures.append(plan.paths.figure(plan.paths.figure_key("psnr", d, t, lv))["png"])
-    if plan.learning:
-        figures.append(plan.paths.figure("learning_curves")["png"])
-    tables = sorted(set(plan.experiment_keys()) | set(plan.released_keys()))
-    targets = [plan.paths.metrics]
-    targets += [path for d, t, lv in tables for path in plan.paths.table(plan.paths.level_key(d, t, lv)).values()]
-    targets += sorted(set(figures))
-    if plan.released:
-        targets += list(plan.paths.released_check().values())
-    if plan.es_keys:
-        targets.append(plan.paths.early_stopping_table()["md"])
-    return targets + experiment_targets(plan)
+    plan.add("experiments", [], plan.experiment_targets())
+    plan.add("all", [], plan.final_targets())

@@ -1,4 +1,4 @@
-"""The config checks beyond the schema (dip.pipeline.checks), as the planner runs them: each mistake is refused in
+"""The config checks beyond the schema (dip.pipeline.config_checks), as the planner runs them: each mistake is refused in
 one line."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Activation checkpointing (dip.nets.checkpointing) changes no number: outputs, gradients and batch-norm statistics
+"""Activation checkpointing (dip.nets.recompute) changes no number: outputs, gradients and batch-norm statistics
 are bit-identical to the plain network's for every family, state dicts are unchanged, and it keeps a fraction for
 backward."""
 
@@ -17,8 +17,8 @@ from dip import physics
 from dip.errors import DipInputError
 from dip.fit import fit
 from dip.fit.memory import measure_kept_for_backward
-from dip.nets import build_net, checkpointing
-from dip.nets.checkpointing import disable_checkpointing, enable_checkpointing, is_checkpointed, set_checkpointing
+from dip.nets import build_net, recompute
+from dip.nets.recompute import disable_checkpointing, enable_checkpointing, is_checkpointed, set_checkpointing
 from tests.helpers import NET_FAMILIES, build_family, tiny_fit_config
 
 
@@ -141,7 +141,7 @@ def test_stacked_fits_under_vmap_fall_back_to_the_plain_network_with_a_warning()
 
     out_plain, grads_plain = run(base)
     enable_checkpointing(base)
-    checkpointing._warned_functorch = False
+    recompute._warned_functorch = False
     with pytest.warns(RuntimeWarning, match="torch.func"):
         out_saved, grads_saved = run(base)
     assert torch.equal(out_plain, out_saved)

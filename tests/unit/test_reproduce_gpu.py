@@ -1,5 +1,5 @@
-"""benchmarks/gpu_reproduce.sh, the one-command GPU reproduction, and its phases (benchmarks/gpu/): its --tiny run end
-to end on the CPU (inputs carried by benchmarks/prepare_gpu_carry.sh from the benchmark mirror), for SR x4 and for a
+"""reproduce_gpu/run.sh, the one-command GPU reproduction, and its phases (reproduce_gpu/): its --tiny run end
+to end on the CPU (inputs carried by reproduce_gpu/prepare_carry.sh from the benchmark mirror), for SR x4 and for a
 grey inpainting block, the blocks (--blocks paths, --datasets shorthand, the default), the budget rule that decides
 which fits start, that its fits are the ones `snakemake --configfile config/paper.yaml` plans, run as the workflow's
 own jobs, and that a partial run scores only what it made."""
@@ -17,8 +17,8 @@ import sys
 
 import pytest
 
-from benchmarks.gpu import config as gpu_config
-from benchmarks.gpu import inputs, report, schedule
+from reproduce_gpu import config as gpu_config
+from reproduce_gpu import inputs, report, schedule
 from tests.helpers import MIRROR, REPO
 
 SCRIPT = REPO / "benchmarks" / "gpu_reproduce.sh"
@@ -281,7 +281,7 @@ def test_the_tiny_run_fits_a_grey_inpainting_block_beside_an_sr_one(tmp_path, mo
     from PIL import Image
 
     from dip.eval.scoring import COLUMNS
-    from dip.pipeline.config import load
+    from dip.pipeline.workflow_config import load
     from dip.pipeline.plan import build_plan
 
     carry = tmp_path / "carry"  # --minimal: what the default run reads, gray11's 256 px images among it

@@ -14,7 +14,7 @@ from dip.data import degrade
 from dip.errors import DipInputError
 from dip.eval import metrics
 from dip.fit import BaseHook, FitState, fit
-from dip.fit.early_stopping import EarlyStopping
+from dip.fit.stopping import EarlyStopping
 from dip.restore import restore, save_result
 from tests.helpers import CrashAt, save_png, tiny_fit_config
 
@@ -140,7 +140,7 @@ def test_cli_early_stop_record_writes_both_outputs(photo64, tmp_path):
 
 def test_emv_detects_the_minimum_of_a_synthetic_variance_curve():
     # ES-EMV on the same kind of curve: jitter falling until step 80, rising after it.
-    from dip.fit.early_stopping import EarlyStoppingEMV
+    from dip.fit.stopping import EarlyStoppingEMV
 
     gen = torch.Generator().manual_seed(0)
     base = torch.rand((1, 3, 8, 8), generator=gen)

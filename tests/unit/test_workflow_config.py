@@ -1,4 +1,4 @@
-"""dip.pipeline.config: the one loader of the workflow config outside Snakemake (layers merged as Snakemake merges
+"""dip.pipeline.workflow_config: the one loader of the workflow config outside Snakemake (layers merged as Snakemake merges
 them, validated against the schema), and the shipped files looked up in the workflow's source."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import copy
 import pytest
 import yaml
 
-from dip.pipeline import config as cfg
+from dip.pipeline import workflow_config as cfg
 from tests.helpers import REPO
 
 LAYERS = [(), ("config/paper.yaml",), ("config/paper.yaml", "config/paper-cpu.yaml")]

@@ -42,75 +42,14 @@ import numpy as np
 
 from dip.errors import DipInputError
 from dip.fit.hooks import BaseHook, FitState
+from dip.fit.stopping.noise import estimate_noise_sigma
 
-__all__ = [
-    "RULES",
-    "Discrepancy",
-    "Budget",
-    "AutoStop",
-    "estimate_noise_sigma",
-    "rule_for",
-    "make_rule",
-    "replay",
-    "auto_stop_of",
-    "auto_stop_report",
-    "returned_curve_key",
-]
+__all__ = ["RULES", "Discrepancy", "Budget", "AutoStop", "rule_for", "make_rule", "replay", "auto_stop_of",
+           "returned_curve_key"]
 
 # The rule each task stops by in auto mode (see the module docstring for why).
 RULES: dict[str, str] = {"denoise": "discrepancy", "jpeg": "budget", "sr": "budget", "inpaint": "budget",
                          "flash": "budget"}  # fmt: skip
-
-
-def estimate_noise_sigma(observation: np.ndarray, mask: np.ndarray | None = None, *, method: str = "pca") -> float:
-    """The standard deviation of Gaussian noise in ``observation`` (H, W, C) in [0, 1], estimated from the image alone.
-
-    method: ``"pca"`` (default): the patch-covariance estimate of Chen, Zhu and Heng ("An Efficient Statistical Method
-        for Image Noise Level Estimation", ICCV 2015): the eigenvalues of the covariance of all 7x7xC patches (about
-        60,000 of them, on a grid); the noise variance is the mean of the largest tail of the smallest eigenvalues
-        whose mean equals its median (pure noise). ``"wavelet"``: ``skimage.restoration.estimate_sigma`` (the median
-        absolute deviation of the finest diagonal wavelet coefficients), averaged over the channels.
-    Measured against the true deviation of the noise (after clipping and 8-bit rounding): on the paper's 9 colour
-    images at sigma 25 and 50 the PCA estimate is within -3.0% / +3.6% (baboon's fur; the wavelet one +11.5%), and
-    on scikit-image photos at 128 and 256 px, sigma 10-50, within -4.9% / +5.2% (wavelet -7.0% / +15.3%, which reads
-    fine texture as noise at low sigma). See BENCHMARKS.md ("Stopping near the best").
-    mask (1 = observed): only a fully observed image is estimated (a masked image's zeros would dominate); else NaN.
-    """
-    img = np.asarray(observation, dtype=np.float64)
-    if img.ndim != 3:
-        raise DipInputError(f"estimate_noise_sigma expects an (H, W, C) image, got shape {img.shape}")
-    if mask is not None and not np.all(np.asarray(mask) > 0):
-        return float("nan")
-    if method == "wavelet":
-        from skimage.restoration import estimate_sigma
-
-        return float(estimate_sigma(img, channel_axis=-1, average_sigmas=True))
-    if method != "pca":
-        raise DipInputError(f"unknown noise estimate {method!r}; use 'pca' or 'wavelet'")
-    return _pca_sigma(img)
-
-
-def _pca_sigma(img: np.ndarray, patch: int = 7, patches: int = 60_000) -> float:
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    h, w, c = img.shape
-    # Enough patches for the small eigenvalues to settle (50 per dimension; fewer bias the estimate low): smaller
-    # patches on small images (colour: 7x7 from 128 px, 4x4 at 64 px, 3x3 at 32 px).
-    while patch > 3 and (h - patch + 1) * (w - patch + 1) < 50 * patch * patch * c:
-        patch -= 1
-    if min(h, w) < 2 * patch:
-        raise DipInputError(f"the image ({w}x{h}) is too small to estimate its noise (at least {2 * patch} px)")
-    stride = max(1, int((h * w / patches) ** 0.5))
-    windows = sliding_window_view(img, (patch, patch, c))[::stride, ::stride]
-    x = windows.reshape(-1, patch * patch * c)
-    x = x - x.mean(axis=0)
-    eigen = np.sort(np.linalg.eigvalsh(x.T @ x / len(x)))[::-1]
-    for i in range(len(eigen)):
-        tail = eigen[i:]
-        mean = tail.mean()
-        if np.sum(tail > mean) == np.sum(tail < mean):
-            return float(np.sqrt(max(mean, 0.0)))
-    return float(np.sqrt(max(eigen[-1], 0.0)))  # pragma: no cover - the last single eigenvalue always matches
 
 
 @dataclasses.dataclass
@@ -331,31 +270,6 @@ class AutoStop(BaseHook):
         self.stop_step, self.reason = state["stop_step"], state["reason"]
         self._output, self._kind = state["output"], state["kind"]
         self.rule.load_state_dict(state["rule_state"])
-
-
-def auto_stop_report(hook: AutoStop, result, ground_truth=None) -> tuple[dict, "np.ndarray | None"]:
-    """What the auto stop of a finished fit did: ``(record, output_at_stop_step)`` for the JSON sidecar and the tables.
-
-    ``result``: the :class:`~dip.fit.FitResult` of the fit ``hook`` watched. The record is :meth:`AutoStop.summary`
-    plus ``iterations_done``, ``returned_step`` (the step of the image the fit returned: the stop step when the rule
-    was obeyed, else the last step) and, with ``ground_truth``, ``psnr_stop`` (the image at the stop step) beside
-    ``psnr_final`` (the fit's returned image) -- both full-image PSNRs against the ground truth.
-    """
-    from dip.data.imageio import to_numpy
-
-    kept = hook.output()
-    output = to_numpy(kept) if kept is not None else None
-    last_step = result.iterations_done - 1
-    record = hook.summary(last_step)
-    record.update(iterations_done=result.iterations_done, stopped_early=bool(result.stopped_early),
-                  returned_step=hook.stop_step if hook.stop and hook.stop_step is not None else last_step)
-    if ground_truth is not None:
-        from dip.eval import metrics
-
-        gt = np.asarray(ground_truth, dtype=np.float32)
-        record["psnr_stop"] = metrics.psnr(gt, output) if output is not None else None
-        record["psnr_final"] = metrics.psnr(gt, result.output)
-    return record, output
 
 
 def replay(history: Iterable[Mapping], rule, *, every: int | None = None) -> dict:

@@ -14,6 +14,8 @@ import torch
 
 from dip.fit import BaseHook, FitState
 
+__all__ = ["EarlyStopping", "EarlyStoppingEMV"]
+
 
 class _LowestVariance(BaseHook):
     """What ES-WMV and ES-EMV share: the lowest variance seen, its step and the output kept there (tensors on the
@@ -138,43 +140,6 @@ class EarlyStopping(_LowestVariance):
     def best_output(self) -> torch.Tensor | None:
         """The network output at the detected step (on the fit's device), or None before the window filled."""
         return self._best_output if self._count >= self.window else None
-
-
-def early_stopping_report(
-    hook: EarlyStopping, result, ground_truth=None
-) -> tuple[dict, "np.ndarray | None"]:
-    """What a fit with ``hook`` found: ``(record, output_at_detected_step)`` for the JSON sidecar and the tables.
-
-    ``result`` is the :class:`~dip.fit.FitResult` of that fit. The record holds the detected step, the step the fit
-    stopped at, and -- when ``ground_truth`` (the same size as the fit's output) is given -- the PSNR of the output at
-    the detected step beside the PSNR of the fit's final output (the fixed step count, or the stop step) and the best
-    PSNR the logged history saw (an oracle no real run has, shown for scale).
-    """
-    import math
-
-    from dip.eval import metrics
-    from dip.data.imageio import to_numpy
-
-    best = hook.best_output()
-    output = to_numpy(best) if best is not None else None
-    last_step = result.iterations_done - 1
-    record = dict(hook.summary(last_step))
-    record.update(iterations_done=result.iterations_done, stopped_early=bool(result.stopped_early))
-    if ground_truth is not None:
-        gt = np.asarray(ground_truth, dtype=np.float32)
-        record["psnr_detected"] = metrics.psnr(gt, output) if output is not None else None
-        record["psnr_final"] = metrics.psnr(gt, result.output)
-        record["psnr_final_raw"] = metrics.psnr(gt, result.output_raw)
-        logged = [
-            (h["step"], h[key])
-            for h in result.history
-            for key in ("psnr_gt", "psnr_gt_avg")
-            if h.get(key) is not None and math.isfinite(h[key])
-        ]
-        if logged:
-            peak_step, peak = max(logged, key=lambda item: item[1])
-            record["psnr_peak_logged"], record["peak_step_logged"] = peak, peak_step
-    return record, output
 
 
 class EarlyStoppingEMV(_LowestVariance):
