@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dip.data.benchmarks import BENCHMARKS, embedded_channels
-from dip.tasks import level_label, parse_level
+from dip.tasks import Level
 
 if TYPE_CHECKING:
     from dip.pipeline.request import Request
@@ -30,12 +30,11 @@ def plan_jobs(plan: Request) -> None:
     if plan.experiment_data:
         plan.add("download_experiment_data", [plan.paths.resource(f) for f in plan.experiment_data])
     for exp in plan.exps:
-        for lv in exp["levels"]:
-            label = level_label(exp["task"], lv)
-            plan_inputs(plan, exp, label)
-            plan_fits(plan, exp, label)
-            plan_baselines(plan, exp, label)
-            plan_score(plan, exp, label)
+        for level in plan.exp_levels(exp):
+            plan_inputs(plan, exp, level)
+            plan_fits(plan, exp, level)
+            plan_baselines(plan, exp, level)
+            plan_score(plan, exp, level)
     plan_released(plan)
     plan_learning_curves(plan)
     plan_experiments(plan)
@@ -46,10 +45,10 @@ def plan_jobs(plan: Request) -> None:
 # --- stage 2: the degraded inputs ----------------------------------------------------------------------------------
 
 
-def plan_inputs(plan: Request, exp: Mapping, lv: str):
+def plan_inputs(plan: Request, exp: Mapping, level: Level):
     """degrade_<task>: one per image."""
-    d, t = exp["dataset"], exp["task"]
-    bench, spec, value = plan.benchmark(d), plan.dataset(d), parse_level(t, lv)
+    d, t, lv, value = exp["dataset"], exp["task"], level.label, level.value
+    bench, spec = plan.benchmark(d), plan.dataset(d)
     for image in plan.level_images(d, t, lv):
         output = plan.paths.degraded(d, t, lv, image)
         files = {}
@@ -65,9 +64,9 @@ def plan_inputs(plan: Request, exp: Mapping, lv: str):
 # --- stage 3: the fits and the baselines ---------------------------------------------------------------------------
 
 
-def plan_fits(plan: Request, exp: Mapping, lv: str):
+def plan_fits(plan: Request, exp: Mapping, level: Level):
     """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     for image in plan.level_images(d, t, lv):
         for method, seed in plan.methods(exp, lv, image):
             if method != "dip":
@@ -100,15 +99,15 @@ def plan_fits(plan: Request, exp: Mapping, lv: str):
         plan.add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
 
 
-def plan_baselines(plan: Request, exp: Mapping, lv: str):
+def plan_baselines(plan: Request, exp: Mapping, level: Level):
     """baseline per image and baseline (with the first seed)."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     for image in plan.level_images(d, t, lv):
         for method, seed in plan.methods(exp, lv, image):
             if method == "dip":
                 continue
             options = dict((plan.config.get("baseline_settings") or {}).get(method) or {})
-            spec = {"name": method, "task": t, "level": parse_level(t, lv), "seed": int(seed), "options": options}
+            spec = {"name": method, "task": t, "level": level.value, "seed": int(seed), "options": options}
             output = {"png": plan.paths.restored(d, t, lv, method, image, seed)}
             output["json"] = plan.paths.restored(d, t, lv, method, image, seed, ".json")
             wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
@@ -138,16 +137,16 @@ def score_plan(plan: Request, exp: Mapping, lv: str) -> list[dict]:
     return rows
 
 
-def plan_score(plan: Request, exp: Mapping, lv: str):
+def plan_score(plan: Request, exp: Mapping, level: Level):
     """score: every output of one level (:func:`score_plan`) against its ground truth."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     images, rows = plan.level_images(d, t, lv), score_plan(plan, exp, lv)
     inputs = {
         "gt": [plan.paths.degraded(d, t, lv, i)["gt"] for i in images],
         "observation": [plan.paths.degraded(d, t, lv, i)["observation"] for i in images],
         "outputs": sorted({p["png"] for p in rows} | {p["json"] for p in rows}),
     }
-    params = {"plan": rows, "level": parse_level(t, lv), "images": images}
+    params = {"plan": rows, "level": level.value, "images": images}
     output = [plan.paths.scores(d, t, lv)]
     plan.add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
 
@@ -155,8 +154,9 @@ def plan_score(plan: Request, exp: Mapping, lv: str):
 def plan_released(plan: Request):
     """score_released per released level, released_check, the `released` target."""
     for (d, t, lv), output in zip(plan.released_keys(), plan.released_scores()):
-        files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
-        params = {"dataset": d, "level": parse_level(t, lv)}
+        value = plan.level(t, lv).value
+        files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(value)]
+        params = {"dataset": d, "level": value}
         plan.add("score_released", [output], files, params, {"dataset": d, "task": t, "level": lv})
     check = plan.paths.released_check()
     inputs = {"scores": plan.released_scores(), "paper": plan.config["paper_numbers"]}
@@ -225,7 +225,7 @@ def plan_early_stopping(plan: Request):
             "jsons": [plan.paths.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
         }
         params = {"dataset": d, "task": t, "images": plan.level_images(d, t, lv), "runs": runs}
-        params["level"] = parse_level(t, lv)
+        params["level"] = plan.level(t, lv).value
         plan.add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
     table = plan.paths.early_stopping_table()
     # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
@@ -263,17 +263,17 @@ def plan_reports(plan: Request):
     for d, t, lv in sorted(set(plan.experiment_keys()) | set(plan.released_keys())):
         output = plan.paths.table(plan.paths.level_key(d, t, lv))
         inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
-        plan.add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
+        plan.add("table", output, inputs, {"level": plan.level(t, lv).value}, {"dataset": d, "task": t, "level": lv})
     figures = plan.experiment_keys() + [k for k in plan.released_keys() if k[:2] not in plan.experiments]
     for d, t, lv in dict.fromkeys(figures):
         wc = {"dataset": d, "task": t, "level": lv}
         inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
         output = plan.paths.figure(plan.paths.figure_key("psnr", d, t, lv))
-        plan.add("figure_psnr", output, inputs, {"level": parse_level(t, lv)}, wc)
+        plan.add("figure_psnr", output, inputs, {"level": plan.level(t, lv).value}, wc)
     for d, t, lv in dict.fromkeys(plan.experiment_keys()):
         wc, grid = {"dataset": d, "task": t, "level": lv}, grid_plan(plan, d, t, lv)
         inputs = {"scores": plan.table_scores(d, t, lv), "images": [p for row in grid for _, p, _ in row["panels"]]}
-        params = {"plan": grid, "level": parse_level(t, lv)}
+        params = {"plan": grid, "level": plan.level(t, lv).value}
         plan.add("figure_grid", plan.paths.figure(plan.paths.figure_key("grid", d, t, lv)), inputs, params, wc)
         exp = plan.experiments[(d, t)]
         if t == "denoise" and exp.get("run_dip", True):

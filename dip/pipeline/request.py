@@ -27,7 +27,7 @@ from dip.pipeline.packs import plan_packs
 from dip.pipeline.paper_experiments import DATA_FILES, read_section
 from dip.pipeline.selection import Selection
 from dip.presets import preset_net
-from dip.tasks import LEARNING_CURVE_KINDS, default_preset, level_label, parse_level
+from dip.tasks import LEARNING_CURVE_KINDS, Level, default_preset, level_label
 
 __all__ = ["Request", "AUTO_MEM_MB_DEFAULT"]
 
@@ -71,6 +71,11 @@ class Request:
         self.baseline_resources = {"threads": 1, "mem_mb": 2000, "runtime": 30, "gpu": 0}
         self.baseline_resources |= _off(config.get("baseline_resources"))
         config_checks.check_config(self.datasets, self.all_experiments, self.released, self.learning)
+        # every level the config names, made once: (task, label) -> Level (label and value together)
+        self.levels: dict[tuple[str, str], Level] = {}
+        for task, value in self._config_levels():
+            level = Level.of(task, value)
+            self.levels.setdefault((task, level.label), level)
         self.exps = self._selected_experiments()
         self.experiments = {(e["dataset"], e["task"]): e for e in self.exps}
         self.es_keys = self._es_keys()
@@ -121,6 +126,21 @@ class Request:
             kept_released[name] = [lv for lv in levels if self.select.keeps(name, task, level_label(task, lv))]
         self.released = {k: v for k, v in kept_released.items() if v}
         return kept
+
+    def _config_levels(self):
+        """(task, level value) of every experiment's, released output's and learning curve's level."""
+        for exp in self.all_experiments:
+            yield from ((exp["task"], lv) for lv in exp["levels"])
+        for name, levels in self.released.items():
+            yield from ((BENCHMARKS[name].task, lv) for lv in levels)
+
+    def level(self, task: str, label: str) -> Level:
+        """The :class:`~dip.tasks.Level` of ``task`` labelled ``label``, as the config made it."""
+        return self.levels[(task, label)]
+
+    def exp_levels(self, exp: Mapping) -> list[Level]:
+        """The levels of an experiment, in the config's order."""
+        return [self.levels[(exp["task"], level_label(exp["task"], lv))] for lv in exp["levels"]]
 
     def level_images(self, d: str, t: str, lv: str) -> list[str]:
         """The images of one (dataset, task, level label) that the selection keeps."""
@@ -213,7 +233,7 @@ class Request:
         if bench is None:  # scikit-image photos, resized to squares: colour or grey by name
             size = self.dataset(dataset).get("size")
             return (size, size, embedded_channels(image)) if size else None
-        size = self.manifest.sizes.get(bench.gt_file(parse_level(task, label), image))
+        size = self.manifest.sizes.get(bench.gt_file(self.level(task, label).value, image))
         # SR benchmarks are read as RGB whatever the file holds (a grey GT becomes 3 channels)
         return (*size[:2], 3) if size is not None and bench.read_mode == "rgb" else size
 
@@ -266,7 +286,7 @@ class Request:
     def fit_spec(self, d: str, t: str, lv: str, seed: int | None) -> dict:
         """The DIP settings of a fit (preset, width, FitConfig overrides, ES-WMV to record, seed): its params."""
         spec = self.experiments[(d, t)].get("dip") or {}
-        value = parse_level(t, lv)
+        value = self.level(t, lv).value
         out = {
             "task": t,
             "level": value,
