@@ -160,7 +160,8 @@ def block_table(plan, block, frame, groups: list[dict], seed: int = 0):
     """A block's section of summary.md: its title; markdown lines comparing our DIP per image with the released DIP
     output and the paper (a per-image column where the paper prints them), ES-WMV's PSNR and step (where the plan
     records it), the block's own baseline (bicubic, biharmonic, nlm: ours and, where released, the authors'); the
-    means; and the stats for summary.json."""
+    means; and the stats for summary.json. (One table's rows, read top to bottom; split, its columns would be
+    passed around as a dozen arguments.)"""
     import pandas as pd
 
     from dip.eval.tables import DATASET_NAMES, METHOD_LABELS, load_paper_numbers, metric_label
