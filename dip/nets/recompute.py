@@ -1,9 +1,13 @@
-"""Activation checkpointing for the DIP networks: recompute activations in backward instead of keeping them.
+"""Activation recomputation (memory saving) for the DIP networks: recompute activations in backward instead of keeping
+them (torch calls it activation checkpointing; a fit's resumable checkpoints are :mod:`dip.fit.checkpoint`'s).
 
 A DIP fit's memory grows with the pixels: autograd keeps every layer's activations for the backward pass, and the
 paper's skip net carries 128+ channels at full resolution. :func:`enable_checkpointing` rewires a built network (skip
 hourglass, encoder-decoder, ``skip_depthN``, U-Net, ResNet) in place so that regions of every level keep only their
 inputs and run again in backward (``torch.utils.checkpoint``, non-reentrant): some compute for most of that memory.
+This module holds the machinery (regions, the padded convolution, the switch); each architecture's recomputing
+classes live beside it in :mod:`~dip.nets.skip`, :mod:`~dip.nets.unet` and :mod:`~dip.nets.resnet`, registered
+with :func:`recomputes`.
 Outputs, gradients and batch-norm running statistics stay **bit-identical** (the recomputation runs the same kernels on
 the same inputs in the same order), and parameter and buffer names do not change, so checkpoints load either way.
 Under ``torch.func`` transforms (``vmap``: :func:`dip.fit.stacked.fit_many`) torch's checkpointing does not work: the
