@@ -21,12 +21,12 @@ from reproduce_gpu import config as gpu_config
 from reproduce_gpu import inputs, report, schedule
 from tests.helpers import MIRROR, REPO
 
-SCRIPT = REPO / "benchmarks" / "gpu_reproduce.sh"
-CARRY = REPO / "benchmarks" / "prepare_gpu_carry.sh"
+SCRIPT = REPO / "reproduce_gpu" / "run.sh"
+CARRY = REPO / "reproduce_gpu" / "prepare_carry.sh"
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("gpu_reproduce", REPO / "benchmarks" / "gpu_reproduce.py")
+    spec = importlib.util.spec_from_file_location("reproduce_gpu_run", REPO / "reproduce_gpu" / "run.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -41,6 +41,14 @@ def _plan(tmp_path, *argv):
 
 def _jobs(plan) -> list[str]:
     return sorted(json.dumps({**job.to_json(), "resources": job.resources}, sort_keys=True) for job in plan.jobs())
+
+
+def test_the_old_path_runs_the_runner():
+    """benchmarks/gpu_reproduce.sh, the path the team's guide names, runs reproduce_gpu/run.sh with its arguments."""
+    env = {**os.environ, "PYTHON": sys.executable}
+    old = subprocess.run(["bash", str(REPO / "benchmarks" / "gpu_reproduce.sh"), "--help"], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert old.returncode == 0 and "usage: run.py" in old.stdout and "--tiny" in old.stdout, old.stderr
 
 
 def test_a_fit_starts_only_if_it_is_estimated_to_end_inside_the_budget():
