@@ -7,7 +7,7 @@ import shutil
 
 from dip.pipeline import steps
 from dip.pipeline.layout import Layout
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def fit_dip(job: Job, threads=None):
