@@ -1,2 +1,2 @@
-"""The speed, memory and quality benchmarks (scripts, run by path) and :mod:`benchmarks.gpu`, the phases of the GPU
-reproduction script ``benchmarks/gpu_reproduce.py``."""
+"""The speed, memory and quality benchmarks (scripts, run by path) and :mod:`reproduce_gpu`, the phases of the GPU
+reproduction script ``reproduce_gpu/run.py``."""

@@ -255,7 +255,7 @@ def run_case(case: Case, args) -> dict:
     from dip.data.imageio import to_numpy
     from dip.eval import metrics
     from dip.fit import log_progress
-    from dip.fit.early_stopping import EarlyStopping, EarlyStoppingEMV
+    from dip.fit.stopping import EarlyStopping, EarlyStoppingEMV
     from dip.fit.stopping import AutoStop, estimate_noise_sigma, replay, returned_curve_key, rule_for
     from dip.presets import get_preset
     from dip.restore import restore

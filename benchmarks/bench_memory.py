@@ -57,7 +57,7 @@ def child(size: int, precision: str, mode: str, steps: int, threads: int, device
     from dip import physics
     from dip import nets
     from dip.fit import BaseHook, fit, memory
-    from dip.nets.checkpointing import is_checkpointed
+    from dip.nets.recompute import is_checkpointed
     from dip.presets import get_preset
 
     torch.set_num_threads(threads)

@@ -112,6 +112,13 @@ def get_preset(name: str, *, width: int | None = None, **overrides) -> FitConfig
     return config
 
 
+def preset_net(name: str) -> dict:
+    """The network settings of preset ``name`` (``net``, ``input_depth``, ``net_kwargs``) that the torch-free memory
+    model reads (:func:`dip.fit.memory_model.fit_mem_mb`); an unknown name counts as the default skip net's."""
+    config = PRESETS.get(name, PRESETS["denoise"])[1]
+    return {"net": config.net, "input_depth": config.input_depth, "net_kwargs": config.net_kwargs}
+
+
 def describe() -> list[tuple[str, str]]:
     return [(name, text) for name, (text, _) in PRESETS.items()]
 

@@ -26,7 +26,8 @@ from dip.data.imageio import centre_crop_box, check_image, crop_to_box, write_im
 from dip.errors import DipInputError
 from dip.files import write_json
 from dip.fit import FitConfig, FitResult, Hook, fit
-from dip.nets import networks as models
+from dip.fit.stopping.hooks import annotate_stops, auto_stop_hook, early_stopping_hook
+from dip.nets.registry import size_multiple
 from dip.tasks import get_task
 
 # An old name for outside callers (nothing in this repository imports it); the one implementation: dip.files.write_json.
@@ -35,7 +36,7 @@ write_json_atomic = write_json
 
 def net_size_multiple(config: FitConfig) -> int:
     """Spatial multiple the network's input must have (each level halves the size)."""
-    return models.size_multiple(config.net, **config.net_kwargs)
+    return size_multiple(config.net, **config.net_kwargs)
 
 
 @dataclasses.dataclass
@@ -142,9 +143,9 @@ def restore(
 ) -> FitResult:
     """Restore one image with DIP. For inpainting the observation may be unmasked; it is multiplied by the mask.
 
-    early_stopping: an :class:`~dip.fit.early_stopping.EarlyStopping` hook or its settings as a dict (``window``,
+    early_stopping: an :class:`~dip.fit.stopping.EarlyStopping` hook or its settings as a dict (``window``,
         ``patience``, ``stop``, ``check_every``); then the result carries ``result.early_stopping`` (the record of
-        :func:`~dip.fit.early_stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
+        :func:`~dip.fit.stopping.early_stopping_report`: detected step, PSNR there vs at the end) and
         ``result.output_early`` (the output at the detected step, or None if the window never filled).
     auto_stop: the auto stop (:mod:`dip.fit.stopping`): True (the task's rule, obeyed: the fit ends where it fires,
         at most ``config.iterations`` steps), a dict of settings (``stop``: obey it, default True; ``tau``: the
@@ -154,7 +155,7 @@ def restore(
         (the returned image at the stop step; None if the rule never fired). With ``stop=False`` the fit runs its
         budget and only records where the rule would have stopped.
     """
-    es_hook = _early_stopping_hook(early_stopping)
+    es_hook = early_stopping_hook(early_stopping)
     if es_hook is not None:
         hooks = [*hooks, es_hook]
     prepared = prepare_inputs(
@@ -172,56 +173,16 @@ def restore(
 
 
 def _annotate(result: FitResult, prepared: PreparedInputs, es_hook, auto_hook=None) -> FitResult:
-    """Add what the task level knows to a fit's result: the crop, the notes, the early-stopping and auto-stop records.
-
-    ``early_stopping``, ``output_early``, ``auto_stop`` and ``output_auto`` are set on every result (None without
-    them), so that readers (records, the command, the workflow) can read them as attributes.
-    """
+    """Add what the task level knows to a fit's result: the crop, the notes, the early-stopping and auto-stop records
+    (:func:`dip.fit.stopping.hooks.annotate_stops`)."""
     result.crop_box = prepared.crop_box
     result.notes = prepared.notes + result.notes
-    result.early_stopping = result.output_early = None
-    result.auto_stop = result.output_auto = None
-    if es_hook is not None:
-        from dip.fit.early_stopping import early_stopping_report
-
-        result.early_stopping, result.output_early = early_stopping_report(es_hook, result, prepared.ground_truth)
-    if auto_hook is not None:
-        from dip.fit.stopping import auto_stop_report
-
-        result.auto_stop, result.output_auto = auto_stop_report(auto_hook, result, prepared.ground_truth)
-    return result
+    return annotate_stops(result, es_hook, auto_hook, prepared.ground_truth)
 
 
 def _auto_stop_hook(auto_stop: Any, task: str, prepared: PreparedInputs, config: FitConfig):
-    """An :class:`~dip.fit.stopping.AutoStop` hook from itself, True or its settings (a dict); None for None/False."""
-    if auto_stop is None or auto_stop is False:
-        return None
-    from dip.fit.stopping import AutoStop, rule_for
-
-    if isinstance(auto_stop, AutoStop):
-        return auto_stop
-    settings = {} if auto_stop is True else dict(auto_stop)
-    unknown = set(settings) - {"stop", "tau"}
-    if unknown:
-        raise DipInputError(f"bad auto-stop settings {auto_stop!r}: unknown {', '.join(sorted(unknown))}; "
-                            "give stop and/or tau")  # fmt: skip
-    rule = rule_for(task, prepared.observation, mask=prepared.mask, tau=float(settings.get("tau", 1.0)),
-                    average=config.exp_weight)  # fmt: skip
-    return AutoStop(rule, stop=bool(settings.get("stop", True)), task=task)
-
-
-def _early_stopping_hook(early_stopping: Any):
-    """An :class:`~dip.fit.early_stopping.EarlyStopping` hook from itself or its settings (a dict); None for None."""
-    if early_stopping is None:
-        return None
-    from dip.fit.early_stopping import EarlyStopping
-
-    if isinstance(early_stopping, EarlyStopping):
-        return early_stopping
-    try:
-        return EarlyStopping(**dict(early_stopping))
-    except (TypeError, ValueError) as err:
-        raise DipInputError(f"bad early-stopping settings {early_stopping!r}: {err}") from None
+    """:func:`dip.fit.stopping.hooks.auto_stop_hook` on the prepared inputs."""
+    return auto_stop_hook(auto_stop, task, prepared.observation, prepared.mask, config.exp_weight)
 
 
 def _observation_and_operator(task: str, prepared: PreparedInputs, factor: int | None):
@@ -283,7 +244,7 @@ def restore_many(
         raise DipInputError(f"restore_many needs inputs of one size after cropping, got {listed}; fit them apart")
     if early_stopping is not None and not isinstance(early_stopping, Mapping):
         raise DipInputError("restore_many takes early-stopping settings (a dict), one hook is built per fit")
-    es_hooks = [_early_stopping_hook(early_stopping) for _ in range(count)]
+    es_hooks = [early_stopping_hook(early_stopping) for _ in range(count)]
     if early_stopping is not None and any(h.stop for h in es_hooks):
         raise DipInputError("a fit in a batch cannot stop early on its own: give early_stopping with stop=False")
     if isinstance(auto_stop, Mapping) or auto_stop is True:

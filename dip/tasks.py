@@ -16,6 +16,7 @@ from dip.errors import DipInputError
 
 __all__ = [
     "Task",
+    "Level",
     "TASKS",
     "LEVELLED_TASKS",
     "BASELINES",
@@ -139,6 +140,23 @@ def parse_level(task: str, label: str) -> float:
         raise DipInputError(f"bad {task} level label {label!r}; expected {prefix}<integer>")
     value = int(label[len(prefix) :])
     return value / 100 if task == "inpaint" else value
+
+
+@dataclass(frozen=True)
+class Level:
+    """One degradation level of a task, made once from the config and carried from the plan to the score: its
+    path-safe ``label`` (``x4``, ``sigma25``, ``missing50``: what paths and wildcards hold) and its ``value`` (4, 25,
+    0.5: what the library takes) together, so that nothing parses a label back."""
+
+    task: str
+    label: str
+    value: float
+
+    @classmethod
+    def of(cls, task: str, value: float) -> Level:
+        """The level ``value`` of ``task`` (checked); its value as its label says it (``25.0`` -> 25)."""
+        label = level_label(task, value)
+        return cls(task, label, parse_level(task, label))
 
 
 def default_preset(task: str, level: float | None = None) -> str:

@@ -24,10 +24,10 @@ Exit codes: 0 done; 2 bad input, a file or an option value (said in one line on 
 option is checked before any image is read or any fit starts); 143 interrupted by SIGTERM (checkpoint written, re-run
 to resume); 1 anything else. The output PNG and its JSON sidecar are written atomically.
 
-The command, one concern a module: this module parses the command line and dispatches; :mod:`dip.cli.restore` is
+The command, one concern a module: this module parses the command line and dispatches; :mod:`dip.cli.restore_command` is
 ``dip <task>`` (its options, their checks, the fit and its record), :mod:`dip.cli.output` what it says about the image
-it wrote, :mod:`dip.cli.checks` the value checks every subcommand shares, :mod:`dip.cli.degrade`,
-:mod:`dip.cli.replay` and :mod:`dip.cli.presets` the other subcommands.
+it wrote, :mod:`dip.cli.arguments` the value checks every subcommand shares, :mod:`dip.cli.degrade_command`,
+:mod:`dip.cli.replay_command` and :mod:`dip.cli.presets_command` the other subcommands.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import logging
 import sys
 
 from dip import tasks
-from dip.cli import degrade, presets, replay, restore
+from dip.cli import degrade_command, presets_command, replay_command, restore_command
 from dip.errors import DipInputError
 
 log = logging.getLogger("dip")
@@ -57,10 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print versions and exit")
     sub = parser.add_subparsers(dest="command")
     for task in tasks.TASKS:
-        restore.add_parser(sub, task)
-    degrade.add_parser(sub)
-    replay.add_parser(sub)
-    presets.add_parser(sub)
+        restore_command.add_parser(sub, task)
+    degrade_command.add_parser(sub)
+    replay_command.add_parser(sub)
+    presets_command.add_parser(sub)
     return parser
 
 
@@ -84,12 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "presets":
-            return presets.run()
+            return presets_command.run()
         if args.command == "degrade":
-            return degrade.run(args)
+            return degrade_command.run(args)
         if args.command == "replay":
-            return replay.run(args, parser)
-        return restore.run(args, argv=list(sys.argv[1:] if argv is None else argv))
+            return replay_command.run(args, parser)
+        return restore_command.run(args, argv=list(sys.argv[1:] if argv is None else argv))
     except DipInputError as err:
         log.error("%s", err)
         return err.exit_code

@@ -49,7 +49,7 @@ class FitConfig:
     # forward + backward as CUDA graphs. Adam, the loss and the bookkeeping stay eager.
     compile: bool = False
     compile_mode: str = "default"  # default | reduce-overhead (CUDA graphs) | max-autotune | max-autotune-no-cudagraphs
-    # Activation checkpointing (dip.nets.checkpointing; dip.fit.memory chooses): "auto" recomputes activations in
+    # Activation checkpointing (dip.nets.recompute; dip.fit.memory chooses): "auto" recomputes activations in
     # backward only when the plain fit's predicted peak exceeds the memory budget (the result is bit-identical either
     # way, ~1.1-1.35x the time per step), "on" always, "off" never. memory_budget_mb overrides the budget (default: 80% of the RAM available on
     # CPU, the free memory on CUDA). Neither changes the result: a checkpoint resumes under other values.
@@ -117,7 +117,7 @@ class FitResult:
     crop_box: tuple[int, int, int, int] | None = None  # set by dip.restore when the input was cropped
     notes: list[str] = field(default_factory=list)
     # Set by dip.restore when the fit ran with early stopping: the record of
-    # dip.fit.early_stopping.early_stopping_report and the output at the detected step (None before the window filled).
+    # dip.fit.stopping.early_stopping_report and the output at the detected step (None before the window filled).
     early_stopping: dict | None = None
     output_early: np.ndarray | None = None
 

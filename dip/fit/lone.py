@@ -16,7 +16,7 @@ from dip.fit.device import autocast_for
 from dip.fit.memory import memory_mode_for_fit
 from dip.fit.objectives import DataTerm
 from dip.nets import build_net, make_input
-from dip.nets.checkpointing import set_checkpointing
+from dip.nets.recompute import set_checkpointing
 
 
 def compiled(net: torch.nn.Module, config: FitConfig) -> torch.nn.Module:

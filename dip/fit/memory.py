@@ -1,7 +1,7 @@
 """How much memory a fit needs, how much it may use, and which memory mode it runs in.
 
 :func:`fit_memory` predicts a fit's peak memory, plain and with activation checkpointing
-(:mod:`dip.nets.checkpointing`), from a dry run of one training step on fake tensors (shapes only, no real memory,
+(:mod:`dip.nets.recompute`), from a dry run of one training step on fake tensors (shapes only, no real memory,
 1-2 s); :func:`memory_budget` is what the fit may use; :func:`choose_memory_mode` turns the two into "plain" /
 "checkpoint" or an actionable :class:`~dip.errors.DipInputError` before the fit starts, instead of an out-of-memory
 crash mid-fit. :func:`memory_mode_for_fit` and :func:`check_batch_memory` are that policy as a lone fit and a batch
@@ -28,7 +28,7 @@ from dip.errors import DipInputError
 from dip.fit.config import MEMORY_SAVING, FitConfig
 from dip.fit.memory_model import image_bytes_per_pixel, plain_memory_bound
 from dip.nets import layers
-from dip.nets.checkpointing import disable_checkpointing, enable_checkpointing
+from dip.nets.recompute import disable_checkpointing, enable_checkpointing
 from dip.nets.registry import build_net
 
 __all__ = [

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dip.fit.config import FitConfig
-from dip.presets import PRESETS  # torch-free (FitConfig is): the presets' networks are read, not copied
 
 __all__ = ["fit_mem_mb", "net_of", "plain_memory_bound", "model_bytes", "image_bytes_per_pixel", "widest_layer"]
 
@@ -73,20 +72,17 @@ def model_bytes(net: str, input_depth: int, net_kwargs: Mapping[str, Any] | None
     return MARGIN * (FIXED + height * width * per_pixel)
 
 
-def net_of(preset_or_config: str | Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``{"net", "input_depth", "net_kwargs", "precision"}`` of a preset name (with FitConfig ``settings`` applied)
-    or of a config dict (:meth:`dip.fit.FitConfig.to_dict`); unknown presets count as the default skip net."""
-    if isinstance(preset_or_config, str):
-        config = PRESETS.get(preset_or_config, PRESETS["denoise"])[1]
-        base = {"net": config.net, "input_depth": config.input_depth, "net_kwargs": config.net_kwargs}
-    else:
-        base = {"net": "skip", "input_depth": 32, "net_kwargs": {}} | dict(preset_or_config)
+def net_of(config: Mapping[str, Any], settings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``{"net", "input_depth", "net_kwargs", "precision"}`` of a config dict (:meth:`dip.fit.FitConfig.to_dict`, or
+    a preset's network: :func:`dip.presets.preset_net`) with FitConfig ``settings`` applied; what it leaves out counts
+    as the default skip net's, in fp32."""
+    base = {"net": "skip", "input_depth": 32, "net_kwargs": {}} | dict(config)
     base.setdefault("precision", "fp32")
     return base | {k: v for k, v in (settings or {}).items() if k in ("net", "input_depth", "net_kwargs", "precision")}
 
 
 def fit_mem_mb(
-    preset_or_config: str | Mapping[str, Any],
+    config: Mapping[str, Any],
     width_cap: int | None,
     height: int,
     width: int,
@@ -96,11 +92,11 @@ def fit_mem_mb(
 ) -> int:
     """Megabytes a job should ask its scheduler for to run one fit of a ``height x width`` output.
 
-    preset_or_config: a preset name or a config dict; width_cap: the spec's ``width`` (None: the preset's);
+    config: the network's settings (a config dict, or :func:`dip.presets.preset_net`); width_cap: the spec's ``width`` (None: the preset's);
     precision: overrides the config's ("auto" counts as fp32); settings: the spec's FitConfig overrides. The model is
     the CPU estimate; a fit on a GPU needs less host memory, so there the request is an upper bound.
     """
-    net = net_of(preset_or_config, settings)
+    net = net_of(config, settings)
     precision = precision or net["precision"]
     estimate = model_bytes(net["net"], net["input_depth"], net.get("net_kwargs"), height, width, channels, precision,
                            width_cap)  # fmt: skip

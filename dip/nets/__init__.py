@@ -1,9 +1,11 @@
 """The DIP networks, one module per architecture as in the authors' ``models/``, and the fixed network input.
 
 :mod:`~dip.nets.layers` (the building blocks), :mod:`~dip.nets.skip` (the hourglass with skip connections, the
-paper's network, and the encoder-decoder without them), :mod:`~dip.nets.unet`, :mod:`~dip.nets.resnet`,
+paper's network, and the encoder-decoder without them), :mod:`~dip.nets.unet`, :mod:`~dip.nets.resnet` (each with its
+memory-saving variant beside it),
 :mod:`~dip.nets.registry` (the networks by name: ``build_net``), :mod:`~dip.nets.inputs` (the input ``z``) and
-:mod:`~dip.nets.checkpointing` (rewiring a built network to recompute its activations in backward).
+:mod:`~dip.nets.recompute` (activation recomputation: rewiring a built network to recompute its activations in
+backward).
 
 Every network maps ``(N, C_in, H, W) -> (N, C_out, H, W)`` when ``H`` and ``W`` are multiples of
 :func:`size_multiple`. Batch normalisation stays in training mode (the statistics of the single image), as in the

@@ -10,6 +10,7 @@ from torch import nn
 
 from dip.errors import DipInputError
 from dip.nets.layers import PAD_MODES, activation, check_choice, conv
+from dip.nets.recompute import WholeRegion, recomputes
 
 __all__ = ["ResNet", "resnet"]
 
@@ -54,6 +55,11 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
+    def recompute_targets(self) -> list[nn.Module]:
+        """What :func:`dip.nets.recompute.enable_checkpointing` switches: every residual block, each one region."""
+        return [m for m in self.modules() if type(m) in (_ResidualBlock, RecomputedResidualBlock)]
+
+
 
 def resnet(
     in_channels: int = 32,
@@ -84,3 +90,11 @@ def resnet(
     if need_sigmoid:
         layers.append(nn.Sigmoid())
     return ResNet(nn.Sequential(*layers))
+
+
+# --- the same network, recomputing its activations in backward (dip.nets.recompute: memory saving) -------------------
+
+
+@recomputes(_ResidualBlock)
+class RecomputedResidualBlock(WholeRegion, _ResidualBlock):
+    """_ResidualBlock: a residual block that is one region (:class:`~dip.nets.recompute.WholeRegion`)."""

@@ -28,6 +28,7 @@ from dip.nets.layers import (
     conv,
     per_level,
 )
+from dip.nets.recompute import apply_layers, recomputes, region
 
 __all__ = ["SkipLevel", "SkipNet", "skip", "encoder_decoder"]
 
@@ -142,6 +143,11 @@ class SkipNet(nn.Module):
                 f"norm; use at least {2 * self.spatial_multiple} px on one side or fewer levels"
             )
 
+    def recompute_targets(self) -> list[nn.Module]:
+        """What :func:`dip.nets.recompute.enable_checkpointing` switches: every level, and the net itself."""
+        return [m for m in self.modules() if type(m) in (SkipLevel, RecomputedSkipLevel)] + [self]
+
+
 
 def _reflection_min_size(kernels_down: list[int], kernels_up: list[int], kernels_skip: list[int]) -> int:
     """Smallest side (a multiple of ``2**levels``) for which every reflection pad is narrower than its input.
@@ -192,6 +198,7 @@ def skip(
     act: "LeakyReLU" (slope 0.2) | "ELU" | "ReLU" | "Swish" | "none".
 
     The defaults are the paper's denoising / super-resolution network: 2,217,831 parameters for 32 input channels.
+    (Long for its 15 keyword settings, the authors' own, and their checks.)
     """
     channels_down, channels_up, channels_skip = list(channels_down), list(channels_up), list(channels_skip)
     levels = len(channels_down)
@@ -265,3 +272,99 @@ def encoder_decoder(
         raise DipInputError(f"depth must be a positive integer, got {depth!r}")
     widths = per_level("channels", channels, depth)
     return skip(in_channels, out_channels, widths, widths, [0] * depth, **kw)
+
+
+# --- the same network, recomputing its activations in backward (dip.nets.recompute: memory saving) -------------------
+
+
+@recomputes(SkipLevel)
+class RecomputedSkipLevel(SkipLevel):
+    """A :class:`~dip.nets.skip.SkipLevel` whose activations are recomputed in backward.
+
+    How the level is cut. A region keeps only its inputs; everything inside it is recomputed in backward, and torch's
+    early stop ends a recomputation as soon as the region's last operation has saved its inputs, so a region that
+    *ends* with a convolution never runs that convolution twice. Each level therefore runs as regions that start
+    after a convolution and end with the next one (``batch norm -> activation -> [upsample, concat] -> convolution``),
+    and what stays between regions is a convolution's raw output, handed on with the norm and activation still to
+    apply. On top of that, the full-resolution level spends one extra 3x3 convolution so that neither of its two
+    128-channel outputs is held through the other's backward, and its concatenation is rebuilt (from the
+    half-resolution branch and the 4-channel skip) for its batch norm's backward. Reflection padding inside a region
+    keeps nothing (:class:`~dip.nets.recompute._ReflectPad`). What this saves against checkpointing each whole level, and the floor of
+    any scheme that keeps autograd's arithmetic: BENCHMARKS.md, "Memory: activation checkpointing".
+    """
+
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre, tail = self._forward_pre(x, (), top=False)
+        return apply_layers(tail, pre)
+
+    def _forward_pre(
+        self, x: torch.Tensor, entry: Sequence[nn.Module], top: bool
+    ) -> tuple[torch.Tensor, Sequence[nn.Module]]:
+        """The level on ``entry(x)``, returned as ``(pre, tail)``: its output is ``tail(pre)``.
+
+        ``entry`` and ``tail`` are the batch norm + activation that follow a convolution: the level hands them to the
+        regions that consume the tensor, so that what is kept between regions is always a convolution's output.
+        ``top``: the full-resolution level, which spends one more convolution to keep less (see the class notes).
+        """
+        down, merge, skip = self.down, self.merge, self.skip
+        s: torch.Tensor | None = None
+        if skip is not None and not entry:
+            s = skip[0](x)  # on the network input, which is kept anyway
+
+        # The down path, ending with its second convolution (which early stop skips when recomputing; the strided
+        # one, at a quarter of the pixels, and the 4-channel skip convolution run again).
+        def down_path(t: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor]:
+            u = apply_layers(entry, t)
+            return (skip[0](u) if skip is not None and entry else None), down[3](apply_layers(down[:3], u))
+
+        s_in, d = region((*entry, *down[:3]), down_path, x)
+        s = s if s is not None else s_in
+        if self.inner is not None:
+            deep, deep_tail = self.inner._forward_pre(d, down[4:6], top=False)
+        else:
+            deep, deep_tail = d, down[4:6]
+        skip_args = (s,) if s is not None else ()
+        merge_norms = (*deep_tail, *(skip[1:3] if skip is not None else ()), merge[0])
+
+        def merge_in(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
+            y = self.upsample(apply_layers(deep_tail, deep_pre))
+            if skip_pre:
+                y = concat_centre_cropped([apply_layers(skip[1:3], skip_pre[0]), y])
+            return merge[0](y)
+
+        def conv_a(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
+            if top:
+                # The batch norm of the concatenation in a region of its own: its input is rebuilt for its backward
+                # instead of being held through the 3x3 convolution's.
+                return merge[1](region(merge_norms, merge_in, deep_pre, *skip_pre))
+            return merge[1](merge_in(deep_pre, *skip_pre))
+
+        if len(merge) == 4:  # no 1x1 up-convolution: BN, conv, BN, act
+            return region(merge_norms, conv_a, deep, *skip_args), merge[2:4]
+
+        def conv_b(c: torch.Tensor) -> torch.Tensor:  # BN, act, 1x1 conv
+            return merge[4](apply_layers(merge[2:4], c))
+
+        if top:
+            # Keep neither convolution's output of the full-resolution merge beyond its own backward: the 3x3 one is
+            # rebuilt (one more 3x3 convolution) when the 1x1 one's backward needs it.
+            def conv_ab(deep_pre: torch.Tensor, *skip_pre: torch.Tensor) -> torch.Tensor:
+                return region(merge[2:4], conv_b, region(merge_norms, conv_a, deep_pre, *skip_pre))
+
+            c = region((), conv_ab, deep, *skip_args)
+        else:
+            c = region((*merge_norms, *merge[2:4]), lambda d_, *s_: conv_b(conv_a(d_, *s_)), deep, *skip_args)
+        return c, merge[5:7]
+
+
+@recomputes(SkipNet)
+class RecomputedSkipNet(SkipNet):
+    """A :class:`~dip.nets.skip.SkipNet` whose levels are :class:`RecomputedSkipLevel`\\ s."""
+
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check_size(x)
+        pre, tail = self.body._forward_pre(x, (), top=True)
+        # The last norm + activation and the 1x1 output convolution: the 128-channel activation is not kept.
+        return region(tail, lambda t: self.head(apply_layers(tail, t)), pre)

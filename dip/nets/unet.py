@@ -14,6 +14,7 @@ from torch import nn
 
 from dip.errors import DipInputError
 from dip.nets.layers import PAD_MODES, UPSAMPLE_MODES, centre_crop_to, check_choice, conv
+from dip.nets.recompute import WholeRegion, recomputes
 
 __all__ = ["UNet", "unet"]
 
@@ -157,6 +158,11 @@ class UNet(nn.Module):
             y = self.ups[i](y, encoder[i])
         return self.final(y)
 
+    def recompute_targets(self) -> list[nn.Module]:
+        """What :func:`dip.nets.recompute.enable_checkpointing` switches: every block, each one region."""
+        return [self.start, *self.downs, *self.more_downs, *self.ups, *self.more_ups]
+
+
 
 def unet(
     in_channels: int = 32,
@@ -186,3 +192,21 @@ def unet(
     return UNet(
         in_channels, out_channels, feature_scale, more_layers, concat_x, upsample, pad, norm, need_sigmoid, need_bias
     )
+
+
+# --- the same network, recomputing its activations in backward (dip.nets.recompute: memory saving) -------------------
+
+
+@recomputes(_UNetDoubleConv)
+class RecomputedUNetDoubleConv(WholeRegion, _UNetDoubleConv):
+    """_UNetDoubleConv: a U-Net block that is one region (:class:`~dip.nets.recompute.WholeRegion`)."""
+
+
+@recomputes(_UNetDown)
+class RecomputedUNetDown(WholeRegion, _UNetDown):
+    """_UNetDown: a U-Net block that is one region (:class:`~dip.nets.recompute.WholeRegion`)."""
+
+
+@recomputes(_UNetUp)
+class RecomputedUNetUp(WholeRegion, _UNetUp):
+    """_UNetUp: a U-Net block that is one region (:class:`~dip.nets.recompute.WholeRegion`)."""

@@ -229,5 +229,5 @@ class Layout:
         return self.res(f"changed_specs/{rule}/{name}.{digest}.json")
 
     def gpu_pack(self, name: str) -> str:
-        """A pack folder of the GPU reproduction (``benchmarks/gpu/schedule.py``)."""
+        """A pack folder of the GPU reproduction (``reproduce_gpu/schedule.py``)."""
         return self.res(f"packs/{name}")

@@ -15,27 +15,26 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dip.data.benchmarks import BENCHMARKS, embedded_channels
-from dip.tasks import level_label, parse_level
+from dip.tasks import Level
 
 if TYPE_CHECKING:
-    from dip.pipeline.plan import Plan
+    from dip.pipeline.request import Request
 
-__all__ = ["plan_jobs", "score_plan", "grid_plan", "table_scores", "experiment_targets", "final_targets"]
+__all__ = ["plan_jobs", "score_plan", "grid_plan"]
 
 
-def plan_jobs(plan: Plan) -> None:
+def plan_jobs(plan: Request) -> None:
     """Every job of the workflow, stage by stage, in the data path's order."""
     for key, files in plan.download_groups.items():
         plan.add(f"download_{key}", [plan.paths.resource(f) for f in files])
     if plan.experiment_data:
         plan.add("download_experiment_data", [plan.paths.resource(f) for f in plan.experiment_data])
     for exp in plan.exps:
-        for lv in exp["levels"]:
-            label = level_label(exp["task"], lv)
-            plan_inputs(plan, exp, label)
-            plan_fits(plan, exp, label)
-            plan_baselines(plan, exp, label)
-            plan_score(plan, exp, label)
+        for level in plan.exp_levels(exp):
+            plan_inputs(plan, exp, level)
+            plan_fits(plan, exp, level)
+            plan_baselines(plan, exp, level)
+            plan_score(plan, exp, level)
     plan_released(plan)
     plan_learning_curves(plan)
     plan_experiments(plan)
@@ -46,10 +45,10 @@ def plan_jobs(plan: Plan) -> None:
 # --- stage 2: the degraded inputs ----------------------------------------------------------------------------------
 
 
-def plan_inputs(plan: Plan, exp: Mapping, lv: str):
+def plan_inputs(plan: Request, exp: Mapping, level: Level):
     """degrade_<task>: one per image."""
-    d, t = exp["dataset"], exp["task"]
-    bench, spec, value = plan.benchmark(d), plan.dataset(d), parse_level(t, lv)
+    d, t, lv, value = exp["dataset"], exp["task"], level.label, level.value
+    bench, spec = plan.benchmark(d), plan.dataset(d)
     for image in plan.level_images(d, t, lv):
         output = plan.paths.degraded(d, t, lv, image)
         files = {}
@@ -65,9 +64,9 @@ def plan_inputs(plan: Plan, exp: Mapping, lv: str):
 # --- stage 3: the fits and the baselines ---------------------------------------------------------------------------
 
 
-def plan_fits(plan: Plan, exp: Mapping, lv: str):
+def plan_fits(plan: Request, exp: Mapping, level: Level):
     """fit_dip per image and seed; with pack_fits > 1, fit_dip_pack per pack and unpack_fit per packed fit."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     for image in plan.level_images(d, t, lv):
         for method, seed in plan.methods(exp, lv, image):
             if method != "dip":
@@ -100,15 +99,15 @@ def plan_fits(plan: Plan, exp: Mapping, lv: str):
         plan.add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
 
 
-def plan_baselines(plan: Plan, exp: Mapping, lv: str):
+def plan_baselines(plan: Request, exp: Mapping, level: Level):
     """baseline per image and baseline (with the first seed)."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     for image in plan.level_images(d, t, lv):
         for method, seed in plan.methods(exp, lv, image):
             if method == "dip":
                 continue
             options = dict((plan.config.get("baseline_settings") or {}).get(method) or {})
-            spec = {"name": method, "task": t, "level": parse_level(t, lv), "seed": int(seed), "options": options}
+            spec = {"name": method, "task": t, "level": level.value, "seed": int(seed), "options": options}
             output = {"png": plan.paths.restored(d, t, lv, method, image, seed)}
             output["json"] = plan.paths.restored(d, t, lv, method, image, seed, ".json")
             wc = {"dataset": d, "task": t, "level": lv, "method": method, "image": image, "seed": str(seed)}
@@ -121,7 +120,7 @@ def plan_baselines(plan: Plan, exp: Mapping, lv: str):
 # --- stage 4: the scores, ours and the released outputs' -----------------------------------------------------------
 
 
-def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
+def score_plan(plan: Request, exp: Mapping, lv: str) -> list[dict]:
     """Every output of one (dataset, task, level) to score: image, method, seed, png, json (and the raw DIP output,
     scored when the fit averaged)."""
     d, t = exp["dataset"], exp["task"]
@@ -138,25 +137,26 @@ def score_plan(plan: Plan, exp: Mapping, lv: str) -> list[dict]:
     return rows
 
 
-def plan_score(plan: Plan, exp: Mapping, lv: str):
+def plan_score(plan: Request, exp: Mapping, level: Level):
     """score: every output of one level (:func:`score_plan`) against its ground truth."""
-    d, t = exp["dataset"], exp["task"]
+    d, t, lv = exp["dataset"], exp["task"], level.label
     images, rows = plan.level_images(d, t, lv), score_plan(plan, exp, lv)
     inputs = {
         "gt": [plan.paths.degraded(d, t, lv, i)["gt"] for i in images],
         "observation": [plan.paths.degraded(d, t, lv, i)["observation"] for i in images],
         "outputs": sorted({p["png"] for p in rows} | {p["json"] for p in rows}),
     }
-    params = {"plan": rows, "level": parse_level(t, lv), "images": images}
+    params = {"plan": rows, "level": level.value, "images": images}
     output = [plan.paths.scores(d, t, lv)]
     plan.add("score", output, inputs, params, {"dataset": d, "task": t, "level": lv})
 
 
-def plan_released(plan: Plan):
+def plan_released(plan: Request):
     """score_released per released level, released_check, the `released` target."""
     for (d, t, lv), output in zip(plan.released_keys(), plan.released_scores()):
-        files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(parse_level(t, lv))]
-        params = {"dataset": d, "level": parse_level(t, lv)}
+        value = plan.level(t, lv).value
+        files = [plan.paths.resource(f) for f in BENCHMARKS[d].all_files(value)]
+        params = {"dataset": d, "level": value}
         plan.add("score_released", [output], files, params, {"dataset": d, "task": t, "level": lv})
     check = plan.paths.released_check()
     inputs = {"scores": plan.released_scores(), "paper": plan.config["paper_numbers"]}
@@ -169,7 +169,7 @@ def plan_released(plan: Plan):
 # --- Fig. 2's learning curves and the paper's other experiments ----------------------------------------------------
 
 
-def plan_learning_curves(plan: Plan):
+def plan_learning_curves(plan: Request):
     """learning_curve per kind of Fig. 2, figure_learning_curves."""
     if not plan.learning:
         return
@@ -190,7 +190,7 @@ def plan_learning_curves(plan: Plan):
     plan.add("figure_learning_curves", plan.paths.figure("learning_curves"), plan.learning_curve_files())
 
 
-def plan_experiments(plan: Plan):
+def plan_experiments(plan: Request):
     """experiment_<name> (architectures: experiment_architecture per network, then experiment_architectures) and
     experiment_<name>_report per experiment of ``paper_experiments:``."""
     for name in plan.experiment_names:
@@ -213,7 +213,7 @@ def plan_experiments(plan: Plan):
         plan.add(f"experiment_{name}_report", plan.experiment_report(name), inputs)
 
 
-def plan_early_stopping(plan: Plan):
+def plan_early_stopping(plan: Request):
     """score_es_<dataset>_<task>_<level>: the DIP + early stop rows of one level; early_stop_table."""
     if not plan.es_keys:
         return
@@ -225,7 +225,7 @@ def plan_early_stopping(plan: Plan):
             "jsons": [plan.paths.restored(d, t, lv, "dip", i, s, ".json") for i, s in runs],
         }
         params = {"dataset": d, "task": t, "images": plan.level_images(d, t, lv), "runs": runs}
-        params["level"] = parse_level(t, lv)
+        params["level"] = plan.level(t, lv).value
         plan.add(f"score_es_{d}_{t}_{lv}", [output], inputs, params)
     table = plan.paths.early_stopping_table()
     # the PSNRs of the tables (their DIP and DIP + early stop rows), the records for the rest
@@ -237,7 +237,7 @@ def plan_early_stopping(plan: Plan):
 # --- stage 5: tables, figures, the targets -------------------------------------------------------------------------
 
 
-def grid_plan(plan: Plan, d: str, t: str, lv: str) -> list[dict]:
+def grid_plan(plan: Request, d: str, t: str, lv: str) -> list[dict]:
     """Panels of an image grid: per image the GT, the degraded input, each method's output (its first seed):
     ``(method, path, seed)``, seed None for the GT and the input."""
     n = (plan.config.get("figures") or {}).get("grid_max_images", 4)
@@ -254,37 +254,26 @@ def grid_plan(plan: Plan, d: str, t: str, lv: str) -> list[dict]:
     return rows
 
 
-def table_scores(plan: Plan, d: str, t: str, lv: str) -> list[str]:
-    """The score files of one table (dataset, task, level): ours, DIP + early stop, the released outputs. A table,
-    its figures and its report section read these, not metrics.csv, so that one table needs only its own fits."""
-    out = []
-    if (d, t, lv) in plan.experiment_keys():
-        out.append(plan.paths.scores(d, t, lv))
-    if (d, t, lv) in plan.es_levels():
-        out.append(plan.paths.es_scores(d, t, lv))
-    if (d, t, lv) in plan.released_keys():
-        out.append(plan.paths.scores(d, t, lv, "released"))
-    return out
 
 
-def plan_reports(plan: Plan):
+def plan_reports(plan: Request):
     """metrics, a table per level (ours and released), the figures, the target rules."""
     ours = [plan.paths.scores(d, t, lv) for d, t, lv in plan.experiment_keys()] + plan.es_scores()
     plan.add("metrics", [plan.paths.metrics], {"ours": ours, "released": plan.released_scores()})
     for d, t, lv in sorted(set(plan.experiment_keys()) | set(plan.released_keys())):
         output = plan.paths.table(plan.paths.level_key(d, t, lv))
-        inputs = {"scores": table_scores(plan, d, t, lv), "paper": plan.config["paper_numbers"]}
-        plan.add("table", output, inputs, {"level": parse_level(t, lv)}, {"dataset": d, "task": t, "level": lv})
+        inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
+        plan.add("table", output, inputs, {"level": plan.level(t, lv).value}, {"dataset": d, "task": t, "level": lv})
     figures = plan.experiment_keys() + [k for k in plan.released_keys() if k[:2] not in plan.experiments]
     for d, t, lv in dict.fromkeys(figures):
         wc = {"dataset": d, "task": t, "level": lv}
-        inputs = {"scores": table_scores(plan, d, t, lv), "paper": plan.config["paper_numbers"]}
+        inputs = {"scores": plan.table_scores(d, t, lv), "paper": plan.config["paper_numbers"]}
         output = plan.paths.figure(plan.paths.figure_key("psnr", d, t, lv))
-        plan.add("figure_psnr", output, inputs, {"level": parse_level(t, lv)}, wc)
+        plan.add("figure_psnr", output, inputs, {"level": plan.level(t, lv).value}, wc)
     for d, t, lv in dict.fromkeys(plan.experiment_keys()):
         wc, grid = {"dataset": d, "task": t, "level": lv}, grid_plan(plan, d, t, lv)
-        inputs = {"scores": table_scores(plan, d, t, lv), "images": [p for row in grid for _, p, _ in row["panels"]]}
-        params = {"plan": grid, "level": parse_level(t, lv)}
+        inputs = {"scores": plan.table_scores(d, t, lv), "images": [p for row in grid for _, p, _ in row["panels"]]}
+        params = {"plan": grid, "level": plan.level(t, lv).value}
         plan.add("figure_grid", plan.paths.figure(plan.paths.figure_key("grid", d, t, lv)), inputs, params, wc)
         exp = plan.experiments[(d, t)]
         if t == "denoise" and exp.get("run_dip", True):
@@ -296,38 +285,5 @@ def plan_reports(plan: Plan):
             }
             output, params = plan.paths.figure(plan.paths.figure_key("psnr_curves", d, t, lv)), {"images": images}
             plan.add("figure_psnr_curves", output, inputs, params, {"dataset": d, "level": lv})
-    plan.add("experiments", [], experiment_targets(plan))
-    plan.add("all", [], final_targets(plan))
-
-
-def experiment_targets(plan: Plan) -> list[str]:
-    """What `snakemake experiments` makes: each experiment's figure and table, the early-stopping rows. (The
-    early-stopping table is the default target's: it shows the tables' DIP rows, whose scores need the baselines
-    of their levels scored too.)"""
-    out = []
-    for name in plan.experiment_names:
-        out += [plan.experiment_report(name)["png"], plan.experiment_report(name)["md"]]
-    return out + plan.es_scores()
-
-
-def final_targets(plan: Plan) -> list[str]:
-    """What the default target makes: metrics.csv, the tables, the figures, the released check, the experiments."""
-    figures = []
-    for d, t, lv in plan.experiment_keys():
-        figures += [plan.paths.figure(plan.paths.figure_key(kind, d, t, lv))["png"] for kind in ("grid", "psnr")]
-        if t == "denoise" and plan.experiments[(d, t)].get("run_dip", True):
-            figures.append(plan.paths.figure(plan.paths.figure_key("psnr_curves", d, t, lv))["png"])
-    for d, t, lv in plan.released_keys():
-        if (d, t) not in plan.experiments:
-            figures.append(plan.paths.figure(plan.paths.figure_key("psnr", d, t, lv))["png"])
-    if plan.learning:
-        figures.append(plan.paths.figure("learning_curves")["png"])
-    tables = sorted(set(plan.experiment_keys()) | set(plan.released_keys()))
-    targets = [plan.paths.metrics]
-    targets += [path for d, t, lv in tables for path in plan.paths.table(plan.paths.level_key(d, t, lv)).values()]
-    targets += sorted(set(figures))
-    if plan.released:
-        targets += list(plan.paths.released_check().values())
-    if plan.es_keys:
-        targets.append(plan.paths.early_stopping_table()["md"])
-    return targets + experiment_targets(plan)
+    plan.add("experiments", [], plan.experiment_targets())
+    plan.add("all", [], plan.final_targets())

@@ -19,6 +19,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dip.pipeline.layout import Layout
+
 __all__ = [
     "set_threads",
     "workflow_settings",
@@ -295,16 +297,16 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for i, (member, result) in enumerate(zip(members, results)):
-        stem = folder / f"{member['image']}_seed{member['seed']}"
+        files = Layout.in_pack(str(folder), member["image"], member["seed"])
         one_spec = {**{k: v for k, v in spec.items() if k != "members"}, "seed": member["seed"]}
         pack = {"size": len(members), "members": members}
         read = input_checksums({role: paths[i] for role, paths in inputs.items()})
         extra = {"spec": one_spec, "method": "dip", "pack": pack, "inputs": read}
-        _auto_stop_image(result, f"{stem}.png")
-        save_result(result, f"{stem}.png", f"{stem}.json", extra=extra)
-        write_image(f"{stem}_raw.png", result.output_raw)
+        _auto_stop_image(result, files["png"])
+        save_result(result, files["png"], files["json"], extra=extra)
+        write_image(files["raw"], result.output_raw)
         if spec.get("early_stopping"):
-            write_image(f"{stem}_es.png", _early_output(result))
+            write_image(files["es"], _early_output(result))
         print(_dump({"fit": member, **result.summary()}))
     return results
 

@@ -27,7 +27,7 @@ from dip.fit.checkpoint import (
     lock_path,
     save_checkpoint,
 )
-from dip.fit.early_stopping import EarlyStopping
+from dip.fit.stopping import EarlyStopping
 from tests.helpers import CrashAt, tiny_fit_config
 
 

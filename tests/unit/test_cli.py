@@ -475,7 +475,7 @@ def test_every_file_written_is_named(tmp_path, photo64, caplog):
 def test_auto_is_the_default_and_iters_a_fixed_budget(tmp_path, photo64, caplog):
     caplog.set_level(logging.INFO)
     from dip.cli import build_parser
-    from dip.cli.restore import stop_mode
+    from dip.cli.restore_command import stop_mode
 
     parse = build_parser().parse_args
     assert stop_mode(parse(["denoise", "x.png", "-o", "y.png"])) == "auto"

@@ -1,6 +1,6 @@
 """Every CUDA code path of a fit: fp32, bf16 autocast, channels_last, torch.compile, CUDA graphs, stacked (packed)
 fits and checkpoint/resume on the GPU. Marked `cuda`; skipped where no GPU is (CI), run by
-benchmarks/gpu_reproduce.sh on a GPU machine."""
+reproduce_gpu/run.sh on a GPU machine."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from dip.fit import FitConfig, FitInterrupted, fit, memory
 from dip.fit.memory_model import plain_memory_bound
 from dip.fit.stacked import fit_many
 from dip.nets import build_net
-from dip.nets.checkpointing import enable_checkpointing, set_checkpointing
+from dip.nets.recompute import enable_checkpointing, set_checkpointing
 from tests.helpers import SigtermAt, build_family, save_png, tiny_fit_config
 
 

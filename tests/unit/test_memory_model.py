@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from dip.fit.memory_model import CHEAP_BOUND_PIXELS, plain_memory_bound
-from dip.pipeline.memory_model import fit_mem_mb  # the planner's import path
+from dip.fit.memory_model import CHEAP_BOUND_PIXELS, fit_mem_mb, plain_memory_bound
+from dip.presets import preset_net
 
 # The paper's presets share one network (the dry runs are cached per network and size: three dry runs in all).
 CASES = [(p, None, s) for p in ("denoise", "sr4", "sr8", "inpaint-pixels") for s in (256, 512)]
@@ -26,19 +26,22 @@ def test_model_asks_for_at_least_the_dry_run_estimate_and_at_most_60_percent_mor
         model = fit_mem_mb(config.to_dict(), None, size, size, 3, "fp32")
     else:
         config = get_preset(preset)
-        model = fit_mem_mb(preset, width, size, size, 3, "fp32")
+        model = fit_mem_mb(preset_net(preset), width, size, size, 3, "fp32")
     estimate = fit_memory(config, size, size, channels=3, precision="fp32").plain / 2**20
     assert estimate <= model <= 1.6 * estimate, (preset, width, size, model, estimate, model / estimate)
 
 
+DENOISE = preset_net("denoise")  # what the planner passes for a fit of the denoise preset
+
+
 def test_model_grows_with_pixels_width_and_precision():
-    assert fit_mem_mb("denoise", None, 512, 512) > fit_mem_mb("denoise", None, 256, 256)
-    assert fit_mem_mb("denoise", 32, 256, 256) < fit_mem_mb("denoise", None, 256, 256)
-    assert fit_mem_mb("denoise", None, 256, 256, 3, "bf16") < fit_mem_mb("denoise", None, 256, 256, 3, "fp32")
+    assert fit_mem_mb(DENOISE, None, 512, 512) > fit_mem_mb(DENOISE, None, 256, 256)
+    assert fit_mem_mb(DENOISE, 32, 256, 256) < fit_mem_mb(DENOISE, None, 256, 256)
+    assert fit_mem_mb(DENOISE, None, 256, 256, 3, "bf16") < fit_mem_mb(DENOISE, None, 256, 256, 3, "fp32")
     # "auto" precision counts as fp32, settings override the preset's
-    fp32 = fit_mem_mb("denoise", None, 256, 256)
-    assert fit_mem_mb("denoise", None, 256, 256, settings={"precision": "auto"}) == fp32
-    assert fit_mem_mb("denoise", None, 256, 256, settings={"precision": "bf16"}) < fp32
+    fp32 = fit_mem_mb(DENOISE, None, 256, 256)
+    assert fit_mem_mb(DENOISE, None, 256, 256, settings={"precision": "auto"}) == fp32
+    assert fit_mem_mb(DENOISE, None, 256, 256, settings={"precision": "bf16"}) < fp32
 
 
 # (network, settings, input depth, size): the paper's default net, the library nets of Fig. 8, a narrow skip net

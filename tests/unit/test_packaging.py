@@ -123,8 +123,8 @@ def test_every_subpackage_goes_into_the_wheel():
 
 
 def test_the_rules_env_installs_the_workflows_own_package(tmp_path, monkeypatch):
-    # pip expands ${DIP_PACKAGE} in the env's pip section; common.smk sets it (dip.pipeline.config.use_source)
-    from dip.pipeline.config import PACKAGE_ENV, use_source
+    # pip expands ${DIP_PACKAGE} in the env's pip section; common.smk sets it (dip.pipeline.workflow_config.use_source)
+    from dip.pipeline.workflow_config import PACKAGE_ENV, use_source
 
     assert "${DIP_PACKAGE}" in yaml.safe_load((REPO / "workflow/envs/dip.yaml").read_text())["dependencies"][-1]["pip"]
     monkeypatch.delenv(PACKAGE_ENV, raising=False)

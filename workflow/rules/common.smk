@@ -11,7 +11,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
-# own source comes first, for this process and (dip.pipeline.config.use_source) for every job.
+# own source comes first, for this process and (dip.pipeline.workflow_config.use_source) for every job.
 BASEDIR = (
     workflow.current_basedir
 )  # rules/: a local folder, or a file of a hosted repository (a deployed module)
@@ -21,7 +21,7 @@ if (SOURCE / "dip" / "__init__.py").is_file():
 
 from dip.errors import DipInputError
 from dip.pipeline import pins
-from dip.pipeline.config import resolve_shipped_files, use_source
+from dip.pipeline.workflow_config import resolve_shipped_files, use_source
 from dip.pipeline.jobs.runner import SETTINGS_ENV
 from dip.pipeline.plan import build_plan
 from dip.pipeline.steps import download

@@ -9,7 +9,7 @@ import sys
 
 from dip.pipeline import faults
 from dip.pipeline.jobs.runner import run
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def main(argv=None) -> int:

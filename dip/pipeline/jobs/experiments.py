@@ -3,7 +3,7 @@ architectures, flash / no-flash, the SR prior effect, the pre-image; each a job 
 
 from __future__ import annotations
 
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def experiment(job: Job, threads=None):

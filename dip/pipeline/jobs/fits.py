@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from dip.pipeline import steps
+from dip.pipeline.dag import Job
 from dip.pipeline.layout import Layout, auto_stop_image
-from dip.pipeline.plan import Job
 
 
 def fit_dip(job: Job, threads=None):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dip.pipeline import steps
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def degrade(job: Job, threads=None) -> dict:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from dip.pipeline.jobs.scores import gather
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def table(job: Job, threads=None):

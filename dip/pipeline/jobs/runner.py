@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
-from dip.pipeline.plan import Job, runs_fits
+from dip.pipeline.dag import Job, runs_fits
 
 SETTINGS_ENV = "DIP_WORKFLOW_SETTINGS"
 

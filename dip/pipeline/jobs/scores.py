@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 
 def _write(frame: pd.DataFrame, path: str) -> pd.DataFrame:
