@@ -8,9 +8,11 @@ Rows have the columns :data:`COLUMNS`; ``source`` is ``ours`` (computed by this 
 authors' released result files, re-scored here).
 
 The auto stop (:mod:`dip.fit.stopping`) is scored from the same fits as DIP's fixed budget (:func:`auto_stop_output`):
-where the image the rule returns is the fit's saved output (a task whose rule runs the budget), that image is scored
-(method ``dip_auto``); where it stops earlier, no image of that step is saved, and its row holds the PSNR the fit
-logged there (method ``dip_auto_logged``: the full-image RGB PSNR of the output before 8-bit rounding, no SSIM).
+a workflow fit keeps the image at the step where the rule fires (``<image>_seed<N>_auto.png``, named in its record),
+and that image is scored (method ``dip_auto``); where the rule runs the budget, the auto stop returns the fit's own
+output, and a level where it does so on every fit gets no row of its own (it would repeat DIP's). Fits recorded before
+the image was kept have the PSNR the fit logged at the rule's step instead (method ``dip_auto_logged``: the full-image
+PSNR of the output before 8-bit rounding, no SSIM).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ __all__ = [
     "AUTO_STOP",
     "AUTO_STOP_LOGGED",
     "auto_stop_output",
+    "drop_repeated",
     "average_outputs",
     "score_image",
     "read_trace",
@@ -70,18 +73,45 @@ def auto_stop_output(fit: dict, record: dict, auto_stop: dict) -> dict:
 
     ``fit``: the fit's entry (``seed``, ``png``, ``json``); ``record``: its JSON record; ``auto_stop``: where the rule
     stopped (:func:`dip.fit.stopping.auto_stop_of` of the record: its own answer, or the rule replayed on its logged
-    curve). When the image the rule returns is the fit's saved output -- the rule is ``budget`` (it never fires: the
-    fit's steps), or the fit itself obeyed the rule -- the entry scores that image (method :data:`AUTO_STOP`). Else
-    the image at the stop step was not saved: the entry carries the PSNR the record logged there, ``psnr_stop``
-    (method :data:`AUTO_STOP_LOGGED`), with the iteration (1-based) and the seconds of fitting it took.
+    curve). Three cases:
+
+    * the fit kept the image at the rule's step (``auto_stop["image"]``, beside the fit's PNG): that image, with the
+      iteration (1-based) and the seconds of fitting it took (method :data:`AUTO_STOP`);
+    * the rule returns the fit's own output (rule ``budget``, the fit obeyed it, or the fit's own hook saw it fire
+      nowhere before the last step): the fit's image, flagged ``same_as_fit`` (a level where every entry is so gets
+      no auto-stop row: :func:`drop_repeated`);
+    * the rule replayed on the logged curve of a fit recorded before the image was kept: the PSNR the record logged
+      at its step (the last one where it never fired), ``psnr_stop`` (method :data:`AUTO_STOP_LOGGED`).
     """
-    obeyed = bool(auto_stop.get("fired") and auto_stop.get("obeyed") and not auto_stop.get("replayed"))
-    if auto_stop.get("rule") == "budget" or obeyed:
-        return {"method": AUTO_STOP, "seed": fit.get("seed"), "png": fit["png"], "json": fit.get("json")}
-    step = auto_stop["stop_step"] if auto_stop.get("fired") else auto_stop.get("last_step")
-    seconds = next((h.get("seconds") for h in record.get("history") or [] if h.get("step") == step), None)
+    step = auto_stop.get("stop_step")
+    if auto_stop.get("image"):
+        png = Path(fit["png"]).with_name(auto_stop["image"])
+        if not png.is_file():
+            raise DipInputError(f"{png}: the auto stop's image that the record {fit.get('json')} names is missing; "
+                                "delete the record to re-run its fit")  # fmt: skip
+        return {"method": AUTO_STOP, "seed": fit.get("seed"), "png": str(png), "json": fit.get("json"),
+                "iterations": int(step) + 1, "seconds": _logged_seconds(record, step)}  # fmt: skip
+    replayed, fired = bool(auto_stop.get("replayed")), bool(auto_stop.get("fired"))
+    last = auto_stop.get("last_step")
+    early = fired and step is not None and (last is None or step < last)
+    obeyed = fired and bool(auto_stop.get("obeyed")) and not replayed
+    if auto_stop.get("rule") == "budget" or obeyed or (not replayed and not early):
+        return {"method": AUTO_STOP, "seed": fit.get("seed"), "png": fit["png"], "json": fit.get("json"),
+                "same_as_fit": True}  # fmt: skip
+    step = step if fired else last  # replayed on a curve where it never fired: the budget's last logged step
     return {"method": AUTO_STOP_LOGGED, "seed": fit.get("seed"), "logged_psnr": auto_stop.get("psnr_stop"),
-            "iterations": None if step is None else int(step) + 1, "seconds": seconds}
+            "iterations": None if step is None else int(step) + 1, "seconds": _logged_seconds(record, step)}
+
+
+def _logged_seconds(record: dict, step) -> float | None:
+    """The seconds of fitting the record logged at ``step`` (None where it logged none)."""
+    return next((h.get("seconds") for h in record.get("history") or [] if h.get("step") == step), None)
+
+
+def drop_repeated(entries: list[dict]) -> list[dict]:
+    """The auto stop's entries of one level, or none where every one is the fit's own output (``same_as_fit``): the
+    auto stop then equals DIP there, and its rows would repeat DIP's number for number (the tables' captions say so)."""
+    return [] if all(e.get("same_as_fit") for e in entries) else entries
 
 
 def average_outputs(images: Sequence[np.ndarray]) -> np.ndarray:
@@ -183,11 +213,12 @@ def score_outputs(
             continue
         est = read_image(out["png"], alpha="ignore")
         seed = out.get("seed", trace["seed"])
+        iterations, seconds = out.get("iterations", trace["iterations"]), out.get("seconds", trace["seconds"])
         rows.append(
             _row(dataset, image, task, level, out["method"], "ours",
-                 score_image(task, gt, est, crop_box=trace["crop_box"]), seed, trace["iterations"], trace["seconds"])
+                 score_image(task, gt, est, crop_box=trace["crop_box"]), seed, iterations, seconds)
         )
-        by_method.setdefault(out["method"], []).append((est, trace))
+        by_method.setdefault(out["method"], []).append((est, {**trace, "iterations": iterations, "seconds": seconds}))
     for method, runs in by_method.items():
         if len(runs) < 2 or len({r[0].shape for r in runs}) != 1:
             continue

@@ -33,6 +33,7 @@ __all__ = [
     "results_table",
     "mean_columns",
     "table_caption",
+    "table_notes",
     "setting_title",
     "scope_text",
     "metric_label",
@@ -284,8 +285,26 @@ def results_table(
     )
     table.columns = [labels[c] for c in table.columns]
     table.attrs.update(images=images, all_images=universe, subset=subset, seed_counts=seed_counts,
-                       mean_columns=[c for c in (shown_col, all_col) if c], full_means=full)
+                       mean_columns=[c for c in (shown_col, all_col) if c], full_means=full,
+                       overfit=_overfit(sel[sel["source"] == "ours"], dataset))
     return table
+
+
+def _overfit(ours: pd.DataFrame, dataset: str, gap_db: float = 1.0) -> list[dict]:
+    """The images where DIP's fixed budget overfits: the auto stop's output (an earlier step of the same fit) scores
+    ``gap_db`` or more above the budget's, per image over the seeds (for the notes, :func:`table_notes`)."""
+    found = []
+    for image, rows in ours.groupby("image", sort=False):
+        fixed = rows[rows["method"] == "dip"]
+        auto = rows[rows["method"].isin(["dip_auto", "dip_auto_logged"])]
+        if not len(fixed) or not len(auto):
+            continue
+        psnr_fixed, psnr_auto = float(fixed["psnr"].mean()), float(auto["psnr"].mean())
+        steps_fixed, steps_auto = pd.to_numeric(fixed["iterations"]).max(), pd.to_numeric(auto["iterations"]).max()
+        if psnr_auto - psnr_fixed >= gap_db and steps_auto < steps_fixed:
+            found.append({"image": display_name(dataset, image), "steps": int(steps_fixed), "psnr": psnr_fixed,
+                          "auto_steps": int(steps_auto), "auto_psnr": psnr_auto})  # fmt: skip
+    return found
 
 
 DATASET_NAMES = {"set5": "Set5", "set14": "Set14", "color9": "the 9 colour images", "gray11": "the 11 grey images"}
@@ -328,10 +347,31 @@ def table_caption(dataset: str, task: str, level: float, table: pd.DataFrame | N
         n, total = len(table.attrs["images"]), len(table.attrs["all_images"])
         text += (f" Every row is shown on the images this run covers ({n} of {total}); \"mean, all {total} images\" "
                  "is each row's full-set mean.")
-    if table is not None and METHOD_LABELS["dip_auto_logged"] in set(table.index.get_level_values("method")):
-        text += (f" {METHOD_LABELS['dip_auto_logged']}: the PSNR each DIP fit logged (full image, before 8-bit "
-                 "rounding) at the step where the auto-stop rule ends it on that curve; no image of that step is saved.")
     return text
+
+
+def table_notes(task: str, table: pd.DataFrame) -> list[str]:
+    """The notes under a table (:func:`results_table`) on the auto stop: which kind each of its rows is, why it has
+    none where it equals DIP, and where DIP's fixed budget overfits (:func:`_overfit`)."""
+    methods = set(table.index.get_level_values("method"))
+    ours = {m for m, s in table.index if s == "ours"}
+    auto, logged = METHOD_LABELS["dip_auto"], METHOD_LABELS["dip_auto_logged"]
+    notes = []
+    if auto in methods:
+        notes.append(f"{auto}: the image each DIP fit returned at the step where the auto-stop rule fires (kept during "
+                     "the fit, which ran on to its budget for the DIP row).")  # fmt: skip
+    if logged in methods:
+        notes.append(f"{logged}: the PSNR each DIP fit logged (full image, before 8-bit rounding) at the step where "
+                     "the auto-stop rule ends it on that curve; these fits were made before the image there was kept.")
+    if METHOD_LABELS["dip"] in ours and not methods & {auto, logged}:
+        why = ("its rule did not fire within the budget" if task == "denoise"
+               else f"its rule for {TASK_TITLES.get(task, task)} runs the preset's budget")  # fmt: skip
+        notes.append(f"{auto} equals DIP here ({why}), so it has no row of its own.")
+    for case in table.attrs.get("overfit") or []:
+        notes.append(f"{case['image']}: DIP at the preset's {case['steps']} steps overfits the noise "
+                     f"({case['psnr']:.2f} dB, against {case['auto_psnr']:.2f} at the auto stop's step "
+                     f"{case['auto_steps']}); the row stays as the paper's fixed budget.")  # fmt: skip
+    return notes
 
 
 EARLY_STOPPING_CAPTION = (

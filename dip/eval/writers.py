@@ -45,8 +45,9 @@ def _cells(table: pd.DataFrame, digits: int) -> list[list[str]]:
     return out
 
 
-def to_markdown(table: pd.DataFrame, caption: str | None = None, digits: int = 2) -> str:
-    """A GitHub-flavoured Markdown table (index levels become the first columns), its caption above it."""
+def to_markdown(table: pd.DataFrame, caption: str | None = None, digits: int = 2, notes: list[str] = ()) -> str:
+    """A GitHub-flavoured Markdown table (index levels become the first columns), its caption above it and its notes
+    (what a row is, where it comes from) below."""
     names = [n or "" for n in table.index.names]
     header = names + [str(c) for c in table.columns]
     lines = []
@@ -56,6 +57,8 @@ def to_markdown(table: pd.DataFrame, caption: str | None = None, digits: int = 2
     lines.append("|" + "|".join([" --- "] * len(names) + [" ---: "] * len(table.columns)) + "|")
     for cells in _cells(table, digits):
         lines.append("| " + " | ".join(cells) + " |")
+    if notes:
+        lines += ["", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
 
 
@@ -67,8 +70,10 @@ def _tex(text) -> str:
     return "".join(_LATEX_SPECIAL.get(c, c) for c in str(text)).replace("–", "--")
 
 
-def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None, digits: int = 2) -> str:
-    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``)."""
+def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None = None, digits: int = 2,
+             notes: list[str] = ()) -> str:  # fmt: skip
+    """A booktabs ``table`` environment (needs ``\\usepackage{booktabs}``); ``notes`` in small type under the
+    tabular."""
     names = [n or "" for n in table.index.names]
     spec = "l" * len(names) + "r" * len(table.columns)
     lines = [r"\begin{table}[t]", r"\centering", r"\small", rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
@@ -77,6 +82,8 @@ def to_latex(table: pd.DataFrame, caption: str | None = None, label: str | None 
     for cells in _cells(table, digits):
         lines.append(" & ".join(_tex(c) for c in cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
+    if notes:
+        lines.append(r"\par\footnotesize " + " ".join(_tex(note) for note in notes))
     if caption:
         lines.append(rf"\caption{{{_tex(caption)}}}")
     if label:
@@ -106,12 +113,13 @@ def _with_seed_counts(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2) -> None:
+def write_table(table: pd.DataFrame, *, md=None, tex=None, csv=None, caption=None, label=None, digits=2,
+                notes: list[str] = ()) -> None:  # fmt: skip
     """Write ``table`` to any of Markdown / LaTeX / CSV (each atomically). The CSV keeps every column numeric: a seed
-    spread's counts go to a row of their own (``"ours, seeds"``)."""
+    spread's counts go to a row of their own (``"ours, seeds"``); the notes go to Markdown and LaTeX only."""
     if md is not None:
-        _write_text(md, to_markdown(table, caption, digits))
+        _write_text(md, to_markdown(table, caption, digits, notes))
     if tex is not None:
-        _write_text(tex, to_latex(table, caption, label, digits))
+        _write_text(tex, to_latex(table, caption, label, digits, notes))
     if csv is not None:
         _write_text(csv, _with_seed_counts(table).reset_index().to_csv(index=False, float_format="%.4f"))

@@ -7,7 +7,8 @@ pack, kind or network defaults to its wildcard (``{dataset}``, ``{task}``, ...),
 planned job's paths cannot drift apart. Layout under ``results_dir``::
 
     inputs/<dataset>/<task>/<level>/<image>/                degraded inputs (gt, observation, hr, mask, inputs.json)
-    restored/<dataset>/<task>/<level>/<method>/<image>_seed<N>.png|.json   outputs; DIP adds _raw.png (and _es.png)
+    restored/<dataset>/<task>/<level>/<method>/<image>_seed<N>.png|.json   outputs; DIP adds _raw.png (and _es.png,
+                                                            and _auto.png where the auto stop fires before the budget)
     restored/<dataset>/<task>/<level>/dip_packs/pack<N>/    the fits of one pack (pack_fits > 1), copied out after
     scores/ours|released/<dataset>/<task>_<level>.csv      scores; scores/extra/.../<task>_<level>_es.csv: DIP + ES
     metrics.csv                                             every score, tidy
@@ -32,7 +33,7 @@ from collections.abc import Mapping
 
 from dip.pipeline.paper_experiments import PANELS
 
-__all__ = ["Layout", "FIT_FILES", "PACKS"]
+__all__ = ["Layout", "FIT_FILES", "PACKS", "AUTO_STOP_IMAGE", "auto_stop_image"]
 
 # the rules' wildcards: what each argument below defaults to
 DATASET, TASK, LEVEL, IMAGE, SEED = "{dataset}", "{task}", "{level}", "{image}", "{seed}"
@@ -40,6 +41,17 @@ METHOD, PACK, KIND, ARCH = "{method}", "{pack}", "{kind}", "{arch}"
 
 PACKS = "dip_packs"  # a level's pack folders, beside its methods' folders
 FIT_FILES = {"png": ".png", "raw": "_raw.png", "json": ".json", "es": "_es.png"}  # one DIP fit's files: role -> suffix
+# The image the auto stop returns, where its rule fires before the fit's budget: a companion of the fit's outputs that
+# its record names (``auto_stop.image``), not a declared output -- whether the rule fires is known only after the fit,
+# and fits recorded before the file existed stay finished without it (their rows replay the rule on the logged curve).
+AUTO_STOP_IMAGE = "_auto.png"
+
+
+def auto_stop_image(png) -> str:
+    """The auto stop's image beside a DIP fit's restored PNG ``<image>_seed<N>.png``: ``<image>_seed<N>_auto.png``."""
+    png = str(png)
+    stem = png[: -len(".png")] if png.endswith(".png") else png
+    return stem + AUTO_STOP_IMAGE
 
 
 def _fit(image, seed) -> str:

@@ -93,6 +93,23 @@ def _mask(inputs: Mapping[str, Any]):
     return mask_from_file(inputs["mask"]) if inputs.get("mask") else None
 
 
+def _auto_stop_image(result, png) -> None:
+    """Write the image the auto stop returns where its rule fired before the fit's last step (``<image>_seed<N>_auto
+    .png``, :func:`dip.pipeline.layout.auto_stop_image`), named in the record as ``auto_stop.image``; elsewhere remove
+    a stale one: the auto stop then returns the fit's own output. Called before the record is written, so that a
+    record never names an image that is not there."""
+    from dip.data.imageio import write_image
+    from dip.pipeline.layout import auto_stop_image
+
+    path = Path(auto_stop_image(png))
+    auto = result.auto_stop or {}
+    if auto.get("fired") and result.output_auto is not None and auto["stop_step"] < auto["last_step"]:
+        write_image(path, result.output_auto)
+        auto["image"] = path.name
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _early_output(result):
     """The output at the ES-WMV detected step, or (window never filled, e.g. a fit shorter than it) the final one."""
     if result.output_early is None:
@@ -215,6 +232,7 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
             ground_truth=target,
             checkpoint_path=ckpt,
             early_stopping=spec.get("early_stopping"),
+            auto_stop={"stop": False},  # runs the budget; keeps the image at the rule's step (_auto_stop_image)
         )
 
     with checkpoint_lock(ckpt):
@@ -234,6 +252,7 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
             result = run()
         result.notes.extend(notes)
         extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs)}
+        _auto_stop_image(result, outputs["png"])
         save_result(result, outputs["png"], outputs["json"], extra=extra)
         write_image(outputs["raw"], result.output_raw)
         if "es" in outputs:
@@ -273,6 +292,7 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
         masks=masks,
         ground_truths=targets,
         early_stopping=spec.get("early_stopping"),
+        auto_stop=True,  # recorded per fit; a pack runs its budget (restore_many)
     )
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -282,6 +302,7 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
         pack = {"size": len(members), "members": members}
         read = input_checksums({role: paths[i] for role, paths in inputs.items()})
         extra = {"spec": one_spec, "method": "dip", "pack": pack, "inputs": read}
+        _auto_stop_image(result, files["png"])
         save_result(result, files["png"], files["json"], extra=extra)
         write_image(files["raw"], result.output_raw)
         if spec.get("early_stopping"):

@@ -4,12 +4,15 @@ our outputs (the degraded input, ensembles) and the released outputs checked aga
 from __future__ import annotations
 
 import json
+import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from dip.data.imageio import put_in_center, write_image
+from dip.errors import DipInputError
 from dip.eval import metrics, scoring, tables
 
 
@@ -97,7 +100,8 @@ def test_where_the_rule_runs_the_budget_the_auto_stop_row_scores_the_fixed_budge
     fit = _fit(tmp_path, photo64)
     budget = {"rule": "budget", "fired": False, "stop_step": None, "psnr_stop": 12.3, "replayed": True}
     entry = scoring.auto_stop_output(fit, _logged(), budget)
-    assert entry == {"method": scoring.AUTO_STOP, "seed": 0, "png": fit["png"], "json": fit["json"]}
+    assert entry == {"method": scoring.AUTO_STOP, "seed": 0, "png": fit["png"], "json": fit["json"],
+                     "same_as_fit": True}
     frame = pd.DataFrame(scoring.score_outputs("set5", "sr", 4, "bird", gt, None, [fit, entry]))
     dip, auto = (frame[frame.method == m].iloc[0] for m in ("dip", scoring.AUTO_STOP))
     assert auto.psnr == dip.psnr and auto.ssim == dip.ssim and auto.iterations == dip.iterations  # the same image
@@ -125,3 +129,34 @@ def test_an_auto_stop_before_the_budget_is_the_psnr_the_fit_logged_there(tmp_pat
     assert list(logged.psnr) == [32.04, 31.78] and logged.ssim.isna().all()  # no image: no SSIM
     assert list(logged.iterations) == [1501, 1800] and logged.loc[0, "seconds"] == 3002.0
     assert set(frame.method) == {"dip", "dip_ensemble", scoring.AUTO_STOP_LOGGED}  # no ensemble of logged values
+
+
+def test_an_auto_stop_image_kept_by_the_fit_is_scored_at_its_step(tmp_path, photo64):
+    gt = tmp_path / "gt.png"
+    write_image(gt, photo64)
+    fit = _fit(tmp_path, photo64)
+    kept = Path(fit["png"]).with_name("dip_seed0_auto.png")
+    write_image(kept, np.clip(photo64 + 0.01, 0, 1))  # closer to the GT than the fit's final output
+    own = {"rule": "discrepancy", "fired": True, "stop_step": 1499, "obeyed": False, "last_step": 1799,
+           "image": kept.name}
+    entry = scoring.auto_stop_output(fit, _logged(steps=[*range(0, 1800, 50), 1499]), own)
+    assert entry["method"] == scoring.AUTO_STOP and entry["png"] == str(kept) and "same_as_fit" not in entry
+    assert entry["iterations"] == 1500 and entry["seconds"] == 3000.0
+    frame = pd.DataFrame(scoring.score_outputs("color9", "denoise", 25, "hill", gt, None, [fit, entry]))
+    dip, auto = (frame[frame.method == m].iloc[0] for m in ("dip", scoring.AUTO_STOP))
+    assert auto.psnr > dip.psnr + 5 and auto.iterations == 1500 and not math.isnan(auto.ssim)
+    kept.unlink()
+    with pytest.raises(DipInputError, match="auto stop's image .* is missing"):
+        scoring.auto_stop_output(fit, _logged(), own)
+
+
+def test_where_the_fits_own_hook_never_fired_the_auto_stop_is_the_fit_and_a_level_of_such_has_no_row(tmp_path, photo64):
+    fit = _fit(tmp_path, photo64)
+    never = {"rule": "discrepancy", "fired": False, "stop_step": None, "obeyed": False, "last_step": 1799}
+    at_last = {**never, "fired": True, "stop_step": 1799}  # fired at the budget's last step: the same image
+    for own in (never, at_last):
+        assert scoring.auto_stop_output(fit, _logged(), own).get("same_as_fit") is True
+    entries = [scoring.auto_stop_output(fit, _logged(), own) for own in (never, at_last)]
+    assert scoring.drop_repeated(entries) == []
+    kept = {"method": scoring.AUTO_STOP, "png": "x_auto.png"}
+    assert scoring.drop_repeated([*entries, kept]) == [*entries, kept]  # one image of its own: every row stays

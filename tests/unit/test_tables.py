@@ -258,9 +258,32 @@ def test_the_auto_stop_rows_sit_beside_dip_and_say_what_a_logged_value_is():
     methods = list(table.index.get_level_values("method"))
     assert methods == ["CBM3D", "DIP", "DIP (auto stop, logged PSNR)", "DIP + early stop"]
     assert table.loc[("DIP (auto stop, logged PSNR)", "ours"), "House"] == 32.04
-    caption = tables.table_caption("color9", "denoise", 25, table)
-    assert "DIP (auto stop, logged PSNR): the PSNR each DIP fit logged" in caption and "no image of that step is saved" in caption
-    scored = frame.replace({"method": {"dip_auto_logged": "dip_auto"}})  # an image scored: nothing to explain
-    assert "logged" not in tables.table_caption("color9", "denoise", 25, tables.results_table(scored, None, "color9",
-                                                                                                "denoise", 25))
+    notes = tables.table_notes("denoise", table)
+    assert any(n.startswith("DIP (auto stop, logged PSNR): the PSNR each DIP fit logged") for n in notes), notes
+    assert "logged" not in tables.table_caption("color9", "denoise", 25, table)  # the caption stays short
+    scored = frame.replace({"method": {"dip_auto_logged": "dip_auto"}})  # an image scored: nothing logged to explain
+    notes = tables.table_notes("denoise", tables.results_table(scored, None, "color9", "denoise", 25))
+    assert not any("logged" in n for n in notes) and any(n.startswith("DIP (auto stop): the image") for n in notes)
     assert tables.METHOD_LABELS["dip_auto"] == "DIP (auto stop)"
+
+
+def test_the_notes_say_where_the_auto_stop_equals_dip_and_where_the_budget_overfits(tmp_path):
+    base = {"dataset": "color9", "task": "denoise", "level": 50.0, "source": "ours", "seed": 0, "ssim": 0.9,
+            "seconds": None}
+    rows = [{**base, "image": "hill", "method": "dip", "psnr": 22.86, "iterations": 3000},
+            {**base, "image": "hill", "method": "dip_auto", "psnr": 28.62, "iterations": 1650}]
+    table = tables.results_table(pd.DataFrame(rows, columns=scoring.COLUMNS), None, "color9", "denoise", 50)
+    notes = tables.table_notes("denoise", table)
+    assert any("House: DIP at the preset's 3000 steps overfits the noise (22.86 dB, against 28.62 at the auto "
+               "stop's step 1650)" in n for n in notes), notes
+    close = [{**rows[0]}, {**rows[1], "psnr": 23.0}]  # within 1 dB: no overfitting said
+    table = tables.results_table(pd.DataFrame(close, columns=scoring.COLUMNS), None, "color9", "denoise", 50)
+    assert not any("overfits" in n for n in tables.table_notes("denoise", table))
+    sr = [{**rows[0], "dataset": "set5", "task": "sr", "level": 4.0, "image": "head"}]  # no auto row: it equals DIP
+    table = tables.results_table(pd.DataFrame(sr, columns=scoring.COLUMNS), None, "set5", "sr", 4)
+    assert tables.table_notes("sr", table) == [
+        "DIP (auto stop) equals DIP here (its rule for super-resolution runs the preset's budget), so it has no row "
+        "of its own."]
+    writers.write_table(table, md=tmp_path / "t.md", tex=tmp_path / "t.tex", notes=tables.table_notes("sr", table))
+    assert (tmp_path / "t.md").read_text().rstrip().endswith("so it has no row of its own.")
+    assert "so it has no row of its own." in (tmp_path / "t.tex").read_text()

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 from dip.pipeline import steps
-from dip.pipeline.layout import Layout
 from dip.pipeline.dag import Job
+from dip.pipeline.layout import Layout, auto_stop_image
 
 
 def fit_dip(job: Job, threads=None):
@@ -25,6 +26,11 @@ def unpack_fit(job: Job, threads=None) -> list[tuple[str, str]]:
     wc, out = job.wildcards, dict(job.output)
     packed = Layout.in_pack(job.input["pack"], wc["image"], wc["seed"])
     pairs = [(packed[role], path) for role, path in out.items()]
+    auto_src, auto_dst = Path(auto_stop_image(packed["png"])), Path(auto_stop_image(out["png"]))
+    if auto_src.is_file():  # the auto stop's image, where it fired before the budget (the record names it)
+        pairs.append((str(auto_src), str(auto_dst)))
+    else:
+        auto_dst.unlink(missing_ok=True)
     for src, dst in pairs:
         shutil.copyfile(src, dst)
         print(f"{src} -> {dst}")

@@ -15,7 +15,7 @@ from dip.pipeline.dag import Job
 
 def table(job: Job, threads=None):
     """One paper table (ours beside the released outputs and the paper's numbers) as Markdown, LaTeX and CSV."""
-    from dip.eval.tables import load_paper_numbers, results_table, table_caption
+    from dip.eval.tables import load_paper_numbers, results_table, table_caption, table_notes
     from dip.eval.writers import write_table
 
     wc, out, level = job.wildcards, job.output, job.params["level"]
@@ -24,7 +24,8 @@ def table(job: Job, threads=None):
     frame = results_table(scores, reported, wc["dataset"], wc["task"], level)
     caption = table_caption(wc["dataset"], wc["task"], level, frame)
     label = f"tab:{wc['dataset']}-{wc['task']}-{wc['level']}"
-    write_table(frame, md=out["md"], tex=out["tex"], csv=out["csv"], caption=caption, label=label)
+    notes = table_notes(wc["task"], frame)
+    write_table(frame, md=out["md"], tex=out["tex"], csv=out["csv"], caption=caption, label=label, notes=notes)
     print(frame.round(2).to_string())
     return frame
 
@@ -53,7 +54,7 @@ def figure_grid(job: Job, threads=None):
     rows = []
     for row in p["plan"]:
         panels = []
-        for method, path, seed in row["panels"]:
+        for method, path, seed in _with_auto_stop(row["panels"], ours, row["image"]):
             text = "Ground truth" if method == "gt" else METHOD_LABELS.get(method, method)
             if method == "input" and task == "sr":
                 text = "LR input"
@@ -65,11 +66,28 @@ def figure_grid(job: Job, threads=None):
             elif len(sel):
                 text += f"\n{sel['psnr'].mean():.2f} dB"
             panels.append((text, read_image(path, alpha="ignore")))
+            print(f"{row['image']}: {text.splitlines()[0]} <- {path}")
         rows.append({"image": display_name(dataset, row["image"]), "panels": panels})
     shown = [row["image"] for row in p["plan"]]
     scope = scope_text(dataset, shown, table.attrs["all_images"] or shown)
     title = f"{setting_title(dataset, task, p['level'])}: {scope}; {metric_phrase(task)}"
     return plot_grid(rows, out["png"], out["pdf"], title=title)
+
+
+def _with_auto_stop(panels: list, ours: pd.DataFrame, image: str) -> list:
+    """A grid row's panels with the auto stop's image after DIP's, where the level has auto-stop rows scoring an image
+    of its own (``dip_auto``) and the DIP fit shown kept one (its record's ``auto_stop.image``, beside its PNG)."""
+    if not ((ours["image"] == image) & (ours["method"] == "dip_auto")).any():
+        return list(panels)
+    out = []
+    for method, path, seed in panels:
+        out.append((method, path, seed))
+        record = Path(path).with_suffix(".json")
+        if method == "dip" and record.is_file():
+            kept = (json.loads(record.read_text()).get("auto_stop") or {}).get("image")
+            if kept:
+                out.append(("dip_auto", str(Path(path).with_name(kept)), seed))
+    return out
 
 
 def figure_psnr(job: Job, threads=None):

@@ -41,15 +41,19 @@ def _auto_stops(outputs: list[dict], observation: str) -> list[dict]:
 
 def score(job: Job, threads=None) -> pd.DataFrame:
     """Every output of one (dataset, task, level), and its degraded input, scored -> a tidy CSV; with the auto stop's
-    rows, from the same DIP fits (:func:`_auto_stops`)."""
-    from dip.eval.scoring import score_outputs
+    rows, from the same DIP fits (:func:`_auto_stops`), unless it returns every fit's own output there
+    (:func:`dip.eval.scoring.drop_repeated`)."""
+    from dip.eval.scoring import drop_repeated, score_outputs
 
     wc, p = job.wildcards, job.params
-    rows = []
+    images = []
     for image, gt, obs in zip(p["images"], job.input["gt"], job.input["observation"]):
         outputs = [o for o in p["plan"] if o["image"] == image]
-        outputs += _auto_stops(outputs, obs)
-        rows += score_outputs(wc["dataset"], wc["task"], p["level"], image, gt, obs, outputs)
+        images.append((image, gt, obs, outputs, _auto_stops(outputs, obs)))
+    keep_auto = bool(drop_repeated([entry for *_, autos in images for entry in autos]))
+    rows = []
+    for image, gt, obs, outputs, autos in images:
+        rows += score_outputs(wc["dataset"], wc["task"], p["level"], image, gt, obs, outputs + (autos if keep_auto else []))
     frame = _write(pd.DataFrame(rows), job.outputs[0])
     print(frame.groupby("method")["psnr"].mean().round(3).to_string())
     return frame
