@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from dip.data.benchmarks import BENCHMARKS, Benchmark, embedded_channels
+from dip.data.benchmarks import BENCHMARKS, Benchmark, degradation, embedded_channels
 from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
 from dip.pipeline import checks, planners
@@ -58,6 +58,9 @@ class Job:
     """One job of the DAG: its rule, wildcards (empty for a generated rule), files and params.
 
     ``input``/``output`` are what the rule declares: ``{name: path or [paths]}`` (named) or ``[paths]``.
+    ``made_from`` (fits and baselines): ``{image: the degradation its inputs are made by}``
+    (:func:`dip.data.benchmarks.degradation`), for :mod:`dip.pipeline.pins` only: not in :meth:`to_json`, so that a
+    working copy's Snakemake records (its params trigger) see no fit changed for it.
     """
 
     rule: str
@@ -66,6 +69,7 @@ class Job:
     params: Mapping[str, Any] = field(default_factory=dict)
     wildcards: Mapping[str, str] = field(default_factory=dict)
     resources: Mapping[str, int] = field(default_factory=dict)
+    made_from: Mapping[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def _flat(files) -> list[str]:
@@ -353,6 +357,16 @@ class Plan:
             out["seed"] = int(seed)
         return out
 
+    def degradation(self, d: str, t: str, lv: str, images) -> dict[str, dict]:
+        """``{image: what its fits' inputs are made by}``: the planned degrade job's spec and the ground truth's sha256
+        (the manifest's; None for an embedded photo) -- :func:`dip.data.benchmarks.degradation`."""
+        bench, out = self.benchmark(d), {}
+        for image in images:
+            spec = self.get(f"degrade_{t}", {"dataset": d, "level": lv, "image": image}).params["spec"]
+            gt = self.manifest.checksums.get(bench.gt_file(parse_level(t, lv), image)) if bench else None
+            out[image] = degradation(spec, gt)
+        return out
+
     def fit_job_resources(self, spec: Mapping, size) -> dict:
         """The fit resources of one fit of ``spec`` (preset, width, settings) on an image of ``size`` (width, height,
         channels; None if unknown): with mem_mb "auto" its mem_mb is the model's (unknown size: the default)."""
@@ -427,10 +441,11 @@ class Plan:
 
     # --- planning and looking jobs up ------------------------------------------------------------------------------
 
-    def add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
+    def add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True,
+            made_from=None) -> Job:  # fmt: skip
         """Plan a job (what the stage planners, :mod:`dip.pipeline.planners`, call). ``listed=False``: a job that may
         be looked up but is not run (see :func:`~dip.pipeline.planners.plan_fits`)."""
-        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {})
+        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {}, made_from or {})
         self._index[(rule, tuple(sorted(job.wildcards.items())))] = job
         if listed:
             self._jobs.append(job)
