@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dip.errors import DipInputError
+from dip.errors import CannotWrite, DipInputError
 from dip.files import atomic_write
 from dip.fit.config import FitConfig
 
@@ -183,10 +183,16 @@ def _holder(lock: Path) -> str:
 
 
 def _acquire(lock: Path, wait: float) -> int | None:
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotWrite.of(exc, lock.parent) or exc from None
     deadline, announced = time.monotonic() + wait, False
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise CannotWrite.of(exc, lock) or exc from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -219,8 +225,13 @@ def _acquire(lock: Path, wait: float) -> int | None:
         if not same:
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError as exc:  # a full disk: no lock file is left behind, empty or not
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+            raise CannotWrite.of(exc, lock) or exc from None
         return fd
 
 

@@ -190,3 +190,14 @@ def test_a_fit_holds_its_checkpoint_lock(photo64, tmp_path, monkeypatch):
     finally:
         os.close(fd)
     assert not ckpt.exists()
+
+
+def test_a_lock_on_a_full_disk_is_one_line_and_leaves_no_empty_lock(full_disk):
+    # issue #28 item 2: the lock file is made (an inode is free) but its holder's line cannot be written
+    from dip.errors import CannotWrite
+
+    ckpt = full_disk / "fit.ckpt"
+    with pytest.raises(CannotWrite, match=f"cannot write {lock_path(ckpt)}: No space left on device"):
+        with checkpoint_lock(ckpt):
+            pass
+    assert not lock_path(ckpt).exists()

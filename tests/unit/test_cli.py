@@ -527,3 +527,15 @@ def test_every_option_has_help():
     done = subprocess.run([sys.executable, "-m", "dip", "degrade", "noise", "--help"], capture_output=True, text=True)
     text = " ".join(done.stdout.split())
     assert "0-255 scale (default 25)" in text and "seed of the noise (default 0)" in text
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_lock(tmp_path, photo64, full_disk):
+    # issue #28 item 2: one line naming the file and the cause, exit 2, no empty .lock left behind
+    src = save_png(tmp_path / "noisy.png", photo64)
+    ckpt = full_disk / "fit.ckpt"
+    proc = subprocess.run([sys.executable, "-m", "dip", "denoise", str(src), "-o", str(tmp_path / "out.png"),
+                           "--checkpoint", str(ckpt), "--checkpoint-every", "2", *QUICK],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "No space left on device" in proc.stderr and "free space" in proc.stderr
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
