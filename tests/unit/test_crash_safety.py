@@ -156,3 +156,19 @@ def test_the_degrade_and_fit_jobs_record_what_defines_the_fits_inputs(photo64, t
     inputs = {"observation": outputs["observation"], "target": outputs["gt"]}
     steps.fit(fit_spec, inputs, fit_out, threads=1)
     assert json.loads(open(fit_out["json"]).read())["degradation"] == degradation(spec, None)
+
+
+def test_the_fit_job_sets_a_checkpoint_of_other_inputs_aside_and_starts_afresh(photo64, tmp_path):
+    # issue #28 item 3, the workflow's side: as for a damaged checkpoint (kept as <ckpt>.bad, the record says so)
+    from pathlib import Path
+
+    from dip.presets import config_from_spec
+
+    spec, inputs, outputs = _fit_job(tmp_path, photo64)
+    ckpt = Path(outputs["png"]).with_suffix(".ckpt")
+    config = config_from_spec(spec).replace(checkpoint_every=1)
+    with pytest.raises(KeyboardInterrupt):  # a fit of another image crashed, leaving its checkpoint here
+        fit(np.ascontiguousarray(photo64[::-1]), physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(2)])
+    result = steps.fit(spec, inputs, outputs, threads=1)
+    assert result.resumed_from == 0 and ckpt.with_name(ckpt.name + ".bad").exists() and not ckpt.exists()
+    assert "was made for other input images" in json.loads(open(outputs["json"]).read())["notes"][-1]
