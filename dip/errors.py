@@ -6,6 +6,7 @@ says what was wrong and what to do. The command line maps it to exit code 2 and 
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -36,3 +37,41 @@ class DamagedFile(DipInputError):
 
     def with_remedy(self, remedy: str) -> "DamagedFile":
         return DamagedFile(self.path, self.what, self.reason, remedy)
+
+
+# The causes of a failed write that the user fixes (a full disk or quota; a folder they may not write), and how.
+WRITE_REMEDIES = {
+    errno.ENOSPC: "free space on that disk (or choose another place) and run again",
+    errno.EDQUOT: "free space within your quota (or choose another place) and run again",
+    errno.EACCES: "make that folder writable (or choose another place) and run again",
+    errno.EPERM: "make that folder writable (or choose another place) and run again",
+    errno.EROFS: "that file system is read-only: choose another place and run again",
+}
+
+
+class CannotWrite(DipInputError, OSError):
+    """A file that could not be written for a reason the user fixes (:data:`WRITE_REMEDIES`: a full disk, a folder
+    not writable): one line naming the file, the cause and the fix. Also an :class:`OSError` with the cause's errno,
+    so code that handles a failed write as such still does."""
+
+    def __init__(self, path: str | os.PathLike, cause: OSError):
+        self.path, self.cause = Path(path), cause
+        OSError.__init__(self, cause.errno, cause.strerror)
+        self.args = (f"cannot write {path}: {cause.strerror or cause}; {WRITE_REMEDIES.get(cause.errno, 'run again')}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    def __reduce__(self):
+        return type(self), (self.path, OSError(self.cause.errno, self.cause.strerror))
+
+    @staticmethod
+    def of(exc: BaseException, path: str | os.PathLike | None = None) -> "CannotWrite | None":
+        """``exc`` as a :class:`CannotWrite` of ``path`` (default: the file the error names), or None when it is not
+        a failed write the user fixes."""
+        if isinstance(exc, CannotWrite):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in WRITE_REMEDIES:
+            where = path if path is not None else (exc.filename or "a file")
+            return CannotWrite(where, exc)
+        return None

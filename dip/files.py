@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from dip.errors import CannotWrite
+
 __all__ = ["atomic_write", "write_json", "json_default"]
 
 
@@ -26,22 +28,26 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     """Open a temporary file beside ``path`` for writing (``"wb"`` or ``"w"``); move it to ``path`` on success.
 
     Missing parent folders are created. The file gets the permissions a normally created file would (the umask
-    decides; ``mkstemp`` would leave it readable by its owner only).
+    decides; ``mkstemp`` would leave it readable by its owner only). A write that fails for a reason the user fixes
+    (a full disk, a folder not writable) raises :class:`~dip.errors.CannotWrite`, one line naming ``path``.
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write opens files for writing ('wb' or 'w'), not {mode!r}")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        failed = CannotWrite.of(exc, path)
+        if failed is not None and failed is not exc:
+            raise failed from None
         raise
 
 

@@ -154,3 +154,16 @@ def mirror_url(mirror):
     """The benchmark mirror served over HTTP on 127.0.0.1: the real download code runs against it."""
     with serve(mirror) as url:
         yield url
+
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a small tmpfs that is full (:func:`tests.helpers.fill_disk`): every write there fails with ENOSPC,
+    while creating an empty file still works, as on a real full disk. Needs root to mount; skipped otherwise (the
+    stand-in tests, which make the write fail with ENOSPC, run everywhere)."""
+    from tests.helpers import fill_disk, tmpfs
+
+    with tmpfs(tmp_path / "full", "128k") as folder:
+        fill_disk(folder)
+        yield folder

@@ -107,7 +107,8 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
                                                  "the auto stop decides on logged steps")
     p.add_argument("--checkpoint", type=Path,
                    help="checkpoint file: written every --checkpoint-every steps and on SIGTERM, resumed from when "
-                        "the command runs again (default: none)")
+                        "the command runs again with the same images and settings (one made for other images is "
+                        "refused), removed once the fit ends and OUTPUT is written (default: none)")
     p.add_argument("--checkpoint-every", type=int,
                    help="steps between checkpoints (needs --checkpoint; default 0: only on SIGTERM)")
     p.add_argument("--no-crop", action="store_true", help="refuse sizes the network cannot take instead of cropping")
@@ -320,6 +321,8 @@ def run(args: argparse.Namespace, argv: list[str] | None = None, replay_record: 
     written = output.written(result, args, mode, extra, ground_truth)
     extra["output"] = written
     save_result(result, args.output, args.sidecar, extra=extra)
+    if args.checkpoint is not None:  # the fit ended and its outputs are written: nothing left to resume
+        args.checkpoint.unlink(missing_ok=True)
     log.info("%s", output.last_line(args.output, written, result))
     return 0
 

@@ -256,6 +256,16 @@ def load_benchmark_image(path: str | os.PathLike, dataset: str) -> np.ndarray:
 # --- task inputs ---------------------------------------------------------------------------------------------------
 
 
+def degradation(spec: dict, gt_sha256: str | None) -> dict:
+    """What defines one image's task inputs: the degrade job's spec (source, dataset, benchmark, image, size, task,
+    level, seed) and the ground truth's sha256 (a benchmark's download; None for an embedded photo, which its name and
+    size define). The degrade job records it beside the inputs, each fit and baseline copies it into its record, and
+    the workflow's plan compares it with its own (dip.pipeline.pins): a changed degradation re-runs the fit."""
+    import json
+
+    return json.loads(json.dumps({**dict(spec), "gt_sha256": gt_sha256}, sort_keys=True, default=str))
+
+
 def derive_seed(base: int, *parts) -> int:
     """A stable per-(image, task, level) seed from ``base`` (crc32 of the parts; the same on every machine)."""
     key = "/".join(str(p) for p in parts).encode()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dip.errors import DipInputError
+from dip.errors import CannotWrite, DipInputError
 from dip.files import atomic_write
 from dip.fit.config import FitConfig
 
@@ -99,12 +99,13 @@ def _load_error(exc: Exception) -> str:
     return f"cannot be read ({type(exc).__name__}: {text[:300]})"
 
 
-def load_checkpoint(path: Path, config: FitConfig, device: torch.device) -> dict | None:
-    """The state saved at ``path`` by a fit with ``config``, on ``device``; None if there is no file.
+def load_checkpoint(path: Path, config: FitConfig, device: torch.device, inputs: str | None = None) -> dict | None:
+    """The state saved at ``path`` by a fit with ``config`` of the inputs whose :func:`inputs_digest` is ``inputs``,
+    on ``device``; None if there is no file.
 
     Loaded weights-only: nothing in the file is run. A file that holds anything but tensors and plain data, one of
-    another format, an unreadable one or one of a fit with other settings raises :class:`CheckpointError` (resuming
-    it would silently mix two fits); the settings of :data:`CADENCE_SETTINGS` and :data:`MEMORY_SETTINGS` may differ.
+    another format, an unreadable one or one of a fit with other settings or other input images raises
+    :class:`CheckpointError` (resuming it would silently mix two fits); the settings of :data:`CADENCE_SETTINGS` and :data:`MEMORY_SETTINGS` may differ.
     """
     if not path.exists():
         return None
@@ -120,7 +121,28 @@ def load_checkpoint(path: Path, config: FitConfig, device: torch.device) -> dict
                                     f"reads format {CHECKPOINT_FORMAT})")  # fmt: skip
     if not isinstance(state.get("config"), dict) or _defining(state["config"]) != _defining(config.to_dict()):
         raise CheckpointError(path, "was written by a fit with other settings")
+    if inputs is not None and state.get("inputs") not in (None, inputs):  # written before it recorded them: trusted
+        raise CheckpointError(path, "was made for other input images (another observation, mask or guide) than "
+                                    "this fit's")  # fmt: skip
     return state
+
+
+def inputs_digest(observation, operator: torch.nn.Module, guide=None) -> str:
+    """The sha256 of what a fit is fitted to: the observation's values, the operator (its kind, factor and buffers:
+    an inpainting mask) and the guide image. A checkpoint records it; resuming one of other inputs is refused
+    (:meth:`dip.fit.engine.FitDriver` -- a fit of image b resumed from image a's checkpoint would mix the two)."""
+    import hashlib
+
+    h = hashlib.sha256(f"{type(operator).__name__} {getattr(operator, 'factor', None)}".encode())
+    arrays = [observation, guide, *operator.state_dict().values()]
+    for array in arrays:
+        if array is None:
+            h.update(b"none")
+            continue
+        values = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        values = np.ascontiguousarray(values, dtype=np.float32)
+        h.update(f"{values.shape}".encode() + values.tobytes())
+    return h.hexdigest()
 
 
 def _defining(settings: dict) -> dict:
@@ -183,10 +205,16 @@ def _holder(lock: Path) -> str:
 
 
 def _acquire(lock: Path, wait: float) -> int | None:
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotWrite.of(exc, lock.parent) or exc from None
     deadline, announced = time.monotonic() + wait, False
     while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise CannotWrite.of(exc, lock) or exc from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -219,8 +247,13 @@ def _acquire(lock: Path, wait: float) -> int | None:
         if not same:
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
+        except OSError as exc:  # a full disk: no lock file is left behind, empty or not
+            lock.unlink(missing_ok=True)
+            os.close(fd)
+            raise CannotWrite.of(exc, lock) or exc from None
         return fd
 
 

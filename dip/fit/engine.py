@@ -37,7 +37,8 @@ import torch
 
 from dip.data.imageio import to_numpy
 from dip.errors import DipInputError
-from dip.fit.checkpoint import CheckpointError, SigtermFlag, checkpoint_lock, load_checkpoint, save_checkpoint
+from dip.fit.checkpoint import (CheckpointError, SigtermFlag, checkpoint_lock, inputs_digest, load_checkpoint,
+                                save_checkpoint)
 from dip.fit.config import FitConfig, FitInterrupted, FitResult
 from dip.fit.device import peak_memory_mb, prepare_device, resolve_device, resolve_precision
 from dip.fit.hooks import FitState, Hook, ProgressBar, ProgressLog, default_progress_log
@@ -98,18 +99,21 @@ class FitDriver:
         result and the run goes on (a fit of a batch cannot stop apart from the others).
     after_step: called as ``after_step(step)`` after every step, after the hooks (timing, tests).
     checkpoint_path: lone fits only; an existing file there is resumed from.
+    inputs: the :func:`~dip.fit.checkpoint.inputs_digest` of the fit's inputs, recorded in its checkpoints: a
+        checkpoint of other inputs is refused.
     """
 
     def __init__(self, stepper: Stepper, terms: Sequence[DataTerm], config: FitConfig, device: torch.device, *,
                  hooks: Sequence[Sequence[Hook]], started: float, stop_on_request: bool = True,
-                 after_step: Callable[[int], object] | None = None, checkpoint_path: Path | None = None):  # fmt: skip
+                 after_step: Callable[[int], object] | None = None, checkpoint_path: Path | None = None,
+                 inputs: str | None = None):  # fmt: skip
         count = stepper.count
         if checkpoint_path is not None and count != 1:
             raise DipInputError("checkpoints are written for lone fits only")
         self.stepper, self.terms, self.config, self.device = stepper, list(terms), config, device
         self.hooks = [list(h) for h in hooks]
         self.started, self.stop_on_request, self.after_step = started, stop_on_request, after_step
-        self.checkpoint_path = checkpoint_path
+        self.checkpoint_path, self.inputs = checkpoint_path, inputs  # inputs: what the checkpoint is of (its digest)
         self.histories: list[list[dict]] = [[] for _ in range(count)]
         self.backtracks = [0] * count
         self.last_good: list[float | None] = [None] * count  # quality (e.g. psnr_obs) at the last good logged step
@@ -285,7 +289,7 @@ class FitDriver:
         """Load the checkpoint if there is one (a lone fit's); returns its state, or {} for a fresh start."""
         if self.checkpoint_path is None:
             return {}
-        state = load_checkpoint(self.checkpoint_path, self.config, self.device)
+        state = load_checkpoint(self.checkpoint_path, self.config, self.device, self.inputs)
         if state is None:
             return {}
         try:
@@ -329,7 +333,7 @@ class FitDriver:
             "config": self.config.to_dict(), "step": step, **stepper_state, "out_avg": _of_fit(self.average, 0),
             "history": self.histories[0], "backtracks": self.backtracks[0], "snapshot": snapshot,
             "last_good_psnr": self.last_good[0], "torch_rng": torch.get_rng_state(), "extra": self.states[0].extra,
-            "hooks": hook_states,
+            "hooks": hook_states, "inputs": self.inputs,
         })  # fmt: skip
         self.last_checkpoint = time.monotonic()
         if self.progress is not None:
@@ -391,6 +395,7 @@ def fit(
     driver = FitDriver(
         stepper, [term], config, device, hooks=[hooks], started=started,
         checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
+        inputs=inputs_digest(observation, operator, guide) if checkpoint_path is not None else None,
     )  # fmt: skip
     result = driver.run()[0]
     result.notes[:0] = stepper.notes

@@ -29,6 +29,9 @@ class Job:
     """One job of the DAG: its rule, wildcards (empty for a generated rule), files and params.
 
     ``input``/``output`` are what the rule declares: ``{name: path or [paths]}`` (named) or ``[paths]``.
+    ``made_from`` (fits and baselines): ``{image: the degradation its inputs are made by}``
+    (:func:`dip.data.benchmarks.degradation`), for :mod:`dip.pipeline.pins` only: not in :meth:`to_json`, so that a
+    working copy's Snakemake records (its params trigger) see no fit changed for it.
     """
 
     rule: str
@@ -37,6 +40,7 @@ class Job:
     params: Mapping[str, Any] = field(default_factory=dict)
     wildcards: Mapping[str, str] = field(default_factory=dict)
     resources: Mapping[str, int] = field(default_factory=dict)
+    made_from: Mapping[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def _flat(files) -> list[str]:

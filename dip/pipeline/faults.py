@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -24,7 +25,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from dip.errors import USER_FILE_REMEDY, DamagedFile, DipInputError
+from dip.errors import USER_FILE_REMEDY, CannotWrite, DamagedFile, DipInputError
 
 __all__ = ["WORKFLOW_REMEDY", "check_workflow_files", "check_file", "failure_line", "report", "watch_parent",
            "ParentWatch"]
@@ -109,12 +110,16 @@ def failure_line(exc: BaseException, results_dir: str | os.PathLike | None = Non
     """``(line, exit code)`` for a job that failed with an error the user acts on, or None for any other (a bug: its
     traceback is wanted). A bad input (:class:`~dip.errors.DipInputError`; a damaged file under ``results_dir`` gets
     :data:`WORKFLOW_REMEDY`) exits 2; a fit stopped by SIGTERM after writing its checkpoint
-    (:class:`~dip.fit.config.FitInterrupted`) exits 143."""
+    (:class:`~dip.fit.config.FitInterrupted`) exits 143. A write that failed for a reason the user fixes (a full disk, a
+    folder not writable: :class:`~dip.errors.CannotWrite`) is a bad input too, naming the file and the cause."""
     from dip.fit.config import FitInterrupted  # torch-free
 
     if isinstance(exc, DamagedFile) and exc.remedy == USER_FILE_REMEDY and results_dir is not None:
         if _is_under(exc.path, Path(results_dir)):  # read by the job's body, not among its checked inputs
             exc = exc.with_remedy(WORKFLOW_REMEDY)
+    failed = CannotWrite.of(exc)  # a full disk, a folder not writable: the file and the cause
+    if failed is not None:
+        exc = failed
     if isinstance(exc, FitInterrupted):
         return f"{type(exc).__name__}: {exc}; run the same command again to resume", exc.exit_code
     if isinstance(exc, DipInputError):
@@ -124,14 +129,16 @@ def failure_line(exc: BaseException, results_dir: str | os.PathLike | None = Non
 
 def report(exc: BaseException, results_dir: str | os.PathLike | None = None, *, to_log: bool = True) -> int | None:
     """Write :func:`failure_line`'s line for ``exc`` -- to stdout (the job's log) and to the real stderr (Snakemake's
-    output) when ``to_log``, else to stderr only -- and return its exit code; None (nothing written) for a bug."""
+    output) when ``to_log``, else to stderr only -- and return its exit code; None (nothing written) for a bug. A log
+    that cannot take the line (the disk filled up) leaves it on stderr alone."""
     failed = failure_line(exc, results_dir)
     if failed is None:
         return None
     line, code = failed
-    print(line, file=sys.stdout if to_log else sys.__stderr__, flush=True)
     if to_log:
-        print(line, file=sys.__stderr__, flush=True)
+        with contextlib.suppress(OSError):
+            print(line, file=sys.stdout, flush=True)
+    print(line, file=sys.__stderr__, flush=True)
     return code
 
 

@@ -29,6 +29,7 @@ Downloads lie under ``resources_dir`` as under the download base URL (the manife
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 
 from dip.pipeline.paper_experiments import PANELS
@@ -123,6 +124,11 @@ class Layout:
         if t == "inpaint":
             files["mask"] = f"{folder}/mask.png"
         return files | {"observation": f"{folder}/observation.png", "info": f"{folder}/inputs.json"}
+
+    @staticmethod
+    def input_info(observation: str) -> str:
+        """The record (``info``) of the degrade job that made ``observation``: beside it (:meth:`degraded`)."""
+        return os.path.join(os.path.dirname(observation), "inputs.json")
 
     def task_inputs(self, d: str, t: str, lv: str, image: str) -> dict[str, str]:
         """What a fit or a baseline reads: observation, the target to log PSNR against, the mask (inpainting)."""

@@ -1,8 +1,11 @@
 """Finished fits are pinned by what defines them, not by file dates (torch-free; used by ``common.smk``).
 
 A DIP fit, a pack of fits or a baseline is *finished* when its outputs exist, its JSON record holds the spec the
-plan gives it now (preset, settings, seed, task, level) and the inputs it read, where they are there, still hold what
-its record's digest says (:func:`content_digest`) (records written before they had one are trusted). Its inputs are deterministic (downloads pinned by their
+plan gives it now (preset, settings, seed, task, level) and the degradation its inputs were made by (the dataset's
+size, the degrade seed, the ground truth's sha256: :func:`dip.data.benchmarks.degradation`, compared before the
+inputs are re-made, so that a changed one re-runs the fit in the same run), and the inputs it read, where they are
+there, still hold what its record's digest says (:func:`content_digest`) (records written before they had these
+are trusted). Its inputs are deterministic (downloads pinned by their
 sha256, degraded inputs re-made from them by a seeded function), so a finished job's inputs that are missing -- a fresh
 clone has none of the git-ignored ``inputs/`` -- are left out of the DAG: re-making them, new file dates or a touched
 file then re-run nothing. Inputs that exist stay declared (as ``ancient()``, so their dates say nothing either), so
@@ -24,7 +27,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dip.pipeline.layout import Layout
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 # rule -> (the output that is the job's record, how its spec appears in the record)
 PINNED_RULES = ("fit_dip", "fit_dip_pack", "baseline")
@@ -86,18 +89,26 @@ def _inputs_changed(record: Mapping, files: Mapping[str, str], exists) -> bool:
     return False
 
 
-def _records(job: Job) -> list[tuple[str, dict, dict]]:
-    """(record path, the spec it should hold, the inputs it read by role) of each fit a job makes."""
+def _records(job: Job) -> list[tuple[str, dict, dict, Any]]:
+    """(record path, the spec it should hold, the inputs it read by role, the degradation they are made by) of each
+    fit a job makes."""
     spec = job.params.get("spec") or {}
     if job.rule == "fit_dip_pack":  # each member is recorded like a lone fit, by unpack_fit
         base = {k: v for k, v in spec.items() if k != "members"}
         return [
             (Layout.unpacked_record(job.outputs[0], m["image"], m["seed"]), base | {"seed": m["seed"]},
-             {role: paths[i] for role, paths in job.input.items()})
+             {role: paths[i] for role, paths in job.input.items()}, job.made_from.get(m["image"]))
             for i, m in enumerate(spec["members"])
         ]  # fmt: skip
     record = next((p for p in job.outputs if p.endswith(".json")), None)
-    return [(record, spec, dict(job.input))] if record else []
+    return [(record, spec, dict(job.input), job.made_from.get(job.wildcards.get("image")))] if record else []
+
+
+def _degradation_changed(record: Mapping, planned: Any) -> bool:
+    """Whether the record says its inputs were made by another degradation than the plan's (a dataset's size, the
+    degrade_seed, the ground truth's sha256). A record without one (made before fits recorded it) says nothing."""
+    made = record.get("degradation")
+    return made is not None and planned is not None and _normal(made) != _normal(planned)
 
 
 def state(job: Job, exists: Callable[[str], bool] = os.path.exists, made: tuple[str, ...] = ()) -> str:
@@ -114,12 +125,14 @@ def state(job: Job, exists: Callable[[str], bool] = os.path.exists, made: tuple[
         missing = [p for p in job.inputs if not p.startswith(made) and not exists(p)]
         return "stale" if missing else "finished"
     records = _records(job)
-    outputs = [r for r, _, _ in records] + [r.removesuffix(".json") + ".png" for r, _, _ in records]
+    outputs = [r[0] for r in records] + [r[0].removesuffix(".json") + ".png" for r in records]
     if not records or not all(exists(p) for p in outputs):
         return "new"
-    for path, spec, files in records:
+    for path, spec, files, made_from in records:
         record = _read_record(path)
         if defining(record.get("spec")) != defining(spec) or _inputs_changed(record, files, exists):
+            return "stale"
+        if _degradation_changed(record, made_from):
             return "stale"
     return "finished"
 

@@ -79,7 +79,8 @@ def plan_fits(plan: Request, exp: Mapping, level: Level):
             spec = {"spec": plan.fit_spec(d, t, lv, seed)}
             inputs = plan.paths.task_inputs(d, t, lv, image)
             resources = plan.fit_job_resources(spec["spec"], plan.source_size(d, t, lv, image))
-            plan.add("fit_dip", output, inputs, spec, wc, resources, listed=not packed)
+            made_from = plan.degradation(d, t, lv, [image])
+            plan.add("fit_dip", output, inputs, spec, wc, resources, listed=not packed, made_from=made_from)
             if packed:
                 plan.add("unpack_fit", output, {"pack": plan.pack_folder(wc)}, wildcards=wc)
     for (pd, pt, plv, pack), members in plan.packs.items():
@@ -96,7 +97,8 @@ def plan_fits(plan: Request, exp: Mapping, level: Level):
         resources = plan.fit_resources | {"mem_mb": mem, "runtime": plan.fit_resources["runtime"] * len(members)}
         output = [plan.paths.pack(d, t, lv, pack)]
         wc = {"dataset": d, "task": t, "level": lv, "pack": pack}
-        plan.add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources)
+        made_from = plan.degradation(d, t, lv, [i for i, _ in members])
+        plan.add("fit_dip_pack", output, inputs, {"spec": spec}, wc, resources, made_from=made_from)
 
 
 def plan_baselines(plan: Request, exp: Mapping, level: Level):
@@ -114,7 +116,8 @@ def plan_baselines(plan: Request, exp: Mapping, level: Level):
             inputs = plan.paths.task_inputs(d, t, lv, image)
             if t == "sr" and method == "bicubic":  # the SR literature's bicubic is made from the full-frame GT
                 inputs["gt"] = plan.paths.degraded(d, t, lv, image)["gt"]
-            plan.add("baseline", output, inputs, {"spec": spec}, wc, plan.baseline_resources)
+            made_from = plan.degradation(d, t, lv, [image])
+            plan.add("baseline", output, inputs, {"spec": spec}, wc, plan.baseline_resources, made_from=made_from)
 
 
 # --- stage 4: the scores, ours and the released outputs' -----------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
 
-from dip.data.benchmarks import BENCHMARKS, Benchmark, embedded_channels
+from dip.data.benchmarks import BENCHMARKS, Benchmark, degradation, embedded_channels
 from dip.data.manifest import DEFAULT_MANIFEST, Manifest
 from dip.errors import DipInputError
 from dip.fit.memory_model import fit_mem_mb
@@ -300,6 +300,16 @@ class Request:
             out["seed"] = int(seed)
         return out
 
+    def degradation(self, d: str, t: str, lv: str, images) -> dict[str, dict]:
+        """``{image: what its fits' inputs are made by}``: the planned degrade job's spec and the ground truth's sha256
+        (the manifest's; None for an embedded photo) -- :func:`dip.data.benchmarks.degradation`."""
+        bench, out = self.benchmark(d), {}
+        for image in images:
+            spec = self.get(f"degrade_{t}", {"dataset": d, "level": lv, "image": image}).params["spec"]
+            gt = self.manifest.checksums.get(bench.gt_file(self.level(t, lv).value, image)) if bench else None
+            out[image] = degradation(spec, gt)
+        return out
+
     def fit_job_resources(self, spec: Mapping, size) -> dict:
         """The fit resources of one fit of ``spec`` (preset, width, settings) on an image of ``size`` (width, height,
         channels; None if unknown): with mem_mb "auto" its mem_mb is the model's (unknown size: the default)."""
@@ -408,10 +418,11 @@ class Request:
 
     # --- planning and looking jobs up ------------------------------------------------------------------------------
 
-    def add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True) -> Job:
+    def add(self, rule: str, output, input=None, params=None, wildcards=None, resources=None, listed=True,
+            made_from=None) -> Job:  # fmt: skip
         """Plan a job (what the stage planners, :mod:`dip.pipeline.planners`, call). ``listed=False``: a job that may
         be looked up but is not run (see :func:`~dip.pipeline.planners.plan_fits`)."""
-        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {})
+        job = Job(rule, output, input or {}, params or {}, wildcards or {}, resources or {}, made_from or {})
         self._index[(rule, tuple(sorted(job.wildcards.items())))] = job
         if listed:
             self._jobs.append(job)

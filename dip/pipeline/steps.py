@@ -78,6 +78,18 @@ def input_checksums(inputs: Mapping[str, str]) -> dict[str, str]:
     return {role: content_digest(path) for role, path in sorted(inputs.items()) if isinstance(path, str)}
 
 
+def made_by(observation: str):
+    """The degradation a task input was made by (:func:`dip.data.benchmarks.degradation`), as its degrade job
+    recorded it beside the input (``inputs.json``); None where it recorded none (made before it did, or not by the
+    workflow). Fits and baselines copy it into their records (:mod:`dip.pipeline.pins` compares it)."""
+    info = Layout.input_info(observation)
+    try:
+        with open(info) as fh:
+            return json.load(fh).get("degradation")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _dump(obj) -> str:
     return json.dumps(obj, indent=1, default=str)
 
@@ -157,8 +169,9 @@ def download(outputs: Sequence[str], config: Mapping, log: str | None = None) ->
 def degrade(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str]) -> dict:
     """Make one task input (:func:`dip.data.benchmarks.make_task_inputs`): gt, observation, (hr, mask) and a record
     (``info``). ``inputs``: the benchmark's ``gt`` and ``released`` input, if any (none for embedded photos)."""
-    from dip.data.benchmarks import derive_seed, load_benchmark_image, load_embedded, make_task_inputs
+    from dip.data.benchmarks import degradation, derive_seed, load_benchmark_image, load_embedded, make_task_inputs
     from dip.data.imageio import write_image
+    from dip.data.manifest import sha256sum
     from dip.files import write_json
 
     print(_dump(spec))
@@ -181,6 +194,7 @@ def degrade(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str]
         "derived_seed": seed,
         "gt_shape": list(made.ground_truth.shape),
         "observation_shape": list(made.observation.shape),
+        "degradation": degradation(spec, sha256sum(inputs["gt"]) if inputs.get("gt") else None),
     }
     write_json(outputs["info"], info)
     print(_dump(info))
@@ -251,7 +265,8 @@ def fit(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str], th
             print(f"fit: {notes[-1]}", flush=True)
             result = run()
         result.notes.extend(notes)
-        extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs)}
+        extra = {"spec": spec, "method": "dip", "inputs": input_checksums(inputs),
+                 "degradation": made_by(inputs["observation"])}  # fmt: skip
         _auto_stop_image(result, outputs["png"])
         save_result(result, outputs["png"], outputs["json"], extra=extra)
         write_image(outputs["raw"], result.output_raw)
@@ -301,7 +316,8 @@ def fit_pack(spec: Mapping, inputs: Mapping[str, Sequence[str]], folder: str, th
         one_spec = {**{k: v for k, v in spec.items() if k != "members"}, "seed": member["seed"]}
         pack = {"size": len(members), "members": members}
         read = input_checksums({role: paths[i] for role, paths in inputs.items()})
-        extra = {"spec": one_spec, "method": "dip", "pack": pack, "inputs": read}
+        extra = {"spec": one_spec, "method": "dip", "pack": pack, "inputs": read,
+                 "degradation": made_by(inputs["observation"][i])}  # fmt: skip
         _auto_stop_image(result, files["png"])
         save_result(result, files["png"], files["json"], extra=extra)
         write_image(files["raw"], result.output_raw)
@@ -346,6 +362,7 @@ def baseline(spec: Mapping, inputs: Mapping[str, str], outputs: Mapping[str, str
         "seed": spec["seed"],
         "spec": spec,
         "inputs": input_checksums(inputs),
+        "degradation": made_by(inputs["observation"]),
         "summary": {"seconds": round(seconds, 3), "iterations_done": iterations_done},
         "environment": environment_info(),
     }

@@ -190,3 +190,27 @@ def test_a_fit_holds_its_checkpoint_lock(photo64, tmp_path, monkeypatch):
     finally:
         os.close(fd)
     assert not ckpt.exists()
+
+
+def test_a_lock_on_a_full_disk_is_one_line_and_leaves_no_empty_lock(full_disk):
+    # issue #28 item 2: the lock file is made (an inode is free) but its holder's line cannot be written
+    from dip.errors import CannotWrite
+
+    ckpt = full_disk / "fit.ckpt"
+    with pytest.raises(CannotWrite, match=f"cannot write {lock_path(ckpt)}: No space left on device"):
+        with checkpoint_lock(ckpt):
+            pass
+    assert not lock_path(ckpt).exists()
+
+
+def test_a_checkpoint_of_other_input_images_is_refused(photo64, tmp_path):
+    # issue #28 item 3: the checkpoint records the digest of the images it was made for (observation, mask, guide)
+    config = tiny_fit_config(iterations=6, checkpoint_every=2)
+    ckpt = tmp_path / "fit.ckpt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(photo64, physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(3)])
+    other = np.ascontiguousarray(photo64[::-1])
+    with pytest.raises(CheckpointError, match="was made for other input images") as info:
+        fit(other, physics.Identity(), config, checkpoint_path=ckpt)
+    assert "\n" not in str(info.value) and info.value.path == ckpt
+    assert fit(photo64, physics.Identity(), config, checkpoint_path=ckpt).resumed_from == 2  # its own: resumed

@@ -527,3 +527,43 @@ def test_every_option_has_help():
     done = subprocess.run([sys.executable, "-m", "dip", "degrade", "noise", "--help"], capture_output=True, text=True)
     text = " ".join(done.stdout.split())
     assert "0-255 scale (default 25)" in text and "seed of the noise (default 0)" in text
+
+
+def test_a_checkpoint_on_a_full_disk_is_one_line_and_leaves_no_lock(tmp_path, photo64, full_disk):
+    # issue #28 item 2: one line naming the file and the cause, exit 2, no empty .lock left behind
+    src = save_png(tmp_path / "noisy.png", photo64)
+    ckpt = full_disk / "fit.ckpt"
+    proc = subprocess.run([sys.executable, "-m", "dip", "denoise", str(src), "-o", str(tmp_path / "out.png"),
+                           "--checkpoint", str(ckpt), "--checkpoint-every", "2", *QUICK],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "No space left on device" in proc.stderr and "free space" in proc.stderr
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
+def test_a_checkpoint_of_another_image_is_refused_in_one_line_and_removed_after_success(tmp_path, photo64,
+                                                                                         monkeypatch, caplog):
+    # issue #28 item 3: `dip inpaint a.png ... --checkpoint c.ckpt` then the same on b.png resumed a's fit silently
+    import dip.fit.engine
+
+    a = save_png(tmp_path / "a.png", photo64)
+    b = save_png(tmp_path / "b.png", np.ascontiguousarray(photo64[:, ::-1]))
+    ckpt = tmp_path / "fit.ckpt"
+    args = ["--checkpoint", str(ckpt), "--checkpoint-every", "2", *QUICK]
+    real = dip.fit.engine.FitDriver._save
+
+    def save_then_crash(self, step):  # killed right after the first checkpoint
+        real(self, step)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dip.fit.engine.FitDriver, "_save", save_then_crash)
+    assert main(["denoise", str(a), "-o", str(tmp_path / "a_out.png"), *args]) == 130 and ckpt.exists()
+    monkeypatch.setattr(dip.fit.engine.FitDriver, "_save", real)
+    caplog.clear()
+    assert main(["denoise", str(b), "-o", str(tmp_path / "b_out.png"), *args]) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "was made for other input images" in errors[0] and str(ckpt) in errors[0]
+    assert not (tmp_path / "b_out.png").exists()
+    assert main(["denoise", str(a), "-o", str(tmp_path / "a_out.png"), *args]) == 0  # its own image: resumed
+    assert json.loads((tmp_path / "a_out.json").read_text())["summary"]["resumed_from"] == 2
+    assert not ckpt.exists()  # removed once the outputs are written (dip --help says so)

@@ -138,3 +138,37 @@ def test_a_downloaded_file_altered_later_is_refused_by_name(tmp_path):
     assert isinstance(err.value, DipInputError)
     # nothing downloaded among the inputs: the manifest is not even read
     assert verify_downloads([str(made)], resources_dir=resources, manifest=tmp_path / "missing.tsv") == []
+
+
+def test_the_degrade_and_fit_jobs_record_what_defines_the_fits_inputs(photo64, tmp_path):
+    # issue #28 item 1: the fit's record holds the degradation its inputs were made by, which dip.pipeline.pins
+    # compares with the plan's, so that a changed dataset size or degrade_seed re-runs the fit in the same run
+    from dip.data.benchmarks import degradation
+
+    folder = tmp_path / "inputs"
+    outputs = {k: str(folder / f"{k}.png") for k in ("gt", "observation")} | {"info": str(folder / "inputs.json")}
+    folder.mkdir()
+    spec = {"source": "embedded", "dataset": "photos", "benchmark": None, "image": "astronaut", "size": 64,
+            "task": "denoise", "level": 25, "seed": 3}  # fmt: skip
+    steps.degrade(spec, {}, outputs)
+    assert json.loads((folder / "inputs.json").read_text())["degradation"] == degradation(spec, None)
+    fit_spec, _, fit_out = _fit_job(tmp_path, photo64)
+    inputs = {"observation": outputs["observation"], "target": outputs["gt"]}
+    steps.fit(fit_spec, inputs, fit_out, threads=1)
+    assert json.loads(open(fit_out["json"]).read())["degradation"] == degradation(spec, None)
+
+
+def test_the_fit_job_sets_a_checkpoint_of_other_inputs_aside_and_starts_afresh(photo64, tmp_path):
+    # issue #28 item 3, the workflow's side: as for a damaged checkpoint (kept as <ckpt>.bad, the record says so)
+    from pathlib import Path
+
+    from dip.presets import config_from_spec
+
+    spec, inputs, outputs = _fit_job(tmp_path, photo64)
+    ckpt = Path(outputs["png"]).with_suffix(".ckpt")
+    config = config_from_spec(spec).replace(checkpoint_every=1)
+    with pytest.raises(KeyboardInterrupt):  # a fit of another image crashed, leaving its checkpoint here
+        fit(np.ascontiguousarray(photo64[::-1]), physics.Identity(), config, checkpoint_path=ckpt, hooks=[CrashAt(2)])
+    result = steps.fit(spec, inputs, outputs, threads=1)
+    assert result.resumed_from == 0 and ckpt.with_name(ckpt.name + ".bad").exists() and not ckpt.exists()
+    assert "was made for other input images" in json.loads(open(outputs["json"]).read())["notes"][-1]

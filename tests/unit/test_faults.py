@@ -147,3 +147,52 @@ def test_a_job_whose_parent_is_killed_gets_sigterm(tmp_path, shell):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(parent.pid, signal.SIGKILL)
+
+
+# --- a job that cannot write (issue #28 item 2) ---------------------------------------------------------------------
+
+
+def _job_json(tmp_path) -> str:
+    """A metrics job (torch-free, quick) that reads one score file and writes the metrics table."""
+    scores = tmp_path / "results/scores/s.csv"
+    scores.parent.mkdir(parents=True, exist_ok=True)
+    scores.write_text("dataset,task,level,image,method,seed,psnr\n")
+    return json.dumps({"rule": "metrics", "input": {"scores": [str(scores)]},
+                       "output": [str(tmp_path / "results/metrics.csv")], "params": {}, "wildcards": {}})  # fmt: skip
+
+
+def test_a_job_whose_log_cannot_be_written_says_so_in_one_line(tmp_path, full_disk):
+    log = full_disk / "logs" / "metrics.log"
+    proc = subprocess.run([sys.executable, "-m", "dip.pipeline.jobs", "--job", _job_json(tmp_path), "--log", str(log)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert f"cannot write {log}: No space left on device" in lines[0] and "free space" in lines[0]
+
+
+def test_a_job_whose_log_folder_is_not_writable_says_so_in_one_line(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    log = folder / "logs" / "metrics.log"
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root writes anywhere: the stand-in is the test of the full disk
+        folder.chmod(0o700)
+        pytest.skip("running as root: a read-only folder is still writable")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "dip.pipeline.jobs", "--job", _job_json(tmp_path), "--log",
+                               str(log)], cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    finally:
+        folder.chmod(0o700)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Permission denied" in proc.stderr and str(folder / "logs") in proc.stderr
+
+
+def test_a_failed_write_of_an_output_is_one_line(tmp_path, full_disk):
+    job = json.loads(_job_json(tmp_path))
+    job["output"] = [str(full_disk / "metrics.csv")]
+    log = tmp_path / "metrics.log"
+    proc = subprocess.run([sys.executable, "-m", "dip.pipeline.jobs", "--job", json.dumps(job), "--log", str(log)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert f"cannot write {full_disk / 'metrics.csv'}: No space left on device" in proc.stderr
+    assert "Traceback" not in log.read_text()

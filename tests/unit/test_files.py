@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from dip.errors import DipInputError
 from dip.files import atomic_write, write_json
 
 
@@ -40,3 +41,34 @@ def test_a_failed_first_write_leaves_nothing(tmp_path, monkeypatch):
         with atomic_write(tmp_path / "scores.csv", "w") as fh:
             fh.write("image,psnr\n")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- a write that fails: one line naming the file and the cause (issue #28 item 2) ---------------------------------
+
+
+def test_a_write_to_a_full_disk_is_one_line_naming_the_file(full_disk):
+    from dip.errors import CannotWrite
+
+    target = full_disk / "records" / "fit.json"
+    with pytest.raises(CannotWrite) as info:
+        write_json(target, {"x": "y" * 100_000})
+    message = str(info.value)
+    assert "\n" not in message and str(target) in message and "No space left on device" in message
+    assert "free space" in message and isinstance(info.value, DipInputError)
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("code, cause, remedy", [(errno.ENOSPC, "No space left on device", "free space"),
+                                                 (errno.EACCES, "Permission denied", "writable")])  # fmt: skip
+def test_a_failed_write_names_the_file_and_its_cause_stand_in(tmp_path, monkeypatch, code, cause, remedy):
+    # what the tmpfs test shows, where no tmpfs can be mounted: the disk fills as the file is flushed
+    import dip.files
+    from dip.errors import CannotWrite
+
+    def fail(fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(dip.files.os, "fsync", fail)
+    with pytest.raises(CannotWrite, match=f"cannot write {tmp_path / 'a.json'}: {cause}.*{remedy}"):
+        write_json(tmp_path / "a.json", {})
+    assert not list(tmp_path.iterdir())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dip.data.benchmarks import degradation
 from dip.pipeline import pins
-from dip.pipeline.plan import Job
+from dip.pipeline.dag import Job
 
 SPEC = {"task": "denoise", "level": 25, "seed": 0, "settings": {"iterations": 5, "checkpoint_every": 10}}
 
@@ -45,3 +46,44 @@ def test_a_finished_fit_declares_only_the_inputs_there_and_a_stale_one_its_marke
     marker = pins.spec_marker(job, results)
     assert declared == {**job.input, "changed_spec": marker} and Path(marker).is_file()
     assert marker.startswith(f"{results}/changed_specs/fit_dip/") and marker.endswith(f".{pins.spec_hash(SPEC)}.json")
+
+
+# --- what defines a fit's inputs: the degradation (issue #28, item 1) -----------------------------------------------
+
+DEGRADE = {"source": "embedded", "dataset": "photos", "benchmark": None, "image": "coffee", "size": 64,
+           "task": "denoise", "level": 25, "seed": 0}  # fmt: skip
+
+
+def _fit_made_from(tmp_path: Path, degrade=DEGRADE, gt_sha256=None) -> Job:
+    job = _fit(tmp_path)
+    return Job(job.rule, job.output, job.input, job.params, job.wildcards,
+               made_from={"coffee": degradation(degrade, gt_sha256)})  # fmt: skip
+
+
+def _finish_with(job: Job, degradation) -> None:
+    _finish(job, SPEC)
+    record = json.loads(Path(job.output["json"]).read_text())
+    if degradation is not None:
+        record["degradation"] = degradation
+    Path(job.output["json"]).write_text(json.dumps(record))
+
+
+def test_a_changed_degradation_makes_a_finished_fit_stale_even_without_its_inputs(tmp_path):
+    made_at_64 = degradation(DEGRADE, None)
+    job = _fit_made_from(tmp_path)
+    _finish_with(job, made_at_64)
+    assert pins.state(job) == "finished"  # no input is there (a fresh clone): the record alone says what it read
+    for changed in ({"size": 96}, {"seed": 1}):
+        assert pins.state(_fit_made_from(tmp_path, DEGRADE | changed)) == "stale", changed
+    # a benchmark's ground truth is its download, pinned by the manifest's sha256: another one is another input
+    bench = _fit_made_from(tmp_path, DEGRADE, "a" * 64)
+    _finish_with(bench, degradation(DEGRADE, "a" * 64))
+    assert pins.state(bench) == "finished"
+    assert pins.state(_fit_made_from(tmp_path, DEGRADE, "b" * 64)) == "stale"
+
+
+def test_a_record_made_before_degradations_were_recorded_is_trusted(tmp_path):
+    # results/paper/restored/ holds such records: a fresh clone must not refit them
+    job = _fit_made_from(tmp_path, DEGRADE | {"size": 96})
+    _finish_with(job, None)
+    assert pins.state(job) == "finished"

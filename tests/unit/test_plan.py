@@ -269,3 +269,24 @@ def test_auto_mem_mb_for_embedded_photos_and_learning_curves(monkeypatch):
     # an integer mem_mb stays what every fit job asks for
     plan = build_plan(workflow_config())
     assert {j.resources["mem_mb"] for j in plan.by_rule("fit_dip")} == {plan.fit_resources["mem_mb"]}
+
+
+def test_a_fit_is_planned_with_the_degradation_its_inputs_are_made_by():
+    # issue #28 item 1: dip.pipeline.pins compares it with the fit's record before the inputs are re-made
+    def made_from(**overrides):
+        plan = plan_of(TEST_CONFIG, **overrides)
+        fit = plan.by_rule("fit_dip")[0]
+        return fit, fit.made_from[fit.wildcards["image"]]
+
+    fit, made = made_from()
+    degrade = plan_of(TEST_CONFIG).get(f"degrade_{fit.wildcards['task']}", {k: fit.wildcards[k] for k in (
+        "dataset", "level", "image")})  # fmt: skip
+    assert made == {**degrade.params["spec"], "gt_sha256": None}  # an embedded photo: its name and size define it
+    assert "made_from" not in fit.to_json()  # not in the params Snakemake records: a working copy sees no change
+    assert made_from(degrade_seed=7)[1]["seed"] == 7
+    dataset = fit.wildcards["dataset"]
+    datasets = workflow_config(TEST_CONFIG)["datasets"]
+    assert made_from(datasets={**datasets, dataset: {**datasets[dataset], "size": 96}})[1]["size"] == 96
+    bench = plan_of("config/paper.yaml")
+    fit = bench.by_rule("fit_dip")[0]
+    assert len(fit.made_from[fit.wildcards["image"]]["gt_sha256"]) == 64  # a benchmark's: the manifest's sha256

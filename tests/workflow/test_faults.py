@@ -178,3 +178,20 @@ def test_a_snakemake_killed_with_sigkill_leaves_no_fit_running_and_the_rerun_res
     record = json.loads((work / f"{FIT}.json").read_text())
     assert record["summary"]["resumed_from"] == stopped_at + 1 and record["summary"]["iterations_done"] == 600
     assert not (work / f"{FIT}.ckpt").exists() and not (work / f"{FIT}.ckpt.lock").exists()
+
+
+@pytest.mark.slow(seconds=120)
+def test_a_full_disk_when_planning_is_one_line_not_nothing_to_be_done(tmp_path):
+    # issue #28 item 2: a changed setting makes the finished fit stale; its marker cannot be written on the full disk
+    # (inside Snakemake's input function), which used to drop the job: "Nothing to be done", rc 0
+    from tests.helpers import fill_disk, tmpfs
+
+    work = _work(tmp_path)
+    with tmpfs(work / "results", "64m"):
+        _run(work)
+        (work / "faults.yaml").write_text(yaml.safe_dump(_config(iterations=21)))
+        fill_disk(work / "results")
+        proc = _run(work, check=False)
+    lines = _failure_lines(proc, "No space left on device")
+    assert proc.returncode != 0 and "Nothing to be done" not in proc.stdout + proc.stderr
+    assert len(lines) == 1 and "results/changed_specs/fit_dip/" in lines[0] and "free space" in lines[0], lines

@@ -101,7 +101,10 @@ def job_input(rule):
         job = PLAN.get(rule, wildcards)
         forced = FORCE_ALL or rule in FORCED
         made = PATHS.deterministic  # pinned below
-        return pinned(pins.declared_inputs(job, PLAN.results, made, forced=forced))
+        try:
+            return pinned(pins.declared_inputs(job, PLAN.results, made, forced=forced))
+        except DipInputError as exc:  # a marker that cannot be written (a full disk): Snakemake would drop the job
+            raise SystemExit(f"error: {exc}")
 
     return get
 

@@ -67,18 +67,55 @@ def settings() -> dict:
     return json.loads(os.environ.get(SETTINGS_ENV) or "{}")
 
 
+class _Log:
+    """A job's log, line-buffered: a write that fails (the disk filled up) raises :class:`~dip.errors.CannotWrite`
+    naming the log; closing it never fails (what could not be written is lost either way)."""
+
+    def __init__(self, path: str):
+        self.path, self._fh = path, open(path, "w", buffering=1)
+
+    def _do(self, what, *args):
+        from dip.errors import CannotWrite
+
+        try:
+            return what(*args)
+        except OSError as exc:
+            raise CannotWrite.of(exc, self.path) or exc from None
+
+    def write(self, text: str) -> int:
+        return self._do(self._fh.write, text)
+
+    def flush(self) -> None:
+        self._do(self._fh.flush)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._fh.close()
+
+    def __getattr__(self, name):
+        return getattr(self._fh, name)
+
+
 @contextlib.contextmanager
 def logged(log: str | None, results_dir: str | None = None) -> Iterator[None]:
     """stdout/stderr into the job's log (line-buffered: `tail -f` follows it). A failure the user acts on (a bad or
     damaged file, an interrupted fit: :func:`dip.pipeline.faults.failure_line`) ends the job with that one line, in the
     log and on the job's stderr (what Snakemake shows); any other failure's traceback goes to the log and its last line,
     with the log's path, to stderr."""
+    from dip.errors import CannotWrite
     from dip.pipeline import faults
 
     with contextlib.ExitStack() as stack:
         if log:
-            Path(log).parent.mkdir(parents=True, exist_ok=True)
-            fh = stack.enter_context(open(log, "w", buffering=1))
+            try:  # a log that cannot be written (a full disk): its line on stderr, where Snakemake shows it
+                Path(log).parent.mkdir(parents=True, exist_ok=True)
+                fh = _Log(log)
+            except OSError as exc:
+                failed = CannotWrite.of(exc, log if Path(log).parent.is_dir() else Path(log).parent)
+                if failed is None:
+                    raise
+                raise SystemExit(faults.report(failed, results_dir, to_log=False)) from None
+            stack.callback(fh.close)
             stack.enter_context(contextlib.redirect_stdout(fh))
             stack.enter_context(contextlib.redirect_stderr(fh))
         try:
@@ -88,7 +125,8 @@ def logged(log: str | None, results_dir: str | None = None) -> Iterator[None]:
             if code is not None:
                 raise SystemExit(code) from None
             if log:
-                traceback.print_exc()
+                with contextlib.suppress(OSError):
+                    traceback.print_exc()
                 print(f"{type(exc).__name__}: {exc}\n(full traceback in {log})", file=sys.__stderr__, flush=True)
             raise
 
