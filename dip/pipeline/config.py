@@ -13,6 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 import dip
+from dip.errors import DipInputError
 
 SHIPPED_FILES = ("manifest", "paper_numbers")
 REPOSITORY = Path(dip.__file__).resolve().parents[1]  # the source checkout: config/, workflow/
@@ -42,8 +43,37 @@ def load(*layers: str | os.PathLike | Mapping, base: str | os.PathLike | None = 
         update_config(config, layer)
     update_config(config, overrides)
     if validate is not None:
-        validate(config, str(SCHEMA))
+        from snakemake.exceptions import WorkflowError
+
+        try:
+            validate(config, str(SCHEMA))
+        except WorkflowError as exc:
+            raise DipInputError(schema_error(exc)) from None
     return config
+
+
+def schema_error(exc: BaseException) -> str:
+    """The one line of a schema violation (what ``snakemake.utils.validate`` raises, with the jsonschema error as its
+    context): the key, the bad value and what the schema allows, instead of jsonschema's dump of schema and config."""
+    from difflib import get_close_matches
+
+    from jsonschema.exceptions import ValidationError
+
+    error = exc if isinstance(exc, ValidationError) else exc.__cause__ or exc.__context__
+    if not isinstance(error, ValidationError):
+        return f"config: {exc}"
+    if error.context:  # oneOf / anyOf: the branch that came closest, not the type mismatch of another one
+        error = next((e for e in error.context if e.validator != "type"), error.context[0])
+    where = "".join(f"{key}: " for key in error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        lines = []
+        for key in sorted(set(error.instance) - set(known)):
+            close = get_close_matches(key, known, n=1)
+            lines.append(f"config: {where}unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return f"{'; '.join(lines)} (known keys: {', '.join(known)})"
+    message = error.message if len(error.message) < 200 else f"{error.message[:200]}..."
+    return f"config: {where}{message}"
 
 
 def merge(config: MutableMapping, layer: Mapping) -> MutableMapping:

@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
@@ -21,14 +22,17 @@ if (SOURCE / "dip" / "__init__.py").is_file():
 
 from dip.errors import DipInputError
 from dip.pipeline import pins
-from dip.pipeline.config import resolve_shipped_files, use_source
+from dip.pipeline.config import resolve_shipped_files, schema_error, use_source
 from dip.pipeline.jobs.runner import SETTINGS_ENV
 from dip.pipeline.plan import build_plan
 from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEARNING_CURVE_KINDS, LEVELLED_TASKS, TASKS
 
 use_source(SOURCE, BASEDIR)
-validate(config, schema="../schemas/config.schema.yaml")
+try:  # a schema violation ends in one line, not jsonschema's dump of the schema and the config
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as exc:
+    raise SystemExit(f"error: {schema_error(exc)}")
 resolve_shipped_files(config, SOURCE)
 try:  # the plan checks what the schema cannot; a mistake ends in its one line
     PLAN = build_plan(config)
