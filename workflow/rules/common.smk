@@ -123,10 +123,14 @@ def job_params(rule):
 
 
 def job_resource(rule, name):
-    """Resource function: resource `name` of the planned `rule` job (a pack asks for its fits' sum)."""
+    """Resource function: resource `name` of the planned `rule` job (a pack asks for its fits' sum), times the
+    attempt for memory and time (a retried job that ran out of either asks for more). A plain function of the
+    wildcards, so a dry run shows the value that will be submitted (the SLURM profile's `input.size_mb` expressions
+    stayed <TBD> until the inputs existed)."""
 
-    def get(wildcards):
-        return PLAN.get(rule, wildcards).resources[name]
+    def get(wildcards, attempt):
+        value = PLAN.get(rule, wildcards).resources[name]
+        return value * attempt if name in ("mem_mb", "runtime") else value
 
     return get
 
