@@ -123,3 +123,27 @@ def use_source(source: str | Path, basedir=None) -> None:
     ref = next((r for r in (getattr(basedir, k, None) for k in ("tag", "commit", "branch")) if r), None)
     if repo:
         os.environ[PACKAGE_ENV] = f"dip @ git+https://{host}/{repo}" + (f"@{ref}" if ref else "")
+
+
+MISSING_METADATA = "Missing metadata for file"  # Snakemake's warning, once per file it did not make in this copy
+
+
+def quiet_missing_metadata(logger) -> None:
+    """Drop Snakemake's "Missing metadata for file ..." warnings (one per output of a fresh clone or of another
+    working copy: 563 lines for the committed reproduction's report) and say it once instead: the files' provenance
+    is in their JSON records (``results/paper/PROVENANCE.md``), which the pins read (:mod:`dip.pipeline.pins`)."""
+    import logging
+    import sys
+
+    said = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(MISSING_METADATA):
+            return True
+        if not said:
+            said.append(True)
+            print("report: some files were made outside this working copy and have no Snakemake metadata (no run "
+                  "times in the report); their JSON records say how they were made", file=sys.stderr)  # fmt: skip
+        return False
+
+    logger.addFilter(keep)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger as snakemake_logger
 from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
@@ -22,13 +23,20 @@ if (SOURCE / "dip" / "__init__.py").is_file():
 
 from dip.errors import DipInputError
 from dip.pipeline import pins
-from dip.pipeline.config import resolve_shipped_files, schema_error, use_source
+from dip.pipeline.config import (
+    quiet_missing_metadata,
+    resolve_shipped_files,
+    schema_error,
+    use_source,
+)
 from dip.pipeline.jobs.runner import SETTINGS_ENV
 from dip.pipeline.plan import build_plan
 from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEARNING_CURVE_KINDS, LEVELLED_TASKS, TASKS
 
 use_source(SOURCE, BASEDIR)
+# the report: one line instead of a warning per file made outside this working copy
+quiet_missing_metadata(snakemake_logger)
 try:  # a schema violation ends in one line, not jsonschema's dump of the schema and the config
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError as exc:
