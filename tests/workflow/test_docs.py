@@ -6,6 +6,7 @@ How each command runs (in a copy of the working tree's files, as a fresh clone h
 - ``snakemake ...``: as a dry run (``-n`` added), which must plan; where the command's comment gives numbers
   (``... 5 fits``, ``... 53 jobs``) the plan must have them: the jobs of rule ``fit_dip`` and all jobs.
 - ``make <target>``: ``make -n`` (the target exists and its commands expand).
+- ``sed``, ``cp``, ``mkdir``: a line that writes a file the next commands read, run as written in the copy.
 - ``dip ...``: on tiny inputs made for the names it reads (64 px photos, a mask), a fit capped at a few steps and
   8 channels (``--iters 3 --width 8`` appended: the last value of an option wins), the block's commands in order in
   one folder (``dip replay`` reads the record an earlier line wrote).
@@ -159,11 +160,16 @@ def _dip(words: list[str], folder: Path) -> None:
     _run([str(Path(sys.executable).parent / "dip"), *words[1:], *tiny], folder)
 
 
-def _make(words: list[str], clone: Path) -> None:
+def _make(words: list[str], comment: str, clone: Path) -> None:
     _run(["make", "-n", *words[1:]], clone)
 
 
-RUNNERS = {"snakemake": _snakemake, "make": _make}
+def _prepare(words: list[str], comment: str, clone: Path) -> None:
+    """A line that writes a file the next commands read (``sed ... > my-fits.yaml``): run as written, by bash."""
+    _run(["bash", "-c", shlex.join(words).replace("'>'", ">")], clone)
+
+
+RUNNERS = {"snakemake": _snakemake, "make": _make, "sed": _prepare, "cp": _prepare, "mkdir": _prepare}
 
 
 def _cost(block: Block) -> int:
@@ -183,10 +189,10 @@ def test_documented_commands_run(block, clone, tmp_path):
         if words[0] == "dip":
             _dip(words, tmp_path)
         elif words[0] in RUNNERS:
-            RUNNERS[words[0]](words, comment, clone) if words[0] == "snakemake" else _make(words, clone)
+            RUNNERS[words[0]](words, comment, clone)
         else:
-            pytest.fail(f"{block.id}: `{shlex.join(words)}` is neither snakemake, make nor dip: run it here or mark "
-                        f"its block <!-- not run: why -->")  # fmt: skip
+            pytest.fail(f"{block.id}: `{shlex.join(words)}` is not a command this test runs ({', '.join(RUNNERS)}, "
+                        f"dip): run it here or mark its block <!-- not run: why -->")  # fmt: skip
 
 
 def test_marked_blocks_say_why():
