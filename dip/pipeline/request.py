@@ -58,6 +58,8 @@ class Request:
         }
         # a part of the config to run (only: / select:): what it leaves out is not planned at all
         self.select = Selection.from_config(config)
+        extras = [k for k in _off(config.get("paper_experiments")) if k != "early_stopping"]
+        self.select.check_extras(extras + ["learning_curves"] * bool(config.get("learning_curves")))
         self.learning: dict | None = (config.get("learning_curves") or None) if self.select.keeps_extra(
             "learning_curves") else None  # fmt: skip
         sections = {k: v for k, v in _off(config.get("paper_experiments")).items()
@@ -125,6 +127,9 @@ class Request:
             task = BENCHMARKS[name].task
             kept_released[name] = [lv for lv in levels if self.select.keeps(name, task, level_label(task, lv))]
         self.released = {k: v for k, v in kept_released.items() if v}
+        if not kept and not self.learning and not self.section.names:
+            runs = ", ".join(f"{d}/{t}/{lv}" for (d, t), spec in defined.items() for lv in spec["levels"])
+            raise DipInputError(f"config: {self.select.describe()} keeps no fit of the config (it runs {runs})")
         return kept
 
     def _config_levels(self):

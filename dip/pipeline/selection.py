@@ -81,9 +81,10 @@ class Selection:
 
     @staticmethod
     def _label(task: str, value) -> str | None:
-        """The label of a level given as a number (4, 25, 0.5) or as its label (x4)."""
+        """The label of a level given as a number (4, 25, 0.5; also as text, as ``--config`` passes it) or as its
+        label (x4)."""
         try:
-            return level_label(task, value)
+            return level_label(task, Selection._number(value) if isinstance(value, str) else value)
         except (DipInputError, ValueError, TypeError):
             return str(value)
 
@@ -120,11 +121,32 @@ class Selection:
             if str(value) not in images:
                 raise DipInputError(f"config: select: images: {value!r} is in no dataset of the config "
                                     f"(images: {', '.join(images)})")  # fmt: skip
+        seeds = sorted({int(s) for spec in defined.values() for s in spec["seeds"]})
+        for value in self.names.get("seeds", ()):
+            if int(value) not in seeds:
+                raise DipInputError(f"config: select: seeds: {value!r} is run by no experiment of the config "
+                                    f"(seeds: {', '.join(map(str, seeds))})")  # fmt: skip
         labels = sorted({(t, lv) for (_, t), spec in defined.items() for lv in spec["levels"]})
         for value in self.names.get("levels", ()):
             if not any(self._label(t, value) == lv for t, lv in labels):
                 raise DipInputError(f"config: select: levels: {value!r} is run by no experiment of the config "
                                     f"(levels: {', '.join(sorted({lv for _, lv in labels}))})")  # fmt: skip
+
+    def check_extras(self, known: Sequence[str]) -> None:
+        """Every name of ``select: {experiments: [...]}`` is one the config defines (``known``: its paper
+        experiments and ``learning_curves``)."""
+        for value in self.names.get("experiments", ()):
+            if value not in known:
+                raise DipInputError(f"config: select: experiments: {value!r} is not an experiment of the config "
+                                    f"(experiments: {', '.join(known) or 'none'})")  # fmt: skip
+
+    def describe(self) -> str:
+        """The selection as the config gives it, for a message: ``only: [set5/sr], select: {tasks: [sr]}``."""
+        parts = [f"only: [{', '.join('/'.join(p) for p in self.paths)}]"] if self.paths else []
+        if self.names:
+            lists = (f"{key}: [{', '.join(map(str, values))}]" for key, values in self.names.items())
+            parts.append(f"select: {{{', '.join(lists)}}}")
+        return ", ".join(parts)
 
     def _check_path(self, path, defined, datasets):
         text = "/".join(path)

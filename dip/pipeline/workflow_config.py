@@ -13,6 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
 import dip
+from dip.errors import DipInputError
 
 SHIPPED_FILES = ("manifest", "paper_numbers")
 REPOSITORY = Path(dip.__file__).resolve().parents[1]  # the source checkout: config/, workflow/
@@ -42,8 +43,37 @@ def load(*layers: str | os.PathLike | Mapping, base: str | os.PathLike | None = 
         update_config(config, layer)
     update_config(config, overrides)
     if validate is not None:
-        validate(config, str(SCHEMA))
+        from snakemake.exceptions import WorkflowError
+
+        try:
+            validate(config, str(SCHEMA))
+        except WorkflowError as exc:
+            raise DipInputError(schema_error(exc)) from None
     return config
+
+
+def schema_error(exc: BaseException) -> str:
+    """The one line of a schema violation (what ``snakemake.utils.validate`` raises, with the jsonschema error as its
+    context): the key, the bad value and what the schema allows, instead of jsonschema's dump of schema and config."""
+    from difflib import get_close_matches
+
+    from jsonschema.exceptions import ValidationError
+
+    error = exc if isinstance(exc, ValidationError) else exc.__cause__ or exc.__context__
+    if not isinstance(error, ValidationError):
+        return f"config: {exc}"
+    if error.context:  # oneOf / anyOf: the branch that came closest, not the type mismatch of another one
+        error = next((e for e in error.context if e.validator != "type"), error.context[0])
+    where = "".join(f"{key}: " for key in error.absolute_path)
+    if error.validator == "additionalProperties":
+        known = list(error.schema.get("properties", {}))
+        lines = []
+        for key in sorted(set(error.instance) - set(known)):
+            close = get_close_matches(key, known, n=1)
+            lines.append(f"config: {where}unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return f"{'; '.join(lines)} (known keys: {', '.join(known)})"
+    message = error.message if len(error.message) < 200 else f"{error.message[:200]}..."
+    return f"config: {where}{message}"
 
 
 def merge(config: MutableMapping, layer: Mapping) -> MutableMapping:
@@ -93,3 +123,27 @@ def use_source(source: str | Path, basedir=None) -> None:
     ref = next((r for r in (getattr(basedir, k, None) for k in ("tag", "commit", "branch")) if r), None)
     if repo:
         os.environ[PACKAGE_ENV] = f"dip @ git+https://{host}/{repo}" + (f"@{ref}" if ref else "")
+
+
+MISSING_METADATA = "Missing metadata for file"  # Snakemake's warning, once per file it did not make in this copy
+
+
+def quiet_missing_metadata(logger) -> None:
+    """Drop Snakemake's "Missing metadata for file ..." warnings (one per output of a fresh clone or of another
+    working copy: 563 lines for the committed reproduction's report) and say it once instead: the files' provenance
+    is in their JSON records (``results/paper/PROVENANCE.md``), which the pins read (:mod:`dip.pipeline.pins`)."""
+    import logging
+    import sys
+
+    said = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(MISSING_METADATA):
+            return True
+        if not said:
+            said.append(True)
+            print("report: some files were made outside this working copy and have no Snakemake metadata (no run "
+                  "times in the report); their JSON records say how they were made", file=sys.stderr)  # fmt: skip
+        return False
+
+    logger.addFilter(keep)

@@ -234,3 +234,21 @@ def test_every_job_is_one_library_call():
             assert callable(find(rule)), rule
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         assert "script:" not in smk.read_text(), smk.name
+
+
+@pytest.mark.slow(seconds=15)
+def test_slurm_dry_run_shows_each_fits_memory_and_runtime(tmp_path):
+    """docs/SLURM.md: the dry run shows what would be submitted. The fits' memory and time are planned before
+    submission (config `fit_resources`, `mem_mb: auto` per image), not expressions of input sizes left <TBD>."""
+    profile = str(REPO / "profiles" / "slurm")
+    work = scratch(tmp_path)
+    (work / "auto.yaml").write_text("fit_resources: {mem_mb: auto, runtime: 7}\n")
+    out = snakemake(work, "-n", "--workflow-profile", profile, "--configfile", str(TEST_CONFIG), "auto.yaml").stdout
+    fits = re.findall(r"rule (?:fit_dip|learning_curve):\n(?:    .*\n)*?\s+resources: (.*)", out)
+    assert len(fits) == job_counts(out)["fit_dip"] + job_counts(out)["learning_curve"] > 0
+    for resources in fits:
+        mem, runtime = re.search(r"\bmem_mb=(\d+)", resources), re.search(r"\bruntime=(\d+)", resources)
+        assert mem and runtime and int(runtime.group(1)) == 7, resources
+    plan = build_plan(workflow_config(TEST_CONFIG, work / "auto.yaml"))
+    planned = sorted(j.resources["mem_mb"] for j in plan.by_rule("fit_dip") + plan.by_rule("learning_curve"))
+    assert sorted(int(re.search(r"\bmem_mb=(\d+)", r).group(1)) for r in fits) == planned  # the model's, per job

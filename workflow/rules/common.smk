@@ -8,6 +8,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger as snakemake_logger
 from snakemake.utils import validate
 
 # A plain checkout (or a module deployed from a local folder) works without installing the package: the workflow's
@@ -21,14 +23,24 @@ if (SOURCE / "dip" / "__init__.py").is_file():
 
 from dip.errors import DipInputError
 from dip.pipeline import pins
-from dip.pipeline.workflow_config import resolve_shipped_files, use_source
+from dip.pipeline.workflow_config import (
+    quiet_missing_metadata,
+    resolve_shipped_files,
+    schema_error,
+    use_source,
+)
 from dip.pipeline.jobs.runner import SETTINGS_ENV
 from dip.pipeline.plan import build_plan
 from dip.pipeline.steps import download
 from dip.tasks import BASELINES, LEARNING_CURVE_KINDS, LEVELLED_TASKS, TASKS
 
 use_source(SOURCE, BASEDIR)
-validate(config, schema="../schemas/config.schema.yaml")
+# the report: one line instead of a warning per file made outside this working copy
+quiet_missing_metadata(snakemake_logger)
+try:  # a schema violation ends in one line, not jsonschema's dump of the schema and the config
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as exc:
+    raise SystemExit(f"error: {schema_error(exc)}")
 resolve_shipped_files(config, SOURCE)
 try:  # the plan checks what the schema cannot; a mistake ends in its one line
     PLAN = build_plan(config)
@@ -122,10 +134,14 @@ def job_params(rule):
 
 
 def job_resource(rule, name):
-    """Resource function: resource `name` of the planned `rule` job (a pack asks for its fits' sum)."""
+    """Resource function: resource `name` of the planned `rule` job (a pack asks for its fits' sum), times the
+    attempt for memory and time (a retried job that ran out of either asks for more). A plain function of the
+    wildcards, so a dry run shows the value that will be submitted (the SLURM profile's `input.size_mb` expressions
+    stayed <TBD> until the inputs existed)."""
 
-    def get(wildcards):
-        return PLAN.get(rule, wildcards).resources[name]
+    def get(wildcards, attempt):
+        value = PLAN.get(rule, wildcards).resources[name]
+        return value * attempt if name in ("mem_mb", "runtime") else value
 
     return get
 

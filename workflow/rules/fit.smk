@@ -21,7 +21,7 @@ rule fit_dip:
     threads: FIT_RES["threads"]
     resources:
         mem_mb=job_resource("fit_dip", "mem_mb"),
-        runtime=FIT_RES["runtime"],
+        runtime=job_resource("fit_dip", "runtime"),
         gpu=FIT_RES["gpu"],
     params:
         job=job_params("fit_dip"),
@@ -85,7 +85,7 @@ rule learning_curve:
     threads: FIT_RES["threads"]
     resources:
         mem_mb=job_resource("learning_curve", "mem_mb"),
-        runtime=FIT_RES["runtime"],
+        runtime=job_resource("learning_curve", "runtime"),
         gpu=FIT_RES["gpu"],
     params:
         job=job_params("learning_curve"),
