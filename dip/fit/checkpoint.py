@@ -124,6 +124,7 @@ def load_checkpoint(path: Path, config: FitConfig, device: torch.device) -> dict
 
 
 def _defining(settings: dict) -> dict:
+    settings = {"method": "dip", "method_settings": {}, **settings}  # a checkpoint from before dip.methods: DIP's
     return {k: v for k, v in settings.items() if k not in CADENCE_SETTINGS and k not in MEMORY_SETTINGS}
 
 
