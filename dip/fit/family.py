@@ -213,6 +213,8 @@ class SureStepper(LoneStepper):
     @classmethod
     def for_fit(cls, config: FitConfig, device: torch.device, term, *, net=None, guide=None) -> "SureStepper":
         noisy = term.observation[0].permute(1, 2, 0).cpu().numpy()  # the network's input: the noisy image
+        if net is None and config.input_depth != noisy.shape[2]:  # a grey image: the network takes one channel
+            config = config.replace(input_depth=noisy.shape[2])
         stepper = super().for_fit(config, device, term, net=net, guide=noisy)
         stepper.notes.append(f"sure: sigma {255 * stepper.sigma:.2f}/255 ({stepper.sigma_from})")
         return stepper
