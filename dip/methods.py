@@ -94,6 +94,7 @@ METHODS: dict[str, Method] = {
         code="sun-umn/Deep-Random-Projector",
         settings={"tv_weight": 0.45},
         packable=False,
+        memory_saving=False,
     ),
     "sure": Method(
         "sure", "DIP-SURE",

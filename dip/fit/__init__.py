@@ -1,7 +1,8 @@
 """Fitting DIP networks: the settings and results (:mod:`~dip.fit.config`), the one engine (:mod:`~dip.fit.engine`:
 ``fit``), the lone and stacked steppers it drives (:mod:`~dip.fit.lone`, :mod:`~dip.fit.stacked`), data terms
 (:mod:`~dip.fit.objectives`), checkpoints (:mod:`~dip.fit.checkpoint`), hooks and progress lines
-(:mod:`~dip.fit.hooks`), early stopping (:mod:`~dip.fit.early_stopping`: ES-WMV, ES-EMV), the auto stop
+(:mod:`~dip.fit.hooks`), the DIP family's terms and steppers (:mod:`~dip.fit.family`: DIP-TV, SGLD, the Deep
+Random Projector, DIP-SURE; the table is :mod:`dip.methods`), early stopping (:mod:`~dip.fit.early_stopping`: ES-WMV, ES-EMV), the auto stop
 (:mod:`~dip.fit.stopping`: the discrepancy principle, the noise estimated from the image), pixel optimisation without a
 network (:mod:`~dip.fit.pixels`), and a fit's memory: the dry-run estimates, the budget and the memory mode
 (:mod:`~dip.fit.memory`) and the torch-free model the planner reads (:mod:`~dip.fit.memory_model`).

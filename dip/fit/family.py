@@ -113,7 +113,8 @@ class LangevinStepper(LoneStepper):
     def inject_noise(self) -> None:
         """Add N(0, noise_std**2) to every convolution weight."""
         for p in self.weights:
-            p.add_(torch.randn(p.shape, generator=self.langevin_gen, device=p.device, dtype=p.dtype), alpha=self.noise_std)
+            noise = torch.randn(p.shape, generator=self.langevin_gen, device=p.device, dtype=p.dtype)
+            p.add_(noise, alpha=self.noise_std)
 
     @torch.no_grad()
     def final_outputs(self) -> torch.Tensor:
@@ -129,7 +130,8 @@ class LangevinStepper(LoneStepper):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.langevin_gen.set_state(state["langevin_gen"].cpu())
-        self.steps_taken, self.sample_sum, self.samples = int(state["steps_taken"]), state["sample_sum"], int(state["samples"])
+        self.steps_taken, self.samples = int(state["steps_taken"]), int(state["samples"])
+        self.sample_sum = state["sample_sum"]
 
     @staticmethod
     def samples_in(config: FitConfig) -> int:

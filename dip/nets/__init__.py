@@ -2,6 +2,7 @@
 
 :mod:`~dip.nets.layers` (the building blocks), :mod:`~dip.nets.skip` (the hourglass with skip connections, the
 paper's network, and the encoder-decoder without them), :mod:`~dip.nets.unet`, :mod:`~dip.nets.resnet`,
+:mod:`~dip.nets.deep_decoder` and :mod:`~dip.nets.random_projector` (the DIP family's networks),
 :mod:`~dip.nets.registry` (the networks by name: ``build_net``), :mod:`~dip.nets.inputs` (the input ``z``) and
 :mod:`~dip.nets.checkpointing` (rewiring a built network to recompute its activations in backward).
 

@@ -55,7 +55,8 @@ def test_each_method_runs_records_replays_and_resumes(method, tmp_path, noisy64,
 
 
 @pytest.mark.parametrize("line, message", [
-    ("sr IN --factor 2 --method dd", "--method dd (Deep Decoder) does not do 'sr'; it does denoise (use --method dip for sr)"),
+    ("sr IN --factor 2 --method dd",
+     "--method dd (Deep Decoder) does not do 'sr'; it does denoise (use --method dip for sr)"),
     ("inpaint IN --missing 0.5 --method sure", "--method sure (DIP-SURE) does not do 'inpaint'"),
     ("jpeg IN --method drp", "--method drp (Deep Random Projector) does not do 'jpeg'"),
     ("denoise IN --method dd --preset denoise",

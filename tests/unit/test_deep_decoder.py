@@ -29,6 +29,9 @@ def test_the_deep_decoder_has_no_spatial_convolutions():
 
 def test_its_parameter_count_is_the_papers():
     assert count_parameters(deep_decoder(128, 3)) == PAPER_PARAMETERS_K128
+    # The authors' inpainting.ipynb (cell 7: k=256 on their 4-channel poster.png) prints "number of parameters:
+    # 397312" = 6 (256^2 + 2 * 256) + 4 * 256: the same count, from their own code.
+    assert count_parameters(deep_decoder(256, 4, channels=256)) == 397_312
     assert count_parameters(build_net("deep_decoder", 64, 3, channels=64, layers=6)) == 6 * (64**2 + 2 * 64) + 3 * 64
     assert PAPER_PARAMETERS_K128 < 512 * 512 * 3  # under-parameterised: fewer weights than the image's values
 

@@ -157,10 +157,10 @@ def test_restore_picks_the_methods_preset_and_refuses_other_tasks(noisy64, photo
         restore("denoise", noisy64, config=_tiny("denoise"), method="dd")
 
 
-def test_the_projector_saves_memory_bit_identically_and_sure_takes_a_grey_image(noisy64, grey64):
+def test_memory_saving_is_bit_identical_and_sure_takes_a_grey_image(noisy64, grey64):
     op = build_operator("denoise", channels=3)
-    plain = fit(noisy64, op, _tiny("drp-denoise", iterations=4, memory_saving="off"))
-    saving = fit(noisy64, op, _tiny("drp-denoise", iterations=4, memory_saving="on"))
+    plain = fit(noisy64, op, _tiny("dip-tv-denoise", iterations=4, memory_saving="off"))
+    saving = fit(noisy64, op, _tiny("dip-tv-denoise", iterations=4, memory_saving="on"))
     assert any("checkpointing" in note for note in saving.notes)
     np.testing.assert_array_equal(plain.output, saving.output)
     grey = restore("denoise", grey64, config=_tiny("sure-denoise", iterations=2))

@@ -46,6 +46,7 @@ def test_a_task_the_paper_does_not_do_is_refused_in_one_line():
     (dict(method="sgld", method_settings={"sample_every": 0}), "sample_every must be an integer >= 1, got 0"),
     (dict(method="sure", method_settings={"epsilon": 0}), "epsilon must be > 0"),
     (dict(method="dd", memory_saving="on"), "--memory-saving on: the Deep Decoder's network has no activation"),
+    (dict(method="drp", memory_saving="on"), "the Deep Random Projector's network has no activation checkpointing"),
     (dict(method="nope"), "unknown method 'nope'"),
 ])  # fmt: skip
 def test_bad_method_settings_are_one_line(settings, message):
