@@ -83,6 +83,42 @@ PRESETS: dict[str, tuple[str, FitConfig]] = {
             backtrack_db=None,
         ),
     ),
+    # --- the DIP family (dip.methods): each method's preset per task, its sources in its docstring there and in
+    # dip.fit.family / dip.nets.deep_decoder / dip.nets.random_projector.
+    "dd-denoise": (
+        "Deep Decoder denoising (supplement_deep_decoder denoising.ipynb, astronaut sigma 30): k=128, 6 layers, "
+        "input 128 x H/32 x W/32 of U(0, 0.1), Adam 0.01, 1900 it, no reg, no EMA, no backtracking",
+        FitConfig(method="dd", net="deep_decoder", net_kwargs=dict(channels=128, layers=6), input_depth=128, lr=0.01,
+                  iterations=1900, reg_noise_std=0.0, exp_weight=None, backtrack_db=None),
+    ),
+    "dip-tv-denoise": (
+        "DIP-TV denoising (Liu et al. ICASSP 2019): 'denoise' plus 0.01 x the isotropic TV of the output",
+        FitConfig(method="dip-tv", method_settings=dict(tv_weight=0.01), net_kwargs=_DEFAULT_SKIP, iterations=3000,
+                  reg_noise_std=1 / 30, exp_weight=0.99, backtrack_db=5.0),
+    ),
+    "sgld-denoise": (
+        "SGLD denoising (GP-DIP Image_Denoising.ipynb, Peppers sigma 25): the default skip net, Adam 0.01 with weight "
+        "decay 5e-8, Langevin noise std 2 x lr on the conv weights, 20000 it, the mean of samples every 50 it after "
+        "7000, reg 1/30, backtracking",
+        FitConfig(method="sgld", method_settings=dict(param_noise_sigma=2.0, weight_decay=5e-8, burn_in=7000,
+                                                      sample_every=50),
+                  net_kwargs=_DEFAULT_SKIP, iterations=20000, reg_noise_std=1 / 30, exp_weight=None, backtrack_db=5.0),
+    ),
+    "drp-denoise": (
+        "Deep Random Projector denoising (Deep-Random-Projector 1_Denoising): BN + a 1-level skip net of 64 channels "
+        "with frozen random convs, fitted N(0, 0.01) input of 3 channels, Adam 0.1, sqrt(MSE) + 0.45 x TV, 5000 it",
+        FitConfig(method="drp", method_settings=dict(tv_weight=0.45), net="random_projector",
+                  net_kwargs=dict(channels_down=[64], channels_up=[64], channels_skip=[4], upsample="bilinear"),
+                  input_kind="normal", input_depth=3, input_scale=0.1, lr=0.1, iterations=5000, reg_noise_std=0.0,
+                  exp_weight=None, backtrack_db=None),
+    ),
+    "sure-denoise": (
+        "DIP-SURE denoising (DIP-denosing, dip_sure): the noisy image as input, SURE loss with one MC probe at "
+        "0.5 sigma, RAdam 0.1 halved at 2000, 3000 it, EMA 0.99; the default skip net (theirs: s2s)",
+        FitConfig(method="sure", method_settings=dict(sigma=None, epsilon=0.5, lr_milestones=[2000], lr_gamma=0.5),
+                  net_kwargs=_DEFAULT_SKIP, input_kind="image", input_depth=3, lr=0.1, iterations=3000,
+                  reg_noise_std=0.0, exp_weight=0.99, backtrack_db=None),
+    ),
 }
 
 
@@ -96,6 +132,9 @@ def with_width(config: FitConfig, width: int) -> FitConfig:
             kwargs[key] = [min(c, width) for c in kwargs[key]]
     if "channels_skip" in kwargs:
         kwargs["channels_skip"] = [min(c, width) for c in kwargs["channels_skip"]]
+    if "channels" in kwargs:  # the Deep Decoder's k (its input depth follows: the first layer takes k channels)
+        kwargs["channels"] = min(kwargs["channels"], width)
+        config = config.replace(input_depth=min(config.input_depth, width))
     if config.net.startswith("skip_depth") or not kwargs:
         raise DipInputError(f"width= applies to presets with an explicit skip network, not {config.net!r}")
     return config.replace(net_kwargs=kwargs)
@@ -106,7 +145,8 @@ def get_preset(name: str, *, width: int | None = None, **overrides) -> FitConfig
     if name not in PRESETS:
         raise DipInputError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     config = PRESETS[name][1].replace(**{k: v for k, v in overrides.items() if v is not None})
-    config = config.replace(net_kwargs=dict(config.net_kwargs))  # never share the module-level dicts
+    # never share the module-level dicts
+    config = config.replace(net_kwargs=dict(config.net_kwargs), method_settings=dict(config.method_settings))
     if width is not None:
         config = with_width(config, width)
     return config

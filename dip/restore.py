@@ -129,7 +129,8 @@ def restore(
     task: str,
     observation: np.ndarray,
     *,
-    config: FitConfig,
+    config: FitConfig | None = None,
+    method: str | None = None,
     factor: int | None = None,
     mask: np.ndarray | None = None,
     ground_truth: np.ndarray | None = None,
@@ -153,8 +154,13 @@ def restore(
         (cropped) observation. The result then carries ``result.auto_stop`` (the record of
         :func:`~dip.fit.stopping.auto_stop_report`: rule, estimate, stop step and why) and ``result.output_auto``
         (the returned image at the stop step; None if the rule never fired). With ``stop=False`` the fit runs its
-        budget and only records where the rule would have stopped.
+        budget and only records where the rule would have stopped. A method that runs its budget
+        (:data:`dip.methods.METHODS`' ``stop``) records why instead.
+    method: a member of the DIP family (:mod:`dip.methods`: dd, dip-tv, sgld, drp, sure); without ``config`` the
+        method's preset for the task. A method refuses a task its paper does not do.
     """
+    config = config_for(task, config, method)
+    auto_stop = _method_auto_stop(auto_stop, task, config)
     es_hook = early_stopping_hook(early_stopping)
     if es_hook is not None:
         hooks = [*hooks, es_hook]
@@ -170,6 +176,35 @@ def restore(
         checkpoint_path=checkpoint_path, hooks=hooks, progress=progress,
     )
     return _annotate(result, prepared, es_hook, auto_hook)
+
+
+def config_for(task: str, config: FitConfig | None, method: str | None) -> FitConfig:
+    """The config a restoration runs: ``config`` (its method must be ``method`` when both are given), else the
+    preset of ``method`` (default DIP) for ``task``; refuses a task the method does not do."""
+    from dip.methods import check_task, preset_for
+    from dip.presets import get_preset
+    from dip.tasks import default_preset
+
+    if config is None:
+        method = method or "dip"
+        config = get_preset(preset_for(method, task) or default_preset(task))
+    elif method is not None and method != config.method:
+        raise DipInputError(f"method {method!r} but the config is a {config.method!r} fit; give one of the two")
+    check_task(config.method, task)
+    return config
+
+
+def _method_auto_stop(auto_stop: Any, task: str, config: FitConfig):
+    """The auto stop of a method that runs its budget: an AutoStop that never fires and says why (else as given)."""
+    from dip.methods import get_method
+
+    reason = get_method(config.method).stop
+    if reason is None or auto_stop is None or auto_stop is False or not isinstance(auto_stop, (bool, Mapping)):
+        return auto_stop
+    from dip.fit.stopping import AutoStop, Budget
+
+    settings = {} if auto_stop is True else dict(auto_stop)
+    return AutoStop(Budget(reason), stop=bool(settings.get("stop", True)), task=task)
 
 
 def _annotate(result: FitResult, prepared: PreparedInputs, es_hook, auto_hook=None) -> FitResult:
@@ -223,7 +258,9 @@ def restore_many(
         obeyed).
     """
     from dip.fit.stacked import fit_many
+    from dip.methods import check_task
 
+    check_task(config.method, task)
     count = len(observations)
     if count == 0:
         raise DipInputError("restore_many needs at least one observation")
@@ -251,7 +288,7 @@ def restore_many(
         auto_stop = {**({} if auto_stop is True else dict(auto_stop)), "stop": False}
     elif auto_stop not in (None, False):
         raise DipInputError("restore_many takes auto-stop settings (True or a dict), one hook is built per fit")
-    auto_hooks = [_auto_stop_hook(auto_stop, task, p, config) for p in prepared]
+    auto_hooks = [_auto_stop_hook(_method_auto_stop(auto_stop, task, config), task, p, config) for p in prepared]
     pairs = [_observation_and_operator(task, p, factor) for p in prepared]
     results = fit_many(
         [obs for obs, _ in pairs], [op for _, op in pairs], config,

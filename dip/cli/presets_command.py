@@ -18,6 +18,11 @@ def run() -> int:
 
     for name, text in presets.describe():
         print(f"{name:16s} {text}")
+    from dip import methods
+
+    print("\nThe DIP family (dip <task> --method M runs M's preset for the task; other tasks are refused):")
+    for name, text in methods.describe():
+        print(f"  {name:7s} {text}")
     print("\nThe preset each command runs without --preset:")
     for task in tasks.TASKS:
         print(f"  dip {task:9s} {preset_rule(task)}")

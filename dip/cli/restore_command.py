@@ -18,6 +18,7 @@ from dip.cli.arguments import (
     MAX_SEED, check_device, check_distinct, check_int, check_not_inputs, check_number, check_png,
 )
 from dip.errors import DipInputError
+from dip.methods import METHODS
 
 log = logging.getLogger("dip")
 
@@ -74,6 +75,10 @@ def add_arguments(p: argparse.ArgumentParser, task: str) -> None:
     p.add_argument("--gt", type=Path,
                    help="ground truth (the size of the result): PSNR against it is logged during the fit and "
                         "printed for the image written (default: none)")
+    p.add_argument("--method", choices=list(METHODS), default="dip",
+                   help="the member of the DIP family to fit (see `dip presets`): dip (default), dd (Deep Decoder), "
+                        "dip-tv, sgld (Bayesian DIP), drp (Deep Random Projector), sure (DIP-SURE); each runs its "
+                        "authors' preset and refuses a task its paper does not do")
     p.add_argument("--preset", help=f"settings to start from (see `dip presets`); default: {preset_rule(task)}. A "
                                     "preset of another task is refused (denoise and jpeg: a warning)")
     p.add_argument("--stop", choices=["auto", "fixed"],
@@ -333,6 +338,7 @@ def _settings(task: str, args: argparse.Namespace):
     from dip import presets
 
     chosen = tasks.default_preset(task, _task_level(task, args))  # also checks the level (--factor, --sigma)
+    chosen = _method_preset(task, args.method, args.preset) or chosen
     preset = args.preset or chosen
     presets.get_preset(preset)  # an unknown preset fails here, with the choices
     check_preset_task(task, preset)
@@ -352,8 +358,24 @@ def _settings(task: str, args: argparse.Namespace):
     )
     if args.exp_weight is not None:
         config = config.replace(exp_weight=args.exp_weight if args.exp_weight > 0 else None)
+    if args.method == "sure" and getattr(args, "sigma", None) is not None:  # DIP-SURE's known sigma
+        config = config.replace(method_settings={**config.method_settings, "sigma": args.sigma})
     config.validate()  # the settings the preset brings, before any image is read
     return preset, config
+
+
+def _method_preset(task: str, method: str, preset: str | None) -> str | None:
+    """The preset ``--method`` runs for ``task`` (None for DIP: the task table's); refuses a task the method does not
+    do and a --preset of another method."""
+    from dip.methods import get_method, preset_for
+    from dip.presets import PRESETS
+
+    chosen = preset_for(method, task)
+    if preset is not None and preset in PRESETS and PRESETS[preset][1].method != method:
+        made_for = PRESETS[preset][1].method
+        raise DipInputError(f"--preset {preset} is a {get_method(made_for).title} preset (--method {made_for}), not "
+                            f"--method {method}'s; use {chosen or 'a DIP preset'} or --method {made_for}")  # fmt: skip
+    return chosen
 
 
 def _read_inputs(task: str, args: argparse.Namespace):
@@ -385,7 +407,7 @@ def _record(task: str, args: argparse.Namespace, preset: str, inputs: dict, mode
     the command line (as given and canonical), the stop mode and, for a replay, the record replayed."""
     argv = command_line(args) if argv is None else list(argv)
     extra = {
-        "task": task, "input": str(args.input), "preset": preset,
+        "task": task, "method": args.method, "input": str(args.input), "preset": preset,
         "preset_from": "--preset" if args.preset else f"the task table ({preset_rule(task)})",
         "parameters": _task_parameters(task, args), "inputs": inputs,
         "command": {"argv": argv, "line": shlex.join(["dip", *argv]), "cwd": os.getcwd(),

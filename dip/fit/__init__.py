@@ -1,7 +1,8 @@
 """Fitting DIP networks: the settings and results (:mod:`~dip.fit.config`), the one engine (:mod:`~dip.fit.engine`:
 ``fit``), the lone and stacked steppers it drives (:mod:`~dip.fit.lone`, :mod:`~dip.fit.stacked`), data terms
 (:mod:`~dip.fit.objectives`), checkpoints (:mod:`~dip.fit.checkpoint`), hooks and progress lines
-(:mod:`~dip.fit.hooks`), stopping near the best (:mod:`~dip.fit.stopping`: ES-WMV and ES-EMV, the auto stop by the
+(:mod:`~dip.fit.hooks`), the DIP family's terms and steppers (:mod:`~dip.fit.family`: DIP-TV, SGLD, the Deep
+Random Projector, DIP-SURE; the table is :mod:`dip.methods`), stopping near the best (:mod:`~dip.fit.stopping`: ES-WMV and ES-EMV, the auto stop by the
 discrepancy principle with the noise estimated from the image, their records), pixel optimisation without a
 network (:mod:`~dip.fit.pixels`), and a fit's memory: the dry-run estimates, the budget and the memory mode
 (:mod:`~dip.fit.memory`) and the torch-free model the planner reads (:mod:`~dip.fit.memory_model`).

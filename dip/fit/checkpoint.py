@@ -146,6 +146,7 @@ def inputs_digest(observation, operator: torch.nn.Module, guide=None) -> str:
 
 
 def _defining(settings: dict) -> dict:
+    settings = {"method": "dip", "method_settings": {}, **settings}  # a checkpoint from before dip.methods: DIP's
     return {k: v for k, v in settings.items() if k not in CADENCE_SETTINGS and k not in MEMORY_SETTINGS}
 
 

@@ -55,6 +55,10 @@ class FitConfig:
     # CPU, the free memory on CUDA). Neither changes the result: a checkpoint resumes under other values.
     memory_saving: str = "auto"
     memory_budget_mb: int | None = None
+    # The member of the DIP family the fit runs (dip.methods: dip, dd, dip-tv, sgld, drp, sure) and its own settings
+    # (the table's defaults filled in by validate); "dip" with none is the paper's fit.
+    method: str = "dip"
+    method_settings: dict = field(default_factory=dict)
 
     def replace(self, **changes: Any) -> "FitConfig":
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -96,6 +100,9 @@ class FitConfig:
             raise DipInputError(f"memory_budget_mb must be a number of megabytes > 0 or None, got {budget!r}")
         if self.compile_mode not in COMPILE_MODES:
             raise DipInputError(f"compile_mode must be one of {', '.join(COMPILE_MODES)}, got {self.compile_mode!r}")
+        from dip.methods import check_config  # torch-free, like this module
+
+        check_config(self)
 
 
 @dataclass

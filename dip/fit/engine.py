@@ -42,7 +42,6 @@ from dip.fit.checkpoint import (CheckpointError, SigtermFlag, checkpoint_lock, i
 from dip.fit.config import FitConfig, FitInterrupted, FitResult
 from dip.fit.device import peak_memory_mb, prepare_device, resolve_device, resolve_precision
 from dip.fit.hooks import FitState, Hook, ProgressBar, ProgressLog, default_progress_log
-from dip.fit.lone import LoneStepper
 from dip.fit.objectives import DataTerm, ObservationTerm
 
 
@@ -390,8 +389,10 @@ def fit(
         hooks.append(ProgressBar())
     started = time.perf_counter()
     prepare_device(device, config)
-    term = ObservationTerm(operator, observation, device, ground_truth)
-    stepper = LoneStepper.for_fit(config, device, term, net=net, guide=guide)
+    from dip.fit.family import stepper_for, term_for  # the method's parts (dip.methods); DIP's are the plain ones
+
+    term = term_for(config, ObservationTerm(operator, observation, device, ground_truth))
+    stepper = stepper_for(config, device, term, net=net, guide=guide)
     driver = FitDriver(
         stepper, [term], config, device, hooks=[hooks], started=started,
         checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,

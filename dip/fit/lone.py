@@ -16,6 +16,7 @@ from dip.fit.device import autocast_for
 from dip.fit.memory import memory_mode_for_fit
 from dip.fit.objectives import DataTerm
 from dip.nets import build_net, make_input
+from dip.nets.inputs import input_size
 from dip.nets.recompute import set_checkpointing
 
 
@@ -69,7 +70,8 @@ class LoneStepper:
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         net = net.to(device).to(memory_format=memory_format)
         z = make_input(
-            config.input_kind, config.input_depth, term.output_hw, generator=input_gen, scale=config.input_scale,
+            config.input_kind, config.input_depth, input_size(net, term.output_hw), generator=input_gen,
+            scale=config.input_scale,
             image=guide,
         ).to(device)
         noise_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
@@ -88,23 +90,33 @@ class LoneStepper:
 
     def step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One Adam step; returns this step's output (1, 1, C, H, W) and loss (1,), detached."""
+        net_in = self.perturbed_input()
+        out = self.forward(net_in)
+        loss = self.objective(net_in, out)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return out.detach().unsqueeze(0), loss.detach().unsqueeze(0)
+
+    def objective(self, net_in: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """What the step minimises: the data term of the output (a method's stepper may add to it, dip.fit.family)."""
+        return self.term.loss(out)
+
+    def perturbed_input(self) -> torch.Tensor:
+        """``z`` plus this step's fresh N(0, reg_noise_std**2) perturbation (``z`` itself without one)."""
         if self.config.reg_noise_std > 0:
             self.noise.normal_(generator=self.noise_gen)
-            net_in = self.z + self.noise.to(self.z.device) * self.config.reg_noise_std
-        else:
-            net_in = self.z
+            return self.z + self.noise.to(self.z.device) * self.config.reg_noise_std
+        return self.z
+
+    def forward(self, net_in: torch.Tensor) -> torch.Tensor:
+        """The network's fp32 output for ``net_in``, differentiable."""
         if self.cudagraphs:
             torch.compiler.cudagraph_mark_step_begin()
         with self.autocast:
             out = self.step_net(net_in)
         out = out.float()
-        if self.cudagraphs:
-            out = out.clone()
-        loss = self.term.loss(out)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        return out.detach().unsqueeze(0), loss.detach().unsqueeze(0)
+        return out.clone() if self.cudagraphs else out
 
     def take_snapshot(self, fits: list[int]) -> None:
         if fits:

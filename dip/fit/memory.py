@@ -28,6 +28,7 @@ from dip.errors import DipInputError
 from dip.fit.config import MEMORY_SAVING, FitConfig
 from dip.fit.memory_model import image_bytes_per_pixel, plain_memory_bound
 from dip.nets import layers
+from dip.nets.inputs import input_size
 from dip.nets.recompute import disable_checkpointing, enable_checkpointing
 from dip.nets.registry import build_net
 
@@ -116,7 +117,7 @@ def _dry_run(net: nn.Module, in_channels: int, height: int, width: int, precisio
     net = copy.deepcopy(net)  # to_empty works in place
     with FakeTensorMode(allow_non_fake_inputs=True):
         net = net.to_empty(device="cpu").train()
-        z = torch.empty(1, in_channels, height, width)
+        z = torch.empty(1, in_channels, *input_size(net, (height, width)))
         live = Live()
         with live:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):

@@ -34,13 +34,16 @@ import numpy as np
 import torch
 
 from dip.errors import DipInputError
+from dip.methods import get_method
 from dip.fit.config import FitConfig, FitResult
 from dip.fit.device import autocast_for, prepare_device, resolve_device, resolve_precision
 from dip.fit.engine import FitDriver
+from dip.fit.family import term_for
 from dip.fit.hooks import BaseHook
 from dip.fit.memory import check_batch_memory
 from dip.fit.objectives import ObservationTerm, image_on_device
 from dip.nets import build_net, make_input
+from dip.nets.inputs import input_size
 
 __all__ = ["fit_many", "StackedAdam", "StackedStepper"]
 
@@ -108,8 +111,8 @@ class StackedStepper:
             torch.manual_seed(seed)
             input_gen = torch.Generator(device="cpu").manual_seed(seed)
             nets.append(build_net(config.net, config.input_depth, channels, **config.net_kwargs))
-            zs.append(make_input(config.input_kind, config.input_depth, out_hw, generator=input_gen,
-                                        scale=config.input_scale))  # fmt: skip
+            zs.append(make_input(config.input_kind, config.input_depth, input_size(nets[-1], out_hw),
+                                 generator=input_gen, scale=config.input_scale))  # fmt: skip
             self.noise_gens.append(torch.Generator(device=device).manual_seed(seed + 1))
         for net in nets:
             torch.func.replace_all_batch_norm_modules_(net)  # batch statistics only, as in training mode
@@ -226,6 +229,10 @@ def fit_many(
     Returns one :class:`FitResult` per fit; ``seconds`` and ``peak_memory_mb`` are those of the whole batch.
     """
     config.validate()
+    method = get_method(config.method)
+    if not method.packable:
+        raise DipInputError(f"{method.title} fits are not packed (its stepper runs one fit at a time); fit them one "
+                            "by one (dip.fit.fit, dip.restore.restore)")  # fmt: skip
     if config.input_kind == "image":
         raise DipInputError("fit_many does not take an image as the network input; use dip.fit.fit")
     if config.compile:
@@ -250,7 +257,7 @@ def fit_many(
     config = resolve_precision(config, device)
     started = time.perf_counter()
     prepare_device(device, config)
-    terms = _terms(observations, ops, gts, device)
+    terms = _terms(observations, ops, gts, device, config)
     check_batch_memory(config, device, *terms[0].output_hw, terms[0].channels, count)
     stepper = StackedStepper(config, device, terms, seeds)
     driver = FitDriver(
@@ -264,12 +271,12 @@ def fit_many(
     return results
 
 
-def _terms(observations, operators, ground_truths, device) -> list[ObservationTerm]:
+def _terms(observations, operators, ground_truths, device, config: FitConfig) -> list[ObservationTerm]:
     """One data term per fit; the fits of a batch must observe, and produce, images of one shape."""
     ys = [image_on_device(o, device) for o in observations]
     if len({tuple(y.shape) for y in ys}) != 1:
         raise DipInputError(f"fit_many needs observations of one shape, got {sorted({tuple(y.shape) for y in ys})}")
-    terms = [ObservationTerm(op, y, device, gt) for y, op, gt in zip(ys, operators, ground_truths)]
+    terms = [term_for(config, ObservationTerm(op, y, device, gt)) for y, op, gt in zip(ys, operators, ground_truths)]
     if len({t.output_hw for t in terms}) != 1:
         raise DipInputError("the operators of a batch must all produce images of one size")
     return terms

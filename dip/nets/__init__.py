@@ -2,7 +2,8 @@
 
 :mod:`~dip.nets.layers` (the building blocks), :mod:`~dip.nets.skip` (the hourglass with skip connections, the
 paper's network, and the encoder-decoder without them), :mod:`~dip.nets.unet`, :mod:`~dip.nets.resnet` (each with its
-memory-saving variant beside it),
+memory-saving variant beside it), :mod:`~dip.nets.deep_decoder` and :mod:`~dip.nets.random_projector` (the DIP
+family's networks),
 :mod:`~dip.nets.registry` (the networks by name: ``build_net``), :mod:`~dip.nets.inputs` (the input ``z``) and
 :mod:`~dip.nets.recompute` (activation recomputation: rewiring a built network to recompute its activations in
 backward).

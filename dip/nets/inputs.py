@@ -10,9 +10,16 @@ import torch
 from dip.errors import DipInputError
 from dip.nets.layers import check_choice
 
-__all__ = ["INPUT_KINDS", "make_input"]
+__all__ = ["INPUT_KINDS", "input_size", "make_input"]
 
-INPUT_KINDS = ("noise", "meshgrid", "image")
+INPUT_KINDS = ("noise", "meshgrid", "image", "normal")
+
+
+def input_size(net: torch.nn.Module, output_hw: tuple[int, int]) -> tuple[int, int]:
+    """The spatial size of the input ``z`` a network takes to produce ``output_hw``: the output's own, or smaller by
+    the network's ``input_divisor`` (the Deep Decoder's input is 1/32 of its output)."""
+    divisor = int(getattr(net, "input_divisor", 1))
+    return output_hw[0] // divisor, output_hw[1] // divisor
 
 
 def make_input(
@@ -30,6 +37,7 @@ def make_input(
         uniform, not Gaussian. ``generator`` makes it reproducible.
     kind "meshgrid": ``depth`` must be 2; channel 0 is x = ``arange(W) / (W - 1)``, channel 1 is y =
         ``arange(H) / (H - 1)``, both in [0, 1] (the large-hole inpainting input, Fig. 6).
+    kind "normal": i.i.d. ``N(0, scale**2)`` (the Deep Random Projector's input, which is then fitted).
     kind "image": ``image`` itself, ``(H, W, C)`` with ``C == depth`` (flash/no-flash feeds the flash photo).
     """
     check_choice("input kind", kind, INPUT_KINDS)
@@ -39,10 +47,11 @@ def make_input(
         raise DipInputError(f"size must be (height, width) with positive integers, got {size!r}")
     height, width = int(size[0]), int(size[1])
 
-    if kind == "noise":
+    if kind in ("noise", "normal"):
         if not math.isfinite(scale) or scale <= 0:
             raise DipInputError(f"noise scale must be a positive number, got {scale!r}")
-        z = torch.rand((1, depth, height, width), generator=generator, dtype=torch.float32) * scale
+        draw = torch.rand if kind == "noise" else torch.randn
+        z = draw((1, depth, height, width), generator=generator, dtype=torch.float32) * scale
     elif kind == "meshgrid":
         if depth != 2:
             raise DipInputError(f"a meshgrid input has 2 channels (x and y); set the input depth to 2, not {depth}")

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 
 from dip.errors import DipInputError
+from dip.nets.deep_decoder import deep_decoder
+from dip.nets.random_projector import random_projector
 from dip.nets.resnet import resnet
 from dip.nets.skip import SkipNet, encoder_decoder, skip
 from dip.nets.unet import unet
@@ -58,6 +60,8 @@ NETWORKS: dict[str, Callable[..., nn.Module]] = {
     "unet": unet,
     "resnet": resnet,
     **{f"skip_depth{d}": _skip_depth_factory(d) for d in range(2, 7)},
+    "deep_decoder": deep_decoder,
+    "random_projector": random_projector,
 }
 
 

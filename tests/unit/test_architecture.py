@@ -14,7 +14,7 @@ from tests.helpers import REPO
 PACKAGE = REPO / "dip"
 
 # Read by every stage; they import only each other (no exception).
-SHARED = ("dip", "dip.errors", "dip.files", "dip.tasks", "dip.physics")
+SHARED = ("dip", "dip.errors", "dip.files", "dip.tasks", "dip.methods", "dip.physics")
 # The stages of the data path, in order: a module may import its own stage, an earlier one and the shared bottoms.
 STAGES = {
     "dip.data": ("dip.data",),  # benchmarks, image files, degradations

@@ -29,10 +29,13 @@ def test_every_registered_network_builds_and_runs(name):
         "encoder_decoder": dict(depth=2, channels=8),
         "unet": dict(feature_scale=16),
         "resnet": dict(num_blocks=1, num_channels=8),
+        "deep_decoder": dict(channels=8, layers=3),
+        "random_projector": dict(channels_down=[8], channels_up=[8], channels_skip=[2]),
     }.get(name, {})
     net = nets.build_net(name, 2, 3, **small)
     side = max(getattr(net, "min_size", 1), 2 * nets.size_multiple(net), 16)
-    assert forward_once(net, 2, side).shape == (1, 3, side, side)
+    divisor = getattr(net, "input_divisor", 1)  # the Deep Decoder's input is smaller than its output
+    assert forward_once(net, 2, side // divisor).shape == (1, 3, side, side)
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4, 5, 6])
