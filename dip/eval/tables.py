@@ -369,8 +369,8 @@ def table_notes(task: str, table: pd.DataFrame) -> list[str]:
         notes.append(f"{auto} equals DIP here ({why}), so it has no row of its own.")
     for case in table.attrs.get("overfit") or []:
         notes.append(f"{case['image']}: DIP at the preset's {case['steps']} steps overfits the noise "
-                     f"({case['psnr']:.2f} dB, against {case['auto_psnr']:.2f} at the auto stop's step "
-                     f"{case['auto_steps']}); the row stays as the paper's fixed budget.")  # fmt: skip
+                     f"({case['psnr']:.2f} dB, against {case['auto_psnr']:.2f} where the auto stop ends it, after "
+                     f"{case['auto_steps']} steps); the row stays as the paper's fixed budget.")  # fmt: skip
     return notes
 
 

@@ -274,8 +274,8 @@ def test_the_notes_say_where_the_auto_stop_equals_dip_and_where_the_budget_overf
             {**base, "image": "hill", "method": "dip_auto", "psnr": 28.62, "iterations": 1650}]
     table = tables.results_table(pd.DataFrame(rows, columns=scoring.COLUMNS), None, "color9", "denoise", 50)
     notes = tables.table_notes("denoise", table)
-    assert any("House: DIP at the preset's 3000 steps overfits the noise (22.86 dB, against 28.62 at the auto "
-               "stop's step 1650)" in n for n in notes), notes
+    assert any("House: DIP at the preset's 3000 steps overfits the noise (22.86 dB, against 28.62 where the auto "
+               "stop ends it, after 1650 steps)" in n for n in notes), notes
     close = [{**rows[0]}, {**rows[1], "psnr": 23.0}]  # within 1 dB: no overfitting said
     table = tables.results_table(pd.DataFrame(close, columns=scoring.COLUMNS), None, "color9", "denoise", 50)
     assert not any("overfits" in n for n in tables.table_notes("denoise", table))
