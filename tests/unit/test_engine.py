@@ -106,7 +106,7 @@ def test_checkpoint_is_one_complete_file_in_the_resume_layout(jittered32, tmp_pa
     state = torch.load(ckpt, weights_only=True)  # the layout a weights-only load takes
     assert state["format"] == CHECKPOINT_FORMAT and state["step"] == 6
     assert set(state) == {"format", "config", "step", "net", "optimizer", "noise_gen", "out_avg", "history",
-                          "backtracks", "snapshot", "last_good_psnr", "torch_rng", "extra", "hooks"}  # fmt: skip
+                          "backtracks", "snapshot", "last_good_psnr", "torch_rng", "extra", "hooks", "inputs"}  # fmt: skip
     assert set(state["snapshot"]) == {"net", "optimizer", "out_avg"}
     assert state["out_avg"].shape == (1, 3, 32, 32)  # one image, as a lone fit's output
 

@@ -145,7 +145,7 @@ def test_packing_runs_where_the_method_allows_it(noisy64):
     results = restore_many("denoise", [noisy64, noisy64], config=config, seeds=[0, 1])
     assert len(results) == 2 and not np.array_equal(results[0].output, results[1].output)
     lone = restore("denoise", noisy64, config=config.replace(seed=1))
-    np.testing.assert_allclose(results[1].output, lone.output, atol=1e-4)  # fit k is the lone fit of seed k
+    np.testing.assert_allclose(results[1].output, lone.output, atol=1e-3)  # the lone fit of seed k (~3e-4 rounding on AMX)
     with pytest.raises(DipInputError, match="SGLD .*fits are not packed"):
         restore_many("denoise", [noisy64, noisy64], config=_tiny("sgld-denoise"), seeds=[0, 1])
 

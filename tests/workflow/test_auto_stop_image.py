@@ -30,8 +30,8 @@ experiments:
     baselines: []
     dip:
       preset: denoise
-      width: 16
-      settings: {iterations: 400, lr: 0.02, exp_weight: 0.9, log_every: 10, device: cpu}
+      width: 32
+      settings: {iterations: 700, lr: 0.02, exp_weight: 0.9, log_every: 10, device: cpu}
   - dataset: photos
     task: sr
     levels: [4]
@@ -63,14 +63,22 @@ def test_the_auto_stop_image_is_kept_scored_shown_and_equals_a_fit_stopped_there
     fit = res / "restored/photos/denoise/sigma50/dip/astronaut_seed0"
     record = json.loads(fit.with_suffix(".json").read_text())
     auto = record["auto_stop"]
-    assert auto["fired"] and auto["stop_step"] < auto["last_step"] == 399, auto  # fired before the budget
+    assert auto["fired"] and auto["stop_step"] < auto["last_step"] == 699, auto  # fired before the budget
     kept = fit.with_name(auto["image"])
     assert kept.name == "astronaut_seed0_auto.png" and kept.is_file()
 
-    # the same pixels as a fit of the same spec and inputs that obeyed the rule (stopped there)
+    # the same pixels as a fit of the same spec and inputs that obeyed the rule (stopped there), on as many threads as
+    # the job had (fit_resources threads 1: CPU sums split otherwise and the curve drifts by a log step)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     inputs = res / "inputs/photos/denoise/sigma50/astronaut"
-    obeyed = restore("denoise", read_image(inputs / "observation.png"), config=config_from_spec(record["spec"]),
-                     ground_truth=read_image(inputs / "gt.png"), auto_stop=True)  # fmt: skip
+    try:
+        obeyed = restore("denoise", read_image(inputs / "observation.png"), config=config_from_spec(record["spec"]),
+                         ground_truth=read_image(inputs / "gt.png"), auto_stop=True)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
     assert obeyed.iterations_done == auto["stop_step"] + 1
     write_image(tmp_path / "obeyed.png", obeyed.output)
     assert np.array_equal(read_image(tmp_path / "obeyed.png"), read_image(kept))

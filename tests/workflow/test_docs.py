@@ -208,6 +208,8 @@ MODULE_PATH = re.compile(r"(?<![\w/.@-])dip(?:\.[A-Za-z_]\w*)+")
 
 
 def _resolves(dotted: str) -> bool:
+    if dotted.endswith(".__main__"):  # runs the command when imported: found as a file instead
+        return (REPO / Path(*dotted.split(".")[:-1]) / "__main__.py").is_file()
     parts = dotted.split(".")
     for cut in range(len(parts), 0, -1):
         try:

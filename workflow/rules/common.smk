@@ -115,7 +115,9 @@ def job_input(rule):
         made = PATHS.deterministic  # pinned below
         try:
             return pinned(pins.declared_inputs(job, PLAN.results, made, forced=forced))
-        except DipInputError as exc:  # a marker that cannot be written (a full disk): Snakemake would drop the job
+        except (
+            DipInputError
+        ) as exc:  # a marker that cannot be written (a full disk): Snakemake would drop the job
             raise SystemExit(f"error: {exc}")
 
     return get
