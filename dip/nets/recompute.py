@@ -29,7 +29,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from dip.errors import DipInputError
-from dip.nets.layers import ReflectConv2d, concat_centre_cropped
+from dip.nets.layers import ReflectConv2d
 
 __all__ = ["MEMORY_MODES", "enable_checkpointing", "disable_checkpointing", "is_checkpointed", "set_checkpointing",
            "recomputes", "region", "apply_layers", "WholeRegion", "RecomputedReflectConv2d"]

@@ -9,7 +9,6 @@ the patience test (has the minimum not moved for ``patience`` steps?) runs every
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from dip.fit import BaseHook, FitState
